@@ -1,0 +1,102 @@
+using System.Numerics;
+
+namespace HourNas.SearchSpace;
+
+/// <summary>A candidate of one block with its cost, and whether it survived shrinking (and if not, why).</summary>
+public sealed record CandidateVerdict(Operation Op, Cost Cost, bool Kept, string? DroppedBecause);
+
+/// <summary>The shrinking verdicts of one block; a fixed block (its op already chosen) has one kept candidate.</summary>
+public sealed record BlockVerdicts(int Block, bool Vital, bool Fixed, IReadOnlyList<CandidateVerdict> Candidates)
+{
+    public IEnumerable<CandidateVerdict> Kept => Candidates.Where(c => c.Kept);
+}
+
+/// <summary>
+/// The search space after shrinking to a budget: per block the affordable operations (<see cref="Allowed"/>),
+/// the exact counts, and helpers that map an architecture encoded as one choice index per block
+/// (index into <see cref="Allowed"/>) to its cost and genotype. Immutable.
+/// </summary>
+public sealed class ShrunkSpace
+{
+    private readonly long[][] _macs;
+
+    internal ShrunkSpace(ArchitectureSpace space, Budget budget, IReadOnlyList<BlockVerdicts> verdicts,
+        BigInteger spaceSize, BigInteger inWindow, bool countIsExact, long countResolutionMacs)
+    {
+        Space = space;
+        Budget = budget;
+        Verdicts = verdicts;
+        Allowed = verdicts.Select(v => (IReadOnlyList<Operation>)v.Kept.Select(c => c.Op).ToArray()).ToArray();
+        _macs = verdicts.Select(v => v.Kept.Select(c => c.Cost.Macs).ToArray()).ToArray();
+        FixedMacs = space.Costs.Fixed.Macs;
+        SpaceSize = spaceSize;
+        ArchitecturesInWindow = inWindow;
+        CountIsExact = countIsExact;
+        CountResolutionMacs = countResolutionMacs;
+    }
+
+    public ArchitectureSpace Space { get; }
+
+    public Budget Budget { get; }
+
+    public IReadOnlyList<BlockVerdicts> Verdicts { get; }
+
+    /// <summary>Operations each block may still take (one for a fixed block).</summary>
+    public IReadOnlyList<IReadOnlyList<Operation>> Allowed { get; }
+
+    /// <summary>Stem, head and classifier multiply-adds.</summary>
+    public long FixedMacs { get; }
+
+    /// <summary>Architectures before shrinking (fixed blocks count once).</summary>
+    public BigInteger SpaceSize { get; }
+
+    /// <summary>Architectures after pruning: the product of the kept counts.</summary>
+    public BigInteger ShrunkSize => Allowed.Aggregate(BigInteger.One, (n, a) => n * a.Count);
+
+    /// <summary>Architectures whose cost falls inside the budget window, counted by dynamic programming over cost.</summary>
+    public BigInteger ArchitecturesInWindow { get; }
+
+    /// <summary>True when the count used exact costs; otherwise costs were rounded to <see cref="CountResolutionMacs"/>.</summary>
+    public bool CountIsExact { get; }
+
+    public long CountResolutionMacs { get; }
+
+    /// <summary>Affordable architectures over all architectures of the space.</summary>
+    public double ShrinkRatio => Ratio(ArchitecturesInWindow, SpaceSize);
+
+    /// <summary>Blocks with more than one allowed operation.</summary>
+    public IReadOnlyList<int> FreeBlocks => Enumerable.Range(0, Allowed.Count).Where(b => Allowed[b].Count > 1).ToArray();
+
+    public long MinMacs => FixedMacs + _macs.Sum(m => m.Min());
+
+    public long MaxMacs => FixedMacs + _macs.Sum(m => m.Max());
+
+    public long BlockMacs(int block, int choice) => _macs[block][choice];
+
+    public long Macs(IReadOnlyList<int> choice)
+    {
+        var total = FixedMacs;
+        for (var b = 0; b < _macs.Length; b++) total += _macs[b][choice[b]];
+        return total;
+    }
+
+    public bool InWindow(IReadOnlyList<int> choice) => Budget.Contains(Macs(choice));
+
+    public Genotype ToGenotype(IReadOnlyList<int> choice) =>
+        Space.FromBlocks(choice.Select((c, b) => Allowed[b][c]).ToArray());
+
+    /// <summary>The choice indices of a genotype; throws naming the block when an operation is not allowed here.</summary>
+    public int[] Encode(Genotype genotype)
+    {
+        Space.Validate(genotype);
+        return genotype.Blocks.Select((op, b) =>
+        {
+            var i = Allowed[b] is IList<Operation> list ? list.IndexOf(op) : -1;
+            return i >= 0 ? i : throw new SearchSpaceException(
+                $"block {b}: '{op}' is not in the shrunk space (allowed: {string.Join(", ", Allowed[b])})");
+        }).ToArray();
+    }
+
+    internal static double Ratio(BigInteger a, BigInteger b) =>
+        a.IsZero || b.IsZero ? 0 : Math.Exp(BigInteger.Log(a) - BigInteger.Log(b));
+}
