@@ -73,6 +73,31 @@ public static class Presets
         return (s2, s2.Validate(parsed));
     }
 
+    /// <summary>
+    /// The operations of the vital blocks, from a genotype name, a .json file, a whole genotype in text form,
+    /// or just the vital operations in block order (e.g. "k3e1 k5e6 k5e6 k5e6 k5e6 k5e6 k5e6" for imagenet).
+    /// </summary>
+    public static IReadOnlyDictionary<int, Operation> ResolveVitalChoices(ArchitectureSpace space, string spec)
+    {
+        var tokens = spec.Replace('|', ' ').Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        Genotype whole;
+        if (tokens.Length == space.VitalBlocks.Count && tokens.All(t => Operation.TryParse(t, out _)))
+        {
+            var ops = tokens.Select(Operation.Parse).ToArray();
+            var choices = space.VitalBlocks.Select((b, i) => (b, ops[i])).ToDictionary(x => x.b, x => x.Item2);
+            foreach (var (b, op) in choices)
+                if (!space.Candidates[b].Contains(op))
+                    throw new SearchSpaceException(
+                        $"vital block {b}: '{op}' is not among its candidates {string.Join(", ", space.Candidates[b])}");
+            return choices;
+        }
+        if (tokens.Length > 1 && tokens.Length != space.Blocks.Count)
+            throw new SearchSpaceException(
+                $"vital genotype has {tokens.Length} operations: give one per vital block ({space.VitalBlocks.Count}: blocks {string.Join(", ", space.VitalBlocks)}) or a whole genotype ({space.Blocks.Count} blocks)");
+        whole = tokens.Length > 1 ? space.Parse(spec) : Resolve(space.Skeleton.Name, spec).Genotype;
+        return space.VitalBlocks.ToDictionary(b => b, b => whole.Blocks[b]);
+    }
+
     private static string PresetName(string nameOrPath) =>
         SkeletonsByName.Value.ContainsKey(nameOrPath) ? nameOrPath : Skeleton(nameOrPath).Name;
 

@@ -1,0 +1,1 @@
+return HourNas.Cli.HournasCli.Run(args, Console.Out, Console.Error);

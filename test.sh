@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every test of HourNas.Services from a fresh clone on a fresh machine:
+#   1. installs what is missing (Debian packages the tests need),
+#   2. builds the solution and runs every test project,
+#   3. prints one plain "N passed, N failed" line and exits non-zero on any failure.
+# Services the tests need (RabbitMQ, Redis) are started here and stopped on exit once tests need them.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the test suite needs; installed only when missing.
+APT_PACKAGES=()
+
+log() { printf '[test.sh] %s\n' "$*" >&2; }
+
+ensure_apt_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "dotnet SDK (10.0) not found on PATH: install it first" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+ensure_apt_packages || { log "package install failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+log "building"
+if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
+  log "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+log "testing"
+status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  dotnet test "$project" -c Release --no-build -nologo --results-directory "$results" \
+    --logger "trx;LogFileName=$name.trx" -v quiet || status=$?
+done
+
+passed=0
+failed=0
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0}))
+done
+
+# A non-zero exit with no failed test still is a failure (a crashed test host, say): count it.
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
