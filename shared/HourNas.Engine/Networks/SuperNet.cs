@@ -1,0 +1,119 @@
+using HourNas.SearchSpace;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Networks;
+
+/// <summary>
+/// A network over an architecture space: stem, one <see cref="ChoiceBlock"/> per skeleton block, 1x1 head conv,
+/// global pooling, classifier. Each block holds the options it is given, so one class is every network HourNAS
+/// trains: the full supernet (all candidates), the vital supernet (non-vital blocks are skip only), the stage-2
+/// supernet (vital blocks fixed, bulbs shrunk) and a child network (one option per block). A path picks one
+/// option per block.
+/// </summary>
+public sealed class SuperNet : nn.Module<Tensor, Tensor>
+{
+    private readonly Sequential stem;
+    private readonly ModuleList<ChoiceBlock> blocks;
+    private readonly Sequential head;
+    private readonly Linear classifier;
+
+    public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options) : base(nameof(SuperNet))
+    {
+        if (options.Count != space.Blocks.Count)
+            throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}", nameof(options));
+        Space = space;
+        var s = space.Skeleton;
+        stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
+        blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index], s.Style)).ToArray());
+        head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
+        classifier = nn.Linear(s.HeadWidth, s.Classes);
+        RegisterComponents();
+    }
+
+    public ArchitectureSpace Space { get; }
+
+    public IReadOnlyList<ChoiceBlock> Blocks => blocks.ToArray();
+
+    /// <summary>The options of every block (the space this network can run).</summary>
+    public IReadOnlyList<IReadOnlyList<Operation>> Options => blocks.Select(b => b.Options).ToArray();
+
+    /// <summary>Every candidate of the space in every block.</summary>
+    public static SuperNet Full(ArchitectureSpace space) => new(space, space.Candidates);
+
+    /// <summary>Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).</summary>
+    public static SuperNet Vital(ArchitectureSpace space) =>
+        new(space, space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray());
+
+    /// <summary>The supernet over a shrunk space (fixed blocks have one option).</summary>
+    public static SuperNet Shrunk(ShrunkSpace shrunk) => new(shrunk.Space, shrunk.Allowed);
+
+    /// <summary>A stand-alone network for one genotype.</summary>
+    public static SuperNet Child(ArchitectureSpace space, Genotype genotype)
+    {
+        space.Validate(genotype);
+        return new SuperNet(space, genotype.Blocks.Select(op => (IReadOnlyList<Operation>)[op]).ToArray());
+    }
+
+    /// <summary>Activates one option per block (indices into each block's options).</summary>
+    public void SetPath(IReadOnlyList<int> choice)
+    {
+        if (choice.Count != blocks.Count) throw new ArgumentException($"path has {choice.Count} entries for {blocks.Count} blocks");
+        for (var b = 0; b < blocks.Count; b++)
+        {
+            if (choice[b] < 0 || choice[b] >= blocks[b].Options.Count)
+                throw new ArgumentOutOfRangeException(nameof(choice), $"block {b}: option {choice[b]} of {blocks[b].Options.Count}");
+            blocks[b].Active = choice[b];
+        }
+    }
+
+    /// <summary>Activates the operations of a genotype; each must be one of its block's options.</summary>
+    public void SetPath(Genotype genotype) => SetPath(genotype.Blocks.Select((op, b) =>
+    {
+        var i = IndexOf(blocks[b].Options, op);
+        return i >= 0 ? i : throw new SearchSpaceException($"block {b}: '{op}' is not an option of this network ({string.Join(", ", blocks[b].Options)})");
+    }).ToArray());
+
+    /// <summary>The genotype of the active path.</summary>
+    public Genotype ActiveGenotype => Space.FromBlocks(blocks.Select(b => b.ActiveOperation).ToArray());
+
+    /// <summary>Parameters on the active path (stem, active operations, head, classifier).</summary>
+    public IEnumerable<Parameter> ActiveParameters() =>
+        stem.parameters().Concat(blocks.SelectMany(b => b.ActiveModule?.parameters() ?? []))
+            .Concat(head.parameters()).Concat(classifier.parameters());
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var y = stem.call(x);
+        foreach (var block in blocks) y = block.call(y);
+        y = head.call(y);
+        y = nn.functional.adaptive_avg_pool2d(y, 1).flatten(1);
+        return classifier.call(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Weight inheritance: copies every parameter and buffer whose name and shape match from <paramref name="source"/>
+    /// (e.g. the vital supernet into the stage-2 supernet, or a supernet into a child). Returns how many tensors were copied.
+    /// </summary>
+    public int InheritFrom(SuperNet source)
+    {
+        var from = source.state_dict();
+        var copied = 0;
+        using var _ = no_grad();
+        foreach (var (name, tensor) in state_dict())
+        {
+            if (!from.TryGetValue(name, out var src) || !src.shape.SequenceEqual(tensor.shape)) continue;
+            tensor.copy_(src);
+            copied++;
+        }
+        return copied;
+    }
+
+    private static int IndexOf(IReadOnlyList<Operation> options, Operation op)
+    {
+        for (var i = 0; i < options.Count; i++) if (options[i] == op) return i;
+        return -1;
+    }
+}
