@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the test suite needs; installed only when missing.
-APT_PACKAGES=()
+APT_PACKAGES=(dataset-fashion-mnist)
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 

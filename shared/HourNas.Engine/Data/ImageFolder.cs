@@ -1,0 +1,135 @@
+using HourNas.SearchSpace;
+using SkiaSharp;
+
+namespace HourNas.Engine.Data;
+
+/// <summary>
+/// ImageNet-style folder: one sub-folder per class (sorted names give the labels) holding JPEG or PNG files,
+/// decoded with SkiaSharp to <see cref="Height"/> x <see cref="Width"/>. Training reads take a random resized crop
+/// (8% to 100% of the area, aspect 3/4 to 4/3) and a random horizontal flip; evaluation reads take the centre
+/// 87.5% square (the usual resize-then-centre-crop). A root with train/ and val/ sub-folders is a whole dataset.
+/// </summary>
+public sealed class ImageFolder : IImageSource
+{
+    private static readonly string[] Extensions = [".jpg", ".jpeg", ".png"];
+    private readonly (string Path, int Label)[] _items;
+
+    public ImageFolder(string folder, int size, int channels)
+    {
+        if (!Directory.Exists(folder)) throw new DataException($"image folder '{folder}' does not exist");
+        if (channels is not (1 or 3)) throw new DataException($"image folder '{folder}': {channels} channels requested, only 1 or 3 are supported");
+        ClassNames = Directory.GetDirectories(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+        if (ClassNames.Count == 0) throw new DataException($"image folder '{folder}' has no class sub-folders");
+        var items = new List<(string, int)>();
+        for (var c = 0; c < ClassNames.Count; c++)
+        {
+            var files = Directory.GetFiles(Path.Combine(folder, ClassNames[c]))
+                .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
+            if (files.Length == 0) throw new DataException($"class folder '{Path.Combine(folder, ClassNames[c])}' has no .jpg, .jpeg or .png file");
+            items.AddRange(files.Select(f => (f, c)));
+        }
+        _items = items.ToArray();
+        (Source, Height, Width, Channels) = (folder, size, size, channels);
+    }
+
+    public static bool LooksLike(string root) => Directory.Exists(Path.Combine(root, "train"));
+
+    /// <summary>A root with train/ and val/ (the test split, as ImageNet's validation set is used).</summary>
+    public static (ImageFolder Train, ImageFolder Test) Load(string root, int size, int channels)
+    {
+        var train = new ImageFolder(Path.Combine(root, "train"), size, channels);
+        var test = new ImageFolder(Path.Combine(root, "val"), size, channels);
+        if (!train.ClassNames.SequenceEqual(test.ClassNames))
+            throw new DataException($"'{root}': train/ and val/ have different class folders");
+        return (train, test);
+    }
+
+    public IReadOnlyList<string> ClassNames { get; }
+
+    public string Source { get; }
+
+    public int Count => _items.Length;
+
+    public int Classes => ClassNames.Count;
+
+    public int Channels { get; }
+
+    public int Height { get; }
+
+    public int Width { get; }
+
+    public bool IsExpensive => true;
+
+    public int Label(int index) => _items[index].Label;
+
+    public void Read(int index, Span<byte> destination, bool augment, Rng rng)
+    {
+        var path = _items[index].Path;
+        using var bitmap = Decode(path);
+        using var image = SKImage.FromBitmap(bitmap);
+        var crop = augment ? RandomResizedCrop(bitmap.Width, bitmap.Height, rng) : CentreCrop(bitmap.Width, bitmap.Height);
+        var flip = augment && rng.NextInt(2) == 1;
+        using var target = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        using (var canvas = new SKCanvas(target))
+        {
+            if (flip)
+            {
+                canvas.Translate(Width, 0);
+                canvas.Scale(-1, 1);
+            }
+            canvas.DrawImage(image, crop, new SKRect(0, 0, Width, Height), new SKSamplingOptions(SKFilterMode.Linear), null);
+        }
+        var rgba = target.GetPixelSpan();
+        var plane = Width * Height;
+        for (var i = 0; i < plane; i++)
+        {
+            byte r = rgba[4 * i], g = rgba[4 * i + 1], b = rgba[4 * i + 2];
+            if (Channels == 1)
+            {
+                destination[i] = (byte)((299 * r + 587 * g + 114 * b + 500) / 1000);
+            }
+            else
+            {
+                destination[i] = r;
+                destination[plane + i] = g;
+                destination[2 * plane + i] = b;
+            }
+        }
+    }
+
+    private static SKBitmap Decode(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return SKBitmap.Decode(stream) ?? throw new DataException($"{path}: not a decodable JPEG or PNG (truncated or corrupt)");
+        }
+        catch (IOException e)
+        {
+            throw new DataException($"{path}: cannot be read: {e.Message}");
+        }
+    }
+
+    private static SKRect CentreCrop(int w, int h)
+    {
+        var side = Math.Min(w, h) * 0.875f;
+        return SKRect.Create((w - side) / 2, (h - side) / 2, side, side);
+    }
+
+    private static SKRect RandomResizedCrop(int w, int h, Rng rng)
+    {
+        double area = (double)w * h;
+        for (var attempt = 0; attempt < 10; attempt++)
+        {
+            var target = area * (0.08 + rng.NextDouble() * 0.92);
+            var ratio = Math.Exp(Math.Log(3.0 / 4) + rng.NextDouble() * (Math.Log(4.0 / 3) - Math.Log(3.0 / 4)));
+            var cw = Math.Sqrt(target * ratio);
+            var ch = Math.Sqrt(target / ratio);
+            if (cw > w || ch > h) continue;
+            var x = rng.NextDouble() * (w - cw);
+            var y = rng.NextDouble() * (h - ch);
+            return SKRect.Create((float)x, (float)y, (float)cw, (float)ch);
+        }
+        return CentreCrop(w, h);
+    }
+}

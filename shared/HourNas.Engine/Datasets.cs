@@ -1,0 +1,56 @@
+using HourNas.SearchSpace;
+
+namespace HourNas.Engine.Data;
+
+/// <summary>A training set and a test set of the same shape.</summary>
+public sealed record Dataset(IImageSource Train, IImageSource Test, string Kind)
+{
+    /// <summary>Checks the images fit the skeleton (channels, size, classes); throws naming the mismatch.</summary>
+    public Dataset CheckFits(Skeleton skeleton)
+    {
+        var t = Train;
+        if (t.Channels != skeleton.InputChannels || t.Height != skeleton.InputSize || t.Width != skeleton.InputSize || t.Classes != skeleton.Classes)
+            throw new DataException(
+                $"{t.Source}: images are {t.Height}x{t.Width}x{t.Channels} with {t.Classes} classes, skeleton '{skeleton.Name}' expects {skeleton.InputSize}x{skeleton.InputSize}x{skeleton.InputChannels} with {skeleton.Classes}");
+        return this;
+    }
+}
+
+/// <summary>Opens a dataset folder by what it holds: Fashion-MNIST IDX files, CIFAR-10 binary batches, or train/ + val/ image folders.</summary>
+public static class Datasets
+{
+    /// <summary>The folder used when none is given: Debian's Fashion-MNIST for the fashion-mnist preset.</summary>
+    public static string? DefaultFolder(Skeleton skeleton) => skeleton.Name == "fashion-mnist" ? FashionMnist.DebianFolder : null;
+
+    public static Dataset Open(string? folder, Skeleton skeleton)
+    {
+        folder ??= DefaultFolder(skeleton)
+            ?? throw new DataException($"no dataset folder given for preset '{skeleton.Name}': pass --data DIR");
+        if (!Directory.Exists(folder))
+            throw new DataException(folder == FashionMnist.DebianFolder
+                ? $"dataset folder '{folder}' does not exist: install the Debian package dataset-fashion-mnist or pass --data DIR"
+                : $"dataset folder '{folder}' does not exist");
+        Dataset dataset;
+        if (FashionMnist.LooksLike(folder))
+        {
+            var (train, test) = FashionMnist.Load(folder);
+            dataset = new Dataset(train, test, "idx");
+        }
+        else if (Cifar10.LooksLike(folder))
+        {
+            var (train, test) = Cifar10.Load(folder);
+            dataset = new Dataset(train, test, "cifar10");
+        }
+        else if (ImageFolder.LooksLike(folder))
+        {
+            var (train, test) = ImageFolder.Load(folder, skeleton.InputSize, skeleton.InputChannels);
+            dataset = new Dataset(train, test, "imagefolder");
+        }
+        else
+        {
+            throw new DataException(
+                $"dataset folder '{folder}' holds neither Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 binary batches (data_batch_1.bin) nor train/ and val/ image folders");
+        }
+        return dataset.CheckFits(skeleton);
+    }
+}
