@@ -51,6 +51,7 @@ public sealed class HournasCli
             CostCommand.Create(cli),
             VitalCommand.Create(cli),
             ShrinkCommand.Create(cli),
+            StageCommand.Create(cli),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
@@ -62,7 +63,8 @@ public sealed class HournasCli
         {
             return body();
         }
-        catch (SearchSpaceException e)
+        catch (Exception e) when (e is SearchSpaceException or Engine.Data.DataException or FileNotFoundException or InvalidDataException
+                                       or ArgumentException or InvalidOperationException)
         {
             Error.WriteLine($"error: {e.Message}");
             return Failure;

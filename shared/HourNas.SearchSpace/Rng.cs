@@ -27,6 +27,19 @@ public sealed class Rng
 
     public ulong[] State => [_s0, _s1, _s2, _s3];
 
+    /// <summary>A seed derived from a seed and a path of labels (e.g. epoch, purpose), well mixed.</summary>
+    public static ulong Derive(ulong seed, params ReadOnlySpan<ulong> labels)
+    {
+        var x = seed;
+        var result = SplitMix(ref x);
+        foreach (var label in labels)
+        {
+            x ^= label * 0xD1B54A32D192ED03UL;
+            result = SplitMix(ref x);
+        }
+        return result;
+    }
+
     /// <summary>An independent stream derived from this one (for a sub-task that must not shift the parent's draws).</summary>
     public Rng Fork() => new(NextUInt64());
 

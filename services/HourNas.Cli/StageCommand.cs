@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Text.Json;
+using HourNas.Engine.Data;
+using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+
+namespace HourNas.Cli;
+
+/// <summary><c>hournas stage NAME</c>: runs one stage from files, with no message bus.</summary>
+internal static class StageCommand
+{
+    public static readonly string[] Names = ["ablation", "stage1", "stage2", "retrain", "spos", "random"];
+
+    public static Command Create(HournasCli cli)
+    {
+        var name = new Argument<string>("name") { Description = $"the stage: {string.Join(", ", Names)}" };
+        name.AcceptOnlyFromAmong(Names);
+        var preset = HournasCli.Options.Preset(required: true);
+        var genotype = new Option<string?>("--genotype", "-g") { Description = "the network for retrain and ablation: a name, a .json file or the text form" };
+        var epochs = new Option<int?>("--epochs") { Description = "training epochs (default: 3 for search stages, 5 for retrain and ablation)" };
+        var trainLimit = new Option<int?>("--train-limit") { Description = "use only this many training images (seeded subset), for quick runs" };
+        var data = new Option<string?>("--data") { Description = "dataset folder (default for fashion-mnist: Debian's dataset-fashion-mnist)" };
+        var budget = new Option<double?>("--budget-mflops", "-b") { Description = "FLOPs budget for search stages" };
+        var minFraction = new Option<double>("--min-fraction") { Description = "lower end of the budget window", DefaultValueFactory = _ => Budget.DefaultMinFraction };
+        var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out") { Description = "output folder (default: out/<stage>)" };
+        var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint in the output folder" };
+        var from = new Option<string?>("--from") { Description = "stage2: the stage-1 output folder (vital choices and supernet weights)" };
+        var vital = new Option<string?>("--vital-genotype") { Description = "stage2: the vital operations, when not taken from --from" };
+        var weights = new Option<string?>("--weights") { Description = "ablation: trained weights (.dat) instead of training first" };
+        var batch = new Option<int>("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
+        var population = new Option<int?>("--population") { Description = "evolution population (default 20)" };
+        var generations = new Option<int?>("--generations") { Description = "evolution generations (default 5)" };
+        var validationImages = new Option<int>("--validation-images") { Description = "validation images per candidate", DefaultValueFactory = _ => 2000 };
+        var randomCandidates = new Option<int>("--random-candidates") { Description = "random: architectures to train", DefaultValueFactory = _ => 8 };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)" };
+        var json = HournasCli.Options.Json();
+        var command = new Command("stage", "run one stage from files: vital-block ablation, stage 1, stage 2, retraining, or a baseline")
+        {
+            name, preset, genotype, epochs, trainLimit, data, budget, minFraction, seed, output, resume, from, vital, weights, batch, lr,
+            population, generations, validationImages, randomCandidates, device, json,
+        };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            var stage = parse.GetValue(name)!;
+            var skeleton = Presets.Skeleton(parse.GetValue(preset)!);
+            var genotypeSpec = parse.GetValue(genotype);
+            ArchitectureSpace space;
+            Genotype? network = null;
+            if (genotypeSpec is not null) (space, network) = Presets.Resolve(parse.GetValue(preset), genotypeSpec);
+            else space = new ArchitectureSpace(skeleton);
+            if (stage is "retrain" or "ablation" && network is null)
+                throw new SearchSpaceException($"stage {stage} needs --genotype");
+            Budget? window = parse.GetValue(budget) is { } b ? Budget.FromMFlops(b, parse.GetValue(minFraction)) : null;
+            if (stage is "stage1" or "stage2" or "spos" or "random" && window is null)
+                throw new SearchSpaceException($"stage {stage} needs --budget-mflops");
+
+            var outFolder = parse.GetValue(output) ?? Path.Combine("out", stage);
+            var checkpoint = Path.Combine(outFolder, "checkpoint");
+            if (!parse.GetValue(resume) && Directory.Exists(checkpoint)) Directory.Delete(checkpoint, recursive: true);
+
+            var runtimeDevice = TorchRuntime.Initialize(parse.GetValue(device));
+            var dataset = Datasets.Open(parse.GetValue(data), space.Skeleton);
+            var train = new TrainSettings(Epochs: parse.GetValue(epochs) ?? (stage is "retrain" or "ablation" ? 5 : 3),
+                BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr));
+            var evolutionDefaults = new SearchSettings().EvolutionOrDefault;
+            var pop = parse.GetValue(population) ?? evolutionDefaults.Population;
+            var search = new SearchSettings(
+                Epochs: train.Epochs,
+                ValidationImages: parse.GetValue(validationImages),
+                MinFraction: parse.GetValue(minFraction),
+                Evolution: evolutionDefaults with
+                {
+                    Population = pop,
+                    Generations = parse.GetValue(generations) ?? evolutionDefaults.Generations,
+                    Parents = Math.Min(evolutionDefaults.Parents, pop),
+                    Mutations = Math.Max(1, pop / 2),
+                    Crossovers = Math.Max(1, pop / 2),
+                },
+                RandomCandidates: parse.GetValue(randomCandidates));
+            var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train, parse.GetValue(trainLimit),
+                p => cli.Error.WriteLine(FormatProgress(p)));
+
+            object result = stage switch
+            {
+                "stage1" => HourNasStages.SearchVitalBlocks(ctx, space, window!, search),
+                "stage2" => RunStage2(ctx, space, window!, search, parse.GetValue(from), parse.GetValue(vital)),
+                "spos" => HourNasStages.SearchSpos(ctx, space, window!, search),
+                "random" => HourNasStages.SearchRandom(ctx, space, window!, search),
+                "retrain" => HourNasStages.Retrain(ctx, space, network!),
+                "ablation" => HourNasStages.Ablate(ctx, space, network!, parse.GetValue(weights)),
+                _ => throw new SearchSpaceException($"unknown stage '{stage}'"),
+            };
+            if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(result, result.GetType(), HourNasStages.Json));
+            else cli.Out.WriteLine(Summary(result, outFolder));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static SearchResult RunStage2(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings search, string? from, string? vitalSpec)
+    {
+        string? weights = null;
+        if (from is not null)
+        {
+            var resultFile = Path.Combine(from, "result.json");
+            if (!File.Exists(resultFile)) throw new FileNotFoundException($"'{from}' holds no stage-1 result.json");
+            var stage1 = JsonSerializer.Deserialize<VitalSearchResult>(File.ReadAllText(resultFile), HourNasStages.Json)
+                ?? throw new InvalidDataException($"{resultFile}: empty");
+            if (stage1.Preset != space.Skeleton.Name)
+                throw new SearchSpaceException($"{resultFile} is a stage-1 result for preset '{stage1.Preset}', not '{space.Skeleton.Name}'");
+            vitalSpec ??= stage1.VitalOperations;
+            weights = Path.Combine(from, "vital-supernet.dat");
+        }
+        if (vitalSpec is null) throw new SearchSpaceException("stage2 needs the vital choices: --from <stage-1 folder> or --vital-genotype");
+        return HourNasStages.SearchNonVitalBlocks(ctx, space, budget, Presets.ResolveVitalChoices(space, vitalSpec), weights, search);
+    }
+
+    internal static string FormatProgress(Progress p) => p.Phase switch
+    {
+        "train" => $"[{p.Stage}] epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.Steps} loss {p.Loss:F3} acc {p.Accuracy:P1} {p.ImagesPerSecond:F0} img/s {p.Seconds:F0}s",
+        _ => $"[{p.Stage}] {p.Phase} {p.Step}/{p.Steps} acc {p.Accuracy:P2} {p.Seconds:F0}s",
+    };
+
+    private static string Summary(object result, string folder) => result switch
+    {
+        VitalSearchResult r => $"stage 1: vital blocks {string.Join(' ', r.VitalBlocks)} -> {r.VitalOperations} (validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, {r.Cost.Seconds:F0} s); output in {folder}",
+        SearchResult r => $"{r.Method}: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params, validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, search {r.Cost.Seconds:F0} s); output in {folder}",
+        RetrainResult r => $"retrain: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params): test top-1 {r.Top1:P2}, top-5 {r.Top5:P2}, latency {r.LatencyMilliseconds:F2} ms, {r.ImagesPerSecond:F0} img/s, {r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}",
+        AblationResult r => string.Join(Environment.NewLine,
+            [$"ablation of {r.Genotype}: baseline test top-1 {r.BaselineTop1:P2}", .. r.Blocks.Select(b =>
+                $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): top-1 {b.Top1:P2}, drop {b.Drop * 100:F2} points")]),
+        _ => result.ToString() ?? "",
+    };
+}

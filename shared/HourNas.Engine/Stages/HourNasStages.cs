@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Stages;
+
+/// <summary>
+/// The HourNAS stages and the baselines, each a function of typed inputs to a typed result, with its artifacts
+/// written to the context's output folder (result.json, genotype.json, candidates.csv, weights, checkpoint/).
+/// </summary>
+public static class HourNasStages
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>
+    /// Stage 1, the neck: train the vital supernet (non-vital blocks removed) by uniform single-path sampling,
+    /// then evolve the vital choices, keeping only those that leave the bulbs an affordable completion.
+    /// </summary>
+    public static VitalSearchResult SearchVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed((long)ctx.Seed);
+        using var net = SuperNet.Vital(space);
+        var scorer = CandidateScorer.Create(ctx, settings);
+        var options = net.Options;
+        var counts = options.Select(o => o.Count).ToArray();
+        var costs = space.Costs;
+        // Non-vital blocks: their cheapest and dearest candidates bound what the bulbs can add later.
+        long bulbMin = space.NonVitalBlocks.Sum(b => space.Candidates[b].Min(o => costs.Block(b, o).Macs));
+        long bulbMax = space.NonVitalBlocks.Sum(b => space.Candidates[b].Max(o => costs.Block(b, o).Macs));
+        long NeckMacs(int[] c) => costs.Fixed.Macs + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Macs);
+        bool Affordable(int[] c)
+        {
+            var neck = NeckMacs(c);
+            return neck + bulbMin <= budget.MaxMacs && neck + bulbMax >= budget.MinMacs;
+        }
+        var neckMin = costs.Fixed.Macs + space.VitalBlocks.Sum(b => space.Candidates[b].Min(o => costs.Block(b, o).Macs));
+        var neckMax = costs.Fixed.Macs + space.VitalBlocks.Sum(b => space.Candidates[b].Max(o => costs.Block(b, o).Macs));
+        if (neckMin + bulbMin > budget.MaxMacs || neckMax + bulbMax < budget.MinMacs)
+            throw new SearchSpaceException(
+                $"impossible budget {budget}: architectures of '{space.Skeleton.Name}' cost {(neckMin + bulbMin) / 1e6:F2} to {(neckMax + bulbMax) / 1e6:F2} MFLOPs");
+
+        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
+                ctx.PathFor("checkpoint"), ctx.Progress)
+            .Train(scorer.SearchTrain, ctx.Normalization, rng => UniformChoice(counts, rng), ctx.Cancellation);
+        var weights = ctx.PathFor("vital-supernet.dat");
+        net.save(weights);
+
+        var evaluated = new List<EvaluatedCandidate>();
+        var evolution = new EvolutionarySearch(counts, Affordable, settings.EvolutionOrDefault);
+        var result = evolution.Run(c =>
+            {
+                var accuracy = scorer.Score(net, c);
+                var neck = NeckMacs(c);
+                var neckParams = costs.Fixed.Params + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Params);
+                evaluated.Add(new EvaluatedCandidate(VitalText(space, options, c), neck / 1e6, neckParams, accuracy, 0));
+                ReportSearch(ctx, "stage1", evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
+                return accuracy;
+            },
+            rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)), cancellation: ctx.Cancellation);
+        Regenerate(evaluated, result);
+
+        var vitalResult = new VitalSearchResult(space.Skeleton.Name, budget.MaxMFlops, space.VitalBlocks, VitalText(space, options, result.Best.Choice),
+            result.Best.Fitness, training, evaluated, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights);
+        WriteResult(ctx, vitalResult, evaluated);
+        return vitalResult;
+    }
+
+    /// <summary>
+    /// Stage 2, the bulbs: vital blocks fixed to stage 1's choice and warm-started from the vital supernet, the
+    /// non-vital blocks shrunk to the budget; paths are drawn only from the max-entropy proposal; then a
+    /// constrained evolution inside the budget window picks the final genotype.
+    /// </summary>
+    public static SearchResult SearchNonVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget,
+        IReadOnlyDictionary<int, Operation> vitalChoices, string? vitalSupernetWeights, SearchSettings settings)
+    {
+        var shrunk = SpaceShrinker.Shrink(space, budget, vitalChoices);
+        var proposal = Proposal.MaxEntropy(shrunk, settings.TargetMFlops * 1e6);
+        return SearchWithSupernet(ctx, "hournas", shrunk, proposal, settings, net =>
+        {
+            if (vitalSupernetWeights is null) return;
+            if (!File.Exists(vitalSupernetWeights)) throw new FileNotFoundException($"vital supernet weights '{vitalSupernetWeights}' do not exist");
+            using var vital = SuperNet.Vital(space);
+            vital.load(vitalSupernetWeights);
+            net.InheritFrom(vital);
+        });
+    }
+
+    /// <summary>
+    /// Baseline: Single Path One-Shot over the whole space at once: one supernet over every block and candidate
+    /// (less candidates no architecture in the window can use), budget-filtered uniform path sampling, the same evolution.
+    /// </summary>
+    public static SearchResult SearchSpos(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    {
+        var shrunk = SpaceShrinker.Shrink(space, budget);
+        return SearchWithSupernet(ctx, "spos", shrunk, Proposal.Uniform(shrunk), settings, null);
+    }
+
+    /// <summary>Baseline: random search: sample architectures uniformly inside the window, short-train each from scratch, keep the best.</summary>
+    public static SearchResult SearchRandom(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    {
+        var clock = Stopwatch.StartNew();
+        var shrunk = SpaceShrinker.Shrink(space, budget);
+        var sampler = new ArchitectureSampler(Proposal.Uniform(shrunk));
+        var scorer = CandidateScorer.Create(ctx, settings);
+        var rng = new Rng(Rng.Derive(ctx.Seed, 21));
+        var evaluated = new List<EvaluatedCandidate>();
+        long trainImages = 0;
+        var seen = new HashSet<string>();
+        for (var i = 0; i < settings.RandomCandidates; i++)
+        {
+            var choice = sampler.Sample(rng);
+            var genotype = shrunk.ToGenotype(choice);
+            if (!seen.Add(genotype.ToString())) continue;
+            manual_seed((long)Rng.Derive(ctx.Seed, 22, (ulong)i));
+            using var net = SuperNet.Child(space, genotype);
+            var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, $"random {i + 1}/{settings.RandomCandidates}",
+                Rng.Derive(ctx.Seed, 23, (ulong)i), progress: ctx.Progress).Train(scorer.SearchTrain, ctx.Normalization, cancellation: ctx.Cancellation);
+            trainImages += training.ImagesSeen;
+            var accuracy = scorer.Score(net, new int[space.Blocks.Count]);
+            var cost = space.Costs.Of(genotype).Total;
+            evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
+            ReportSearch(ctx, "random", i + 1, settings.RandomCandidates, accuracy, clock);
+        }
+        var best = evaluated.MaxBy(e => e.Accuracy)!;
+        var result = new SearchResult("random", space.Skeleton.Name, best.Genotype, best.MFlops, best.Params, best.Accuracy,
+            budget.MaxMFlops, budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate, null,
+            evaluated, new StageCost(clock.Elapsed.TotalSeconds, trainImages, scorer.EvalImages));
+        WriteResult(ctx, result, evaluated);
+        WriteGenotype(ctx, space, space.Parse(best.Genotype));
+        return result;
+    }
+
+    /// <summary>
+    /// Final retraining: the genotype from scratch on the whole training set; test top-1/top-5, CPU latency at
+    /// batch 1, and the weights in TorchSharp's format (weights.dat) and PyTorch's (weights.pth, a state_dict).
+    /// </summary>
+    public static RetrainResult Retrain(StageContext ctx, ArchitectureSpace space, Genotype genotype)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed((long)ctx.Seed);
+        using var net = SuperNet.Child(space, genotype);
+        var training = new Trainer(net, ctx.Train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+            .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation);
+        var accuracy = Evaluator.Evaluate(net, ctx.Data.Test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+        var latency = Evaluator.LatencyMilliseconds(net, space.Skeleton, ctx.Device);
+        var weights = ctx.PathFor("weights.dat");
+        var pyWeights = ctx.PathFor("weights.pth");
+        net.save(weights);
+        net.save_py(pyWeights);
+        WriteGenotype(ctx, space, genotype);
+        var cost = space.Costs.Of(genotype).Total;
+        var result = new RetrainResult(space.Skeleton.Name, genotype.ToString(), cost.MFlops, cost.Params, accuracy.Top1, accuracy.Top5, latency,
+            training.ImagesPerSecond, training, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights);
+        WriteResult(ctx, result, null);
+        return result;
+    }
+
+    /// <summary>
+    /// Vital-block ablation: on a trained network (trained here, or loaded from <paramref name="weights"/>), disable one
+    /// block at a time (a shortcut block passes its input through, a vital block outputs zeros) and measure test top-1.
+    /// </summary>
+    public static AblationResult Ablate(StageContext ctx, ArchitectureSpace space, Genotype genotype, string? weights)
+    {
+        var clock = Stopwatch.StartNew();
+        manual_seed((long)ctx.Seed);
+        using var net = SuperNet.Child(space, genotype);
+        long trainImages = 0;
+        if (weights is not null)
+        {
+            if (!File.Exists(weights)) throw new FileNotFoundException($"weights file '{weights}' does not exist");
+            net.load(weights);
+        }
+        else
+        {
+            trainImages = new Trainer(net, ctx.Train, ctx.Device, "ablation", ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+                .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation).ImagesSeen;
+        }
+        var test = ctx.Data.Test;
+        var baseline = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+        long evalImages = baseline.Images;
+        var rows = new List<AblationRow>();
+        foreach (var block in space.Blocks)
+        {
+            if (net.Blocks[block.Index].ActiveModule is not { } module) continue;
+            module.Ablated = true;
+            var accuracy = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+            module.Ablated = false;
+            evalImages += accuracy.Images;
+            rows.Add(new AblationRow(block.Index, block.Stage + 1, genotype.Blocks[block.Index].ToString(), space.IsVital[block.Index],
+                accuracy.Top1, baseline.Top1 - accuracy.Top1));
+            ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, space.Blocks.Count, double.NaN, accuracy.Top1, 0,
+                clock.Elapsed.TotalSeconds));
+        }
+        var result = new AblationResult(space.Skeleton.Name, genotype.ToString(), baseline.Top1, rows,
+            new StageCost(clock.Elapsed.TotalSeconds, trainImages, evalImages));
+        WriteResult(ctx, result, null);
+        File.WriteAllLines(ctx.PathFor("ablation.csv"),
+            ["block,stage,operation,vital,top1,drop", .. rows.Select(r => string.Create(CultureInfo.InvariantCulture,
+                $"{r.Block},{r.Stage},{r.Operation},{r.Vital},{r.Top1:F4},{r.Drop:F4}"))]);
+        return result;
+    }
+
+    private static SearchResult SearchWithSupernet(StageContext ctx, string method, ShrunkSpace shrunk, Proposal proposal,
+        SearchSettings settings, Action<SuperNet>? warmStart)
+    {
+        var clock = Stopwatch.StartNew();
+        var space = shrunk.Space;
+        manual_seed((long)ctx.Seed);
+        using var net = SuperNet.Shrunk(shrunk);
+        warmStart?.Invoke(net);
+        var scorer = CandidateScorer.Create(ctx, settings);
+        var sampler = new ArchitectureSampler(proposal);
+        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, method == "hournas" ? "stage2" : method,
+                ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+            .Train(scorer.SearchTrain, ctx.Normalization, rng => sampler.Sample(rng), ctx.Cancellation);
+        net.save(ctx.PathFor("supernet.dat"));
+
+        var evaluated = new List<EvaluatedCandidate>();
+        var evolution = new EvolutionarySearch(shrunk.Allowed.Select(a => a.Count).ToArray(), shrunk.InWindow, settings.EvolutionOrDefault);
+        var result = evolution.Run(c =>
+            {
+                var accuracy = scorer.Score(net, c);
+                var genotype = shrunk.ToGenotype(c);
+                var cost = space.Costs.Of(genotype).Total;
+                evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
+                ReportSearch(ctx, method == "hournas" ? "stage2" : method, evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
+                return accuracy;
+            },
+            rng => sampler.Sample(rng), new Rng(Rng.Derive(ctx.Seed, 12)), cancellation: ctx.Cancellation);
+        Regenerate(evaluated, result);
+
+        var best = shrunk.ToGenotype(result.Best.Choice);
+        var bestCost = space.Costs.Of(best).Total;
+        var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops, bestCost.Params, result.Best.Fitness,
+            shrunk.Budget.MaxMFlops, shrunk.Budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate,
+            training, evaluated, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
+        WriteResult(ctx, searchResult, evaluated);
+        WriteGenotype(ctx, space, best);
+        return searchResult;
+    }
+
+    /// <summary>Fills in the generation of each evaluated candidate (known only once the evolution returns its history).</summary>
+    private static void Regenerate(List<EvaluatedCandidate> evaluated, EvolutionResult result)
+    {
+        for (var i = 0; i < evaluated.Count && i < result.History.Count; i++)
+            evaluated[i] = evaluated[i] with { Generation = result.History[i].Generation };
+    }
+
+    private static void ReportSearch(StageContext ctx, string stage, int done, int total, double accuracy, Stopwatch clock) =>
+        ctx.Progress?.Invoke(new Progress(stage, "search", 1, 1, done, total, double.NaN, accuracy, 0, clock.Elapsed.TotalSeconds));
+
+    private static int[] UniformChoice(IReadOnlyList<int> counts, Rng rng) => counts.Select(rng.NextInt).ToArray();
+
+    private static int[] SampleUntil(IReadOnlyList<int> counts, Func<int[], bool> constraint, Rng rng)
+    {
+        for (var i = 0; i < 100_000; i++)
+        {
+            var c = UniformChoice(counts, rng);
+            if (constraint(c)) return c;
+        }
+        throw new SearchSpaceException("no affordable vital choice found in 100,000 uniform draws: the budget is too tight for this space");
+    }
+
+    private static string VitalText(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options, IReadOnlyList<int> choice) =>
+        string.Join(' ', space.VitalBlocks.Select(b => options[b][choice[b]]));
+
+    private static void WriteGenotype(StageContext ctx, ArchitectureSpace space, Genotype genotype) =>
+        File.WriteAllText(ctx.PathFor("genotype.json"), genotype.ToJson(space.Skeleton.Name));
+
+    private static void WriteResult<T>(StageContext ctx, T result, IReadOnlyList<EvaluatedCandidate>? evaluated)
+    {
+        File.WriteAllText(ctx.PathFor("result.json"), JsonSerializer.Serialize(result, Json));
+        if (evaluated is null) return;
+        File.WriteAllLines(ctx.PathFor("candidates.csv"),
+            ["generation,accuracy,mflops,params,genotype", .. evaluated.Select(e => string.Create(CultureInfo.InvariantCulture,
+                $"{e.Generation},{e.Accuracy:F4},{e.MFlops:F4},{e.Params},\"{e.Genotype}\""))]);
+    }
+}

@@ -1,0 +1,63 @@
+using HourNas.Engine.Data;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Stages;
+
+/// <summary>
+/// Settings of the search stages. Design choices, not from the paper: 10% of the training set held out for
+/// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches.
+/// </summary>
+public sealed record SearchSettings(
+    int Epochs = 3,
+    double ValidationFraction = 0.1,
+    int ValidationImages = 2000,
+    int BatchNormBatches = 10,
+    double MinFraction = Budget.DefaultMinFraction,
+    double? TargetMFlops = null,
+    EvolutionSettings? Evolution = null,
+    int RandomCandidates = 8)
+{
+    public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
+}
+
+/// <summary>Everything a stage needs besides its own inputs: device, data, output folder, seed, progress sink.</summary>
+public sealed class StageContext
+{
+    public StageContext(Device device, Dataset data, string outputFolder, ulong seed, TrainSettings train,
+        int? trainLimit = null, Action<Progress>? progress = null, CancellationToken cancellation = default)
+    {
+        Device = device;
+        Data = data;
+        OutputFolder = outputFolder;
+        Seed = seed;
+        Train = train;
+        Progress = progress;
+        Cancellation = cancellation;
+        Directory.CreateDirectory(outputFolder);
+        FullTrain = ImageSources.Limit(data.Train, trainLimit, seed);
+        Normalization = Normalization.Estimate(FullTrain, seed: seed);
+    }
+
+    public Device Device { get; }
+
+    public Dataset Data { get; }
+
+    public string OutputFolder { get; }
+
+    public ulong Seed { get; }
+
+    public TrainSettings Train { get; }
+
+    public Action<Progress>? Progress { get; }
+
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>The training set (possibly limited for small runs); the retraining stage trains on all of it.</summary>
+    public IImageSource FullTrain { get; }
+
+    public Normalization Normalization { get; }
+
+    public string PathFor(string name) => Path.Combine(OutputFolder, name);
+}

@@ -1,0 +1,58 @@
+using HourNas.Engine.Training;
+
+namespace HourNas.Engine.Stages;
+
+/// <summary>Search cost of a stage on one device: wall seconds (= device-seconds here) and images processed.</summary>
+public sealed record StageCost(double Seconds, long TrainImages, long EvalImages)
+{
+    public static StageCost operator +(StageCost a, StageCost b) =>
+        new(a.Seconds + b.Seconds, a.TrainImages + b.TrainImages, a.EvalImages + b.EvalImages);
+}
+
+/// <summary>One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies.</summary>
+public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation);
+
+public sealed record VitalSearchResult(
+    string Preset,
+    double BudgetMFlops,
+    IReadOnlyList<int> VitalBlocks,
+    string VitalOperations,
+    double ValidationAccuracy,
+    TrainResult Training,
+    IReadOnlyList<EvaluatedCandidate> Evaluated,
+    StageCost Cost,
+    string SupernetWeights);
+
+public sealed record SearchResult(
+    string Method,
+    string Preset,
+    string Genotype,
+    double MFlops,
+    long Params,
+    double ValidationAccuracy,
+    double BudgetMFlops,
+    double MinMFlops,
+    string ArchitecturesInWindow,
+    double ShrinkRatio,
+    double ProposalAcceptance,
+    TrainResult? Training,
+    IReadOnlyList<EvaluatedCandidate> Evaluated,
+    StageCost Cost);
+
+public sealed record RetrainResult(
+    string Preset,
+    string Genotype,
+    double MFlops,
+    long Params,
+    double Top1,
+    double Top5,
+    double LatencyMilliseconds,
+    double ImagesPerSecond,
+    TrainResult Training,
+    StageCost Cost,
+    string Weights,
+    string PyTorchWeights);
+
+public sealed record AblationRow(int Block, int Stage, string Operation, bool Vital, double Top1, double Drop);
+
+public sealed record AblationResult(string Preset, string Genotype, double BaselineTop1, IReadOnlyList<AblationRow> Blocks, StageCost Cost);

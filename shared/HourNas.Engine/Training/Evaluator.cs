@@ -1,0 +1,84 @@
+using System.Diagnostics;
+using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
+using HourNas.SearchSpace;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Training;
+
+public sealed record Accuracy(double Top1, double Top5, long Images, double Seconds);
+
+public static class Evaluator
+{
+    /// <summary>Top-1 and top-5 accuracy of the active path on <paramref name="data"/> (eval mode, no augmentation).</summary>
+    public static Accuracy Evaluate(SuperNet net, IImageSource data, Normalization normalization, Device device,
+        int batchSize = 250, bool channelsLast = true)
+    {
+        var clock = Stopwatch.StartNew();
+        net.eval();
+        long top1 = 0, top5 = 0, seen = 0;
+        using var _ = no_grad();
+        foreach (var batch in BatchLoader.Read(data, batchSize, normalization, train: false, seed: 0))
+        {
+            using var scope = NewDisposeScope();
+            var logits = net.call(Tensors.Images(batch, device, channelsLast));
+            var y = Tensors.Labels(batch, device);
+            var k = Math.Min(5, logits.shape[1]);
+            var (_, best) = logits.topk((int)k, dim: 1);
+            var hits = best.eq(y.unsqueeze(1));
+            top1 += hits[.., 0].sum().item<long>();
+            top5 += hits.any(1).sum().item<long>();
+            seen += batch.Count;
+        }
+        return new Accuracy((double)top1 / seen, (double)top5 / seen, seen, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Re-estimates BatchNorm statistics for the active path from <paramref name="batches"/> training batches
+    /// (cumulative average, no augmentation): a supernet's running statistics mix every path it trained, so
+    /// evaluating one path with them misranks it.
+    /// </summary>
+    public static void RecalibrateBatchNorm(SuperNet net, IImageSource train, Normalization normalization, Device device,
+        int batches, int batchSize, ulong seed, bool channelsLast = true)
+    {
+        var norms = net.modules().OfType<BatchNorm2d>().ToArray();
+        foreach (var bn in norms) bn.reset_running_stats();
+        net.train();
+        using (no_grad())
+        {
+            var done = 0;
+            foreach (var batch in BatchLoader.Read(train, batchSize, normalization, train: true, seed))
+            {
+                // Momentum 1/k on the k-th batch makes the running statistics the plain average over all k batches.
+                // (TorchSharp 0.107's momentum = null path, meant for this, fails on its int64 batch counter.)
+                done++;
+                foreach (var bn in norms) bn.momentum = 1.0 / done;
+                using var scope = NewDisposeScope();
+                net.call(Tensors.Images(batch, device, channelsLast));
+                if (done == batches) break;
+            }
+        }
+        foreach (var bn in norms) bn.momentum = 0.1;
+        net.eval();
+    }
+
+    /// <summary>Median wall-clock milliseconds of one forward pass at batch size 1 (after warm-up).</summary>
+    public static double LatencyMilliseconds(SuperNet net, Skeleton skeleton, Device device, int runs = 50)
+    {
+        net.eval();
+        using var _ = no_grad();
+        using var x = randn(1, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize, device: device);
+        for (var i = 0; i < 5; i++) net.call(x).Dispose();
+        var times = new double[runs];
+        for (var i = 0; i < runs; i++)
+        {
+            var clock = Stopwatch.StartNew();
+            net.call(x).Dispose();
+            times[i] = clock.Elapsed.TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[runs / 2];
+    }
+}

@@ -1,0 +1,40 @@
+namespace HourNas.Engine.Training;
+
+/// <summary>
+/// One training run's recipe: SGD with Nesterov momentum, linear warm-up then cosine decay per step, label
+/// smoothing, weight decay on conv and linear weights only (not BatchNorm, not biases).
+/// </summary>
+public sealed record TrainSettings(
+    int Epochs = 5,
+    int BatchSize = 128,
+    double LearningRate = 0.1,
+    double Momentum = 0.9,
+    bool Nesterov = true,
+    double WeightDecay = 4e-5,
+    double LabelSmoothing = 0.1,
+    double WarmupEpochs = 0.3,
+    bool ChannelsLast = true,
+    int ProgressEvery = 50)
+{
+    public TrainSettings Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1, got {Epochs}");
+        if (BatchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {BatchSize}");
+        if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
+        if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
+        return this;
+    }
+
+    /// <summary>Learning rate at a step: linear warm-up from 0, then cosine decay to 0 at the last step.</summary>
+    public double LearningRateAt(long step, long totalSteps, long stepsPerEpoch)
+    {
+        var warmup = (long)Math.Round(WarmupEpochs * stepsPerEpoch);
+        if (step < warmup) return LearningRate * (step + 1) / warmup;
+        var progress = (double)(step - warmup) / Math.Max(1, totalSteps - warmup);
+        return 0.5 * LearningRate * (1 + Math.Cos(Math.PI * Math.Min(1, progress)));
+    }
+}
+
+/// <summary>What a stage reports while it runs (also the content of StageProgressed events later).</summary>
+public sealed record Progress(string Stage, string Phase, int Epoch, int Epochs, int Step, int Steps, double Loss, double Accuracy,
+    double ImagesPerSecond, double Seconds);

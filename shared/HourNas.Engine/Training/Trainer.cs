@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
+using HourNas.SearchSpace;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Training;
+
+/// <summary>What a training run did: its last epoch's loss and accuracy, and its cost.</summary>
+public sealed record TrainResult(int Epochs, double Loss, double Accuracy, long ImagesSeen, double Seconds)
+{
+    public double ImagesPerSecond => Seconds > 0 ? ImagesSeen / Seconds : 0;
+}
+
+/// <summary>
+/// Trains a network, a supernet with a path sampled per step (single-path one-shot) or a fixed network.
+/// Checkpoints at the end of every epoch into <c>checkpointFolder</c> and, when one is there, resumes from it;
+/// a resumed run ends with the same weights as an uninterrupted one (epoch e's data order, augmentation and
+/// paths come from (seed, e)).
+/// </summary>
+public sealed class Trainer(SuperNet net, TrainSettings settings, Device device, string stage, ulong seed,
+    string? checkpointFolder = null, Action<Progress>? progress = null)
+{
+    private readonly TrainSettings _settings = settings.Validate();
+
+    /// <param name="samplePath">Draws the path of one step (choice index per block); null trains the active path.</param>
+    public TrainResult Train(IImageSource data, Normalization normalization, Func<Rng, int[]>? samplePath = null,
+        CancellationToken cancellation = default)
+    {
+        net.to(device);
+        using var optimizer = CreateOptimizer();
+        var stepsPerEpoch = Math.Max(1, data.Count / _settings.BatchSize);
+        var totalSteps = (long)stepsPerEpoch * _settings.Epochs;
+        var network = string.Join(" | ", net.Options.Select(o => string.Join(',', o)));
+
+        var startEpoch = 0;
+        long imagesSeen = 0;
+        var secondsBefore = 0.0;
+        if (checkpointFolder is not null && Checkpoint.TryLoad(checkpointFolder, net, optimizer, stage, seed, network) is { } resumed)
+        {
+            (startEpoch, imagesSeen, secondsBefore) = (resumed.EpochsDone, resumed.ImagesSeen, resumed.Seconds);
+            net.to(device);
+        }
+
+        var clock = Stopwatch.StartNew();
+        double loss = double.NaN, accuracy = double.NaN;
+        for (var epoch = startEpoch; epoch < _settings.Epochs; epoch++)
+        {
+            net.train();
+            var pathRng = new Rng(Rng.Derive(seed, (ulong)epoch, 1));
+            double lossSum = 0;
+            long correct = 0, seen = 0;
+            var step = 0;
+            var epochClock = Stopwatch.StartNew();
+            foreach (var batch in BatchLoader.Read(data, _settings.BatchSize, normalization, train: true, Rng.Derive(seed, (ulong)epoch, 2),
+                         cancellation: cancellation))
+            {
+                cancellation.ThrowIfCancellationRequested();
+                var lr = _settings.LearningRateAt((long)epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
+                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                if (samplePath is not null) net.SetPath(samplePath(pathRng));
+                using (NewDisposeScope())
+                {
+                    var x = Tensors.Images(batch, device, _settings.ChannelsLast);
+                    var y = Tensors.Labels(batch, device);
+                    var logits = net.call(x);
+                    var l = nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing);
+                    // Set-to-none, so candidates off this step's path get no gradient, no decay and no momentum step.
+                    net.zero_grad(true);
+                    l.backward();
+                    optimizer.step();
+                    lossSum += l.item<float>() * batch.Count;
+                    correct += logits.argmax(1).eq(y).sum().item<long>();
+                }
+                seen += batch.Count;
+                step++;
+                if (progress is not null && (step % _settings.ProgressEvery == 0 || step == stepsPerEpoch))
+                    progress(new Progress(stage, "train", epoch + 1, _settings.Epochs, step, stepsPerEpoch, lossSum / seen,
+                        (double)correct / seen, seen / epochClock.Elapsed.TotalSeconds, secondsBefore + clock.Elapsed.TotalSeconds));
+            }
+            imagesSeen += seen;
+            loss = lossSum / Math.Max(1, seen);
+            accuracy = (double)correct / Math.Max(1, seen);
+            if (checkpointFolder is not null)
+                Checkpoint.Save(checkpointFolder, net, optimizer,
+                    new Checkpoint.State(stage, seed, epoch + 1, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds, network));
+        }
+        return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds);
+    }
+
+    private SGD CreateOptimizer()
+    {
+        // Weight decay on conv and linear weights only; BatchNorm scales and all biases are 1-D.
+        var parameters = net.parameters().ToArray();
+        var decayed = parameters.Where(p => p.dim() > 1).ToArray();
+        var plain = parameters.Where(p => p.dim() <= 1).ToArray();
+        var s = _settings;
+        return optim.SGD(
+            [
+                new SGD.ParamGroup(decayed, s.LearningRate, s.Momentum, 0, s.WeightDecay, s.Nesterov, false),
+                new SGD.ParamGroup(plain, s.LearningRate, s.Momentum, 0, 0, s.Nesterov, false),
+            ],
+            s.LearningRate, s.Momentum, 0, 0, s.Nesterov, false);
+    }
+}
+
+/// <summary>Batch arrays to tensors on a device, optionally in channels-last layout (measured faster on CPU).</summary>
+public static class Tensors
+{
+    public static Tensor Images(Batch batch, Device device, bool channelsLast)
+    {
+        long n = batch.Count, c = batch.Channels, h = batch.Height, w = batch.Width;
+        var x = tensor(batch.Images, [n, c, h, w]);
+        if (channelsLast)
+        {
+            // TorchSharp 0.107 has no memory_format API: build the NHWC-strided tensor ourselves.
+            var y = empty_strided([n, c, h, w], [c * h * w, 1, w * c, c], x.dtype, x.device);
+            y.copy_(x);
+            x = y;
+        }
+        return device.type == DeviceType.CPU ? x : x.to(device);
+    }
+
+    public static Tensor Labels(Batch batch, Device device)
+    {
+        var y = tensor(batch.Labels);
+        return device.type == DeviceType.CPU ? y : y.to(device);
+    }
+}

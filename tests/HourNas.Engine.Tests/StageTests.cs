@@ -1,0 +1,127 @@
+using System.Text.Json;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Stages;
+using HourNas.SearchSpace;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Tests;
+
+[Collection(FashionMnistCollection.Name)]
+public class StageTests(FashionMnistFixture fx)
+{
+    private static readonly SearchSettings TinySearch = new(
+        Epochs: 1, ValidationImages: 200, BatchNormBatches: 2, RandomCandidates: 2,
+        Evolution: new EvolutionSettings(Population: 4, Generations: 1, Parents: 2, Mutations: 2, Crossovers: 2));
+
+    private StageContext Context(TempFolder dir, string name, ulong seed = 0) =>
+        new(fx.Device, fx.Data, dir.File(name), seed, FashionMnistFixture.Tiny(), trainLimit: 640);
+
+    private static readonly Budget Window = Budget.FromMFlops(2.5);
+
+    [Fact]
+    public void Stage1_then_stage2_then_retrain_produce_a_budgeted_network()
+    {
+        using var dir = new TempFolder();
+        var s1 = HourNasStages.SearchVitalBlocks(Context(dir, "s1"), fx.Space, Window, TinySearch);
+        Assert.Equal([0, 1, 4, 7], s1.VitalBlocks);
+        Assert.InRange(s1.Evaluated.Count, 1, TinySearch.EvolutionOrDefault.MaxEvaluations);
+        Assert.True(File.Exists(s1.SupernetWeights));
+        Assert.True(File.Exists(dir.File("s1/candidates.csv")));
+        Assert.Equal(s1.ValidationAccuracy, s1.Evaluated.Max(e => e.Accuracy));
+
+        var vital = Presets.ResolveVitalChoices(fx.Space, s1.VitalOperations);
+        var s2 = HourNasStages.SearchNonVitalBlocks(Context(dir, "s2"), fx.Space, Window, vital, s1.SupernetWeights, TinySearch);
+        var genotype = fx.Space.Parse(s2.Genotype);
+        Assert.All(vital, kv => Assert.Equal(kv.Value, genotype.Blocks[kv.Key]));
+        Assert.True(Window.Contains(fx.Space.Costs.Of(genotype).Total.Macs), $"{s2.MFlops} MFLOPs outside {Window}");
+        Assert.All(s2.Evaluated, e => Assert.True(Window.Contains((long)Math.Round(e.MFlops * 1e6))));
+        Assert.True(s2.Cost.TrainImages > 0 && s2.Cost.EvalImages > 0 && s2.Cost.Seconds > 0);
+        var (fromFile, preset) = Genotype.FromJson(File.ReadAllText(dir.File("s2/genotype.json")), "genotype.json");
+        Assert.Equal(genotype, fromFile);
+        Assert.Equal("fashion-mnist", preset);
+
+        // Enough steps (60) for the retrained network to learn past chance.
+        var retrainContext = new StageContext(fx.Device, fx.Data, dir.File("retrain"), 0, FashionMnistFixture.Tiny() with { BatchSize = 32 }, 2000);
+        var retrained = HourNasStages.Retrain(retrainContext, fx.Space, genotype);
+        Assert.InRange(retrained.Top1, 0.3, 1.0);
+        Assert.True(retrained.Top5 >= retrained.Top1);
+        Assert.True(retrained.LatencyMilliseconds > 0);
+        Assert.Equal(fx.Space.Costs.Of(genotype).Total.Params, retrained.Params);
+    }
+
+    [Fact]
+    public void Exported_weights_load_back_into_an_identical_network_in_both_formats()
+    {
+        using var dir = new TempFolder();
+        var genotype = fx.Space.Parse("k3e1 | k3e6 skip skip | k5e3 k3e3 skip | k3e6 skip");
+        var result = HourNasStages.Retrain(Context(dir, "r"), fx.Space, genotype);
+        manual_seed(7);
+        using var original = SuperNet.Child(fx.Space, genotype);
+        original.load(result.Weights);
+        original.eval();
+        manual_seed(8);
+        using var fromPyTorch = SuperNet.Child(fx.Space, genotype);
+        fromPyTorch.load_py(result.PyTorchWeights);
+        fromPyTorch.eval();
+        using var x = randn(3, 1, 28, 28);
+        using var a = original.call(x);
+        using var b = fromPyTorch.call(x);
+        Assert.True(a.allclose(b));
+        var json = JsonDocument.Parse(File.ReadAllText(dir.File("r/result.json"))).RootElement;
+        Assert.Equal(result.Top1, json.GetProperty("top1").GetDouble());
+    }
+
+    [Fact]
+    public void Baselines_search_inside_the_same_window()
+    {
+        using var dir = new TempFolder();
+        var spos = HourNasStages.SearchSpos(Context(dir, "spos"), fx.Space, Window, TinySearch);
+        var random = HourNasStages.SearchRandom(Context(dir, "random"), fx.Space, Window, TinySearch);
+        foreach (var r in new[] { spos, random })
+        {
+            Assert.True(Window.Contains(fx.Space.Costs.Of(fx.Space.Parse(r.Genotype)).Total.Macs));
+            Assert.NotEmpty(r.Evaluated);
+            Assert.Equal(r.ValidationAccuracy, r.Evaluated.Max(e => e.Accuracy));
+        }
+        Assert.Equal("spos", spos.Method);
+        Assert.InRange(random.Evaluated.Count, 1, 2);
+        Assert.True(random.Cost.TrainImages >= random.Evaluated.Count * 64);
+    }
+
+    [Fact]
+    public void Ablation_reports_every_block_and_a_vital_block_collapses_accuracy()
+    {
+        using var dir = new TempFolder();
+        var genotype = fx.Space.Parse("k3e1 | k3e3 k3e3 skip | k3e3 k3e3 skip | k3e3 k3e3");
+        var ctx = new Stages.StageContext(fx.Device, fx.Data, dir.File("a"), 0, FashionMnistFixture.Tiny(2), trainLimit: 3000);
+        var result = HourNasStages.Ablate(ctx, fx.Space, genotype, weights: null);
+        Assert.Equal(genotype.Blocks.Count(o => !o.IsSkip), result.Blocks.Count);
+        Assert.InRange(result.BaselineTop1, 0.5, 1.0);
+        var vital = result.Blocks.Where(b => b.Vital).ToArray();
+        Assert.Equal([0, 1, 4, 7], vital.Select(b => b.Block));
+        // Zeroing a block every path passes through leaves the head a constant: one class for all images.
+        Assert.All(vital.Where(b => b.Block > 0), b => Assert.InRange(b.Top1, 0, 0.2));
+        Assert.True(File.Exists(dir.File("a/ablation.csv")));
+    }
+
+    [Fact]
+    public void The_same_seed_gives_the_same_search()
+    {
+        using var dir = new TempFolder();
+        var a = HourNasStages.SearchSpos(Context(dir, "a", seed: 3), fx.Space, Window, TinySearch);
+        var b = HourNasStages.SearchSpos(Context(dir, "b", seed: 3), fx.Space, Window, TinySearch);
+        Assert.Equal(a.Evaluated.Select(e => (e.Genotype, e.Accuracy)), b.Evaluated.Select(e => (e.Genotype, e.Accuracy)));
+        Assert.Equal(a.Genotype, b.Genotype);
+    }
+
+    [Fact]
+    public void An_impossible_budget_fails_before_any_training()
+    {
+        using var dir = new TempFolder();
+        var e = Assert.Throws<SearchSpaceException>(() =>
+            HourNasStages.SearchVitalBlocks(Context(dir, "x"), fx.Space, Budget.FromMFlops(0.1), TinySearch));
+        Assert.Contains("impossible budget", e.Message);
+        Assert.False(File.Exists(dir.File("x/vital-supernet.dat")));
+    }
+}

@@ -1,0 +1,121 @@
+using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Tests;
+
+[Collection(FashionMnistCollection.Name)]
+public class TrainingTests(FashionMnistFixture fx)
+{
+    private IImageSource Small(int n) => ImageSources.Limit(fx.Data.Train, n, 1);
+
+    private static Dictionary<string, Tensor> Snapshot(SuperNet net) =>
+        net.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+
+    [Fact]
+    public void A_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one()
+    {
+        var data = Small(640);
+        var norm = Normalization.Estimate(data);
+        var g = fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip");
+        using var dir = new TempFolder();
+
+        manual_seed(3);
+        using var straight = SuperNet.Child(fx.Space, g);
+        new Trainer(straight, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("a")).Train(data, norm);
+
+        manual_seed(3);
+        using var interrupted = SuperNet.Child(fx.Space, g);
+        using var cancel = new CancellationTokenSource();
+        var crashing = new Trainer(interrupted, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b"),
+            p => { if (p.Epoch == 2) cancel.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => crashing.Train(data, norm, cancellation: cancel.Token));
+
+        manual_seed(99); // different initial weights: the checkpoint must replace them
+        using var resumed = SuperNet.Child(fx.Space, g);
+        var result = new Trainer(resumed, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b")).Train(data, norm);
+        Assert.Equal(2 * (640 / 64) * 64, result.ImagesSeen);
+
+        var expected = Snapshot(straight);
+        foreach (var (name, tensor) in resumed.state_dict())
+            Assert.True(tensor.allclose(expected[name], rtol: 1e-5, atol: 1e-6), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void A_checkpoint_of_another_network_is_refused()
+    {
+        var data = Small(128);
+        var norm = Normalization.Estimate(data);
+        using var dir = new TempFolder();
+        using var a = SuperNet.Child(fx.Space, fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
+        new Trainer(a, FashionMnistFixture.Tiny(), fx.Device, "t", 1, dir.Path).Train(data, norm);
+        using var b = SuperNet.Child(fx.Space, fx.Space.Parse("k5e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
+        var e = Assert.Throws<InvalidDataException>(() => new Trainer(b, FashionMnistFixture.Tiny(), fx.Device, "t", 1, dir.Path).Train(data, norm));
+        Assert.Contains("network", e.Message);
+    }
+
+    [Fact]
+    public void Supernet_training_leaves_candidates_off_every_path_untouched()
+    {
+        var data = Small(512);
+        var norm = Normalization.Estimate(data);
+        using var net = SuperNet.Vital(fx.Space);
+        var counts = net.Options.Select(o => o.Count).ToArray();
+        var before = Snapshot(net);
+        // Never pick option 0 of any block: its weights must not move (no gradient, no weight decay, no momentum).
+        new Trainer(net, FashionMnistFixture.Tiny(), fx.Device, "t", 1)
+            .Train(data, norm, rng => counts.Select(c => c == 1 ? 0 : 1 + rng.NextInt(c - 1)).ToArray());
+        var after = net.state_dict();
+        var untouched = before.Keys.Where(k => k.Contains(".k3e1.") && k.EndsWith("weight")).ToArray();
+        var trained = before.Keys.Where(k => k.Contains(".k3e3.") && k.EndsWith("weight")).ToArray();
+        Assert.NotEmpty(untouched);
+        Assert.All(untouched, k => Assert.True(after[k].allclose(before[k], rtol: 0, atol: 0), $"{k} changed"));
+        Assert.Contains(trained, k => !after[k].allclose(before[k], rtol: 0, atol: 0));
+    }
+
+    [Fact]
+    public void Learning_rate_warms_up_then_decays_to_zero()
+    {
+        var s = new TrainSettings(LearningRate: 0.2, WarmupEpochs: 1);
+        Assert.Equal(0.02, s.LearningRateAt(0, 100, 10), 10);
+        Assert.Equal(0.2, s.LearningRateAt(9, 100, 10), 10);
+        Assert.Equal(0.1, s.LearningRateAt(10 + 45, 100, 10), 10);
+        Assert.Equal(0.0, s.LearningRateAt(100, 100, 10), 10);
+    }
+
+    [Fact]
+    public void Recalibration_makes_running_statistics_the_average_over_its_batches()
+    {
+        var data = Small(512);
+        var norm = Normalization.Estimate(data);
+        manual_seed(1);
+        using var net = SuperNet.Vital(fx.Space);
+        net.SetPath(net.Options.Select(o => o.Count - 1).ToArray());
+        Evaluator.RecalibrateBatchNorm(net, data, norm, fx.Device, batches: 3, batchSize: 64, seed: 4);
+
+        // The stem's BatchNorm sees the stem conv's output: average that conv's per-batch channel means by hand.
+        var conv = (TorchSharp.Modules.Conv2d)net.named_modules().Single(m => m.name == "stem.conv").module;
+        var bn = (TorchSharp.Modules.BatchNorm2d)net.named_modules().Single(m => m.name == "stem.bn").module;
+        using var _ = no_grad();
+        var means = BatchLoader.Read(data, 64, norm, train: true, seed: 4).Take(3)
+            .Select(b => conv.call(Tensors.Images(b, fx.Device, true)).mean([0, 2, 3])).ToArray();
+        var expected = stack(means).mean([0]);
+        Assert.True(bn.running_mean!.allclose(expected, rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
+    public void Evaluation_reports_top1_and_top5_on_every_image()
+    {
+        var data = Small(1024);
+        var norm = Normalization.Estimate(data);
+        manual_seed(1);
+        using var net = SuperNet.Child(fx.Space, fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
+        new Trainer(net, FashionMnistFixture.Tiny(2) with { BatchSize = 32 }, fx.Device, "t", 1).Train(data, norm);
+        var accuracy = Evaluator.Evaluate(net, ImageSources.Limit(fx.Data.Test, 500, 2), norm, fx.Device, batchSize: 64);
+        Assert.Equal(500, accuracy.Images);
+        Assert.InRange(accuracy.Top1, 0.4, 1.0); // 64 steps of a small net already learn well past chance (10%)
+        Assert.True(accuracy.Top5 > accuracy.Top1);
+    }
+}
