@@ -18,7 +18,8 @@ public static partial class TorchRuntime
     {
         lock (Gate)
         {
-            if (!_allocatorTuned)
+            // HOURNAS_MALLOC_TUNING=0 leaves glibc's defaults, to measure what the tuning buys.
+            if (!_allocatorTuned && Environment.GetEnvironmentVariable("HOURNAS_MALLOC_TUNING") != "0")
             {
                 TuneAllocator();
                 _allocatorTuned = true;
