@@ -80,7 +80,6 @@ public static class Presets
     public static IReadOnlyDictionary<int, Operation> ResolveVitalChoices(ArchitectureSpace space, string spec)
     {
         var tokens = spec.Replace('|', ' ').Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-        Genotype whole;
         if (tokens.Length == space.VitalBlocks.Count && tokens.All(t => Operation.TryParse(t, out _)))
         {
             var ops = tokens.Select(Operation.Parse).ToArray();
@@ -94,7 +93,7 @@ public static class Presets
         if (tokens.Length > 1 && tokens.Length != space.Blocks.Count)
             throw new SearchSpaceException(
                 $"vital genotype has {tokens.Length} operations: give one per vital block ({space.VitalBlocks.Count}: blocks {string.Join(", ", space.VitalBlocks)}) or a whole genotype ({space.Blocks.Count} blocks)");
-        whole = tokens.Length > 1 ? space.Parse(spec) : Resolve(space.Skeleton.Name, spec).Genotype;
+        var whole = tokens.Length > 1 ? space.Parse(spec) : Resolve(space.Skeleton.Name, spec).Genotype;
         return space.VitalBlocks.ToDictionary(b => b, b => whole.Blocks[b]);
     }
 

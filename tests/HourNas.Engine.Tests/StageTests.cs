@@ -31,6 +31,11 @@ public class StageTests(FashionMnistFixture fx)
         Assert.Equal(s1.ValidationAccuracy, s1.Evaluated.Max(e => e.Accuracy));
 
         var vital = Presets.ResolveVitalChoices(fx.Space, s1.VitalOperations);
+        // Stage 1 must leave the bulbs a real search (MinBulbShare of their space inside the window; 10% slack for the
+        // rounded count stage 1 uses).
+        var bulbs = SpaceShrinker.Shrink(fx.Space, Window, vital);
+        Assert.True((double)bulbs.ArchitecturesInWindow >= 0.9 * TinySearch.MinBulbShare * (double)bulbs.SpaceSize,
+            $"{bulbs.ArchitecturesInWindow} of {bulbs.SpaceSize} bulb architectures in the window");
         var s2 = HourNasStages.SearchNonVitalBlocks(Context(dir, "s2"), fx.Space, Window, vital, s1.SupernetWeights, TinySearch);
         var genotype = fx.Space.Parse(s2.Genotype);
         Assert.All(vital, kv => Assert.Equal(kv.Value, genotype.Blocks[kv.Key]));

@@ -46,3 +46,18 @@ public class RngTests
         Assert.InRange(counts[2] / (double)counts[0], 1.9, 2.1);
     }
 }
+
+public class RankCorrelationTests
+{
+    [Fact]
+    public void Kendall_tau_counts_concordant_and_discordant_pairs()
+    {
+        Assert.Equal(1.0, RankCorrelation.KendallTau([1, 2, 3], [10, 20, 30]), 12);
+        Assert.Equal(-1.0, RankCorrelation.KendallTau([1, 2, 3], [3, 2, 1]), 12);
+        // 7 concordant and 3 discordant pairs of 10.
+        Assert.Equal(0.4, RankCorrelation.KendallTau([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]), 12);
+        // tau-b with a tie in one ranking: C=2, D=0, one pair tied in b only: 2 / sqrt(3 * 2).
+        Assert.Equal(2 / Math.Sqrt(6), RankCorrelation.KendallTau([1, 2, 3], [1, 2, 2]), 12);
+        Assert.True(double.IsNaN(RankCorrelation.KendallTau([1, 1], [2, 2])));
+    }
+}

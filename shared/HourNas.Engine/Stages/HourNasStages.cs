@@ -35,20 +35,22 @@ public static class HourNasStages
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
         var costs = space.Costs;
-        // Non-vital blocks: their cheapest and dearest candidates bound what the bulbs can add later.
-        long bulbMin = space.NonVitalBlocks.Sum(b => space.Candidates[b].Min(o => costs.Block(b, o).Macs));
-        long bulbMax = space.NonVitalBlocks.Sum(b => space.Candidates[b].Max(o => costs.Block(b, o).Macs));
         long NeckMacs(int[] c) => costs.Fixed.Macs + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Macs);
+        // Admissible vital choices leave the bulbs a real search: enough of their architectures still fit the window.
+        var bulbCosts = space.NonVitalBlocks.Select(b => space.Candidates[b].Select(o => costs.Block(b, o).Macs).ToArray()).ToArray();
+        var bulbSpace = bulbCosts.Aggregate(1.0, (n, c) => n * c.Length);
+        var admissible = new Dictionary<long, bool>();
         bool Affordable(int[] c)
         {
             var neck = NeckMacs(c);
-            return neck + bulbMin <= budget.MaxMacs && neck + bulbMax >= budget.MinMacs;
+            if (admissible.TryGetValue(neck, out var ok)) return ok;
+            var (count, _, _) = SpaceShrinker.CountInWindow(bulbCosts, neck, budget, countWork: 2_000_000);
+            return admissible[neck] = (double)count >= Math.Max(1, settings.MinBulbShare * bulbSpace);
         }
-        var neckMin = costs.Fixed.Macs + space.VitalBlocks.Sum(b => space.Candidates[b].Min(o => costs.Block(b, o).Macs));
-        var neckMax = costs.Fixed.Macs + space.VitalBlocks.Sum(b => space.Candidates[b].Max(o => costs.Block(b, o).Macs));
-        if (neckMin + bulbMin > budget.MaxMacs || neckMax + bulbMax < budget.MinMacs)
+        var neckChoices = space.VitalBlocks.Aggregate(1L, (n, b) => n * options[b].Count);
+        if (neckChoices <= 100_000 && !AllChoices(counts).Any(Affordable))
             throw new SearchSpaceException(
-                $"impossible budget {budget}: architectures of '{space.Skeleton.Name}' cost {(neckMin + bulbMin) / 1e6:F2} to {(neckMax + bulbMax) / 1e6:F2} MFLOPs");
+                $"impossible budget {budget}: no vital choice of '{space.Skeleton.Name}' leaves {settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
 
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
@@ -122,12 +124,9 @@ public static class HourNasStages
             var choice = sampler.Sample(rng);
             var genotype = shrunk.ToGenotype(choice);
             if (!seen.Add(genotype.ToString())) continue;
-            manual_seed((long)Rng.Derive(ctx.Seed, 22, (ulong)i));
-            using var net = SuperNet.Child(space, genotype);
-            var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, $"random {i + 1}/{settings.RandomCandidates}",
-                Rng.Derive(ctx.Seed, 23, (ulong)i), progress: ctx.Progress).Train(scorer.SearchTrain, ctx.Normalization, cancellation: ctx.Cancellation);
-            trainImages += training.ImagesSeen;
-            var accuracy = scorer.Score(net, new int[space.Blocks.Count]);
+            var (accuracy, images) = ShortTrainAccuracy(ctx, space, genotype, settings.Epochs, scorer, Rng.Derive(ctx.Seed, 22, (ulong)i),
+                $"random {i + 1}/{settings.RandomCandidates}");
+            trainImages += images;
             var cost = space.Costs.Of(genotype).Total;
             evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
             ReportSearch(ctx, "random", i + 1, settings.RandomCandidates, accuracy, clock);
@@ -211,6 +210,39 @@ public static class HourNasStages
         return result;
     }
 
+    /// <summary>
+    /// Supernet-predicted validation accuracy of genotypes, from the supernet a search saved (its weights over
+    /// <paramref name="shrunk"/>): the one-shot estimate whose ranking a search relies on.
+    /// </summary>
+    public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ShrunkSpace shrunk, string supernetWeights,
+        IReadOnlyList<Genotype> genotypes, SearchSettings settings)
+    {
+        if (!File.Exists(supernetWeights)) throw new FileNotFoundException($"supernet weights '{supernetWeights}' do not exist");
+        using var net = SuperNet.Shrunk(shrunk);
+        net.load(supernetWeights);
+        var scorer = CandidateScorer.Create(ctx, settings);
+        return genotypes.Select(g => scorer.Score(net, shrunk.Encode(g))).ToArray();
+    }
+
+    /// <summary>Validation accuracy of a genotype trained from scratch for a few epochs on the search split (stand-alone accuracy).</summary>
+    public static IReadOnlyList<double> StandAloneAccuracy(StageContext ctx, ArchitectureSpace space, IReadOnlyList<Genotype> genotypes,
+        int epochs, SearchSettings settings)
+    {
+        var scorer = CandidateScorer.Create(ctx, settings);
+        return genotypes.Select((g, i) => ShortTrainAccuracy(ctx, space, g, epochs, scorer, Rng.Derive(ctx.Seed, 31, (ulong)i),
+            $"stand-alone {i + 1}/{genotypes.Count}").Accuracy).ToArray();
+    }
+
+    private static (double Accuracy, long TrainImages) ShortTrainAccuracy(StageContext ctx, ArchitectureSpace space, Genotype genotype,
+        int epochs, CandidateScorer scorer, ulong seed, string stage)
+    {
+        manual_seed((long)seed);
+        using var net = SuperNet.Child(space, genotype);
+        var training = new Trainer(net, ctx.Train with { Epochs = epochs }, ctx.Device, stage, seed, progress: ctx.Progress)
+            .Train(scorer.SearchTrain, ctx.Normalization, cancellation: ctx.Cancellation);
+        return (scorer.Score(net, new int[space.Blocks.Count]), training.ImagesSeen);
+    }
+
     private static SearchResult SearchWithSupernet(StageContext ctx, string method, ShrunkSpace shrunk, Proposal proposal,
         SearchSettings settings, Action<SuperNet>? warmStart)
     {
@@ -259,6 +291,19 @@ public static class HourNasStages
 
     private static void ReportSearch(StageContext ctx, string stage, int done, int total, double accuracy, Stopwatch clock) =>
         ctx.Progress?.Invoke(new Progress(stage, "search", 1, 1, done, total, double.NaN, accuracy, 0, clock.Elapsed.TotalSeconds));
+
+    /// <summary>Every combination of one option per block (for small vital spaces).</summary>
+    private static IEnumerable<int[]> AllChoices(IReadOnlyList<int> counts)
+    {
+        var choice = new int[counts.Count];
+        while (true)
+        {
+            yield return (int[])choice.Clone();
+            var b = 0;
+            while (b < choice.Length && ++choice[b] == counts[b]) choice[b++] = 0;
+            if (b == choice.Length) yield break;
+        }
+    }
 
     private static int[] UniformChoice(IReadOnlyList<int> counts, Rng rng) => counts.Select(rng.NextInt).ToArray();
 

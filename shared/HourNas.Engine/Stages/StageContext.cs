@@ -7,7 +7,9 @@ namespace HourNas.Engine.Stages;
 
 /// <summary>
 /// Settings of the search stages. Design choices, not from the paper: 10% of the training set held out for
-/// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches.
+/// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches;
+/// stage 1 admits a vital choice only when at least <see cref="MinBulbShare"/> of the bulbs' architectures still
+/// fit the budget window with it (else stage 1 spends the whole budget on the neck and stage 2 has nothing to search).
 /// </summary>
 public sealed record SearchSettings(
     int Epochs = 3,
@@ -17,7 +19,8 @@ public sealed record SearchSettings(
     double MinFraction = Budget.DefaultMinFraction,
     double? TargetMFlops = null,
     EvolutionSettings? Evolution = null,
-    int RandomCandidates = 8)
+    int RandomCandidates = 8,
+    double MinBulbShare = 0.01)
 {
     public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
 }
