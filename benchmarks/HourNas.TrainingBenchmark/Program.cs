@@ -21,6 +21,11 @@ var channelsLast = bool.Parse(Opt("channels-last", "true"));
 var device = TorchRuntime.Initialize("cpu", int.Parse(Opt("threads", "2")));
 
 var (space, genotype) = Presets.Resolve("fashion-mnist", "manual");
+if (loop == "ops")
+{
+    Console.WriteLine(OpBreakdown.Run(space, genotype, batchSize, channelsLast, steps));
+    return;
+}
 var data = Datasets.Open(null, space.Skeleton);
 var norm = Normalization.Estimate(data.Train);
 manual_seed(0);
@@ -31,6 +36,7 @@ var settings = new TrainSettings(Epochs: 1, BatchSize: batchSize, ChannelsLast: 
 
 double seconds;
 var rssSamples = new List<long>();
+double forwardSeconds = 0, backwardSeconds = 0, optimizerSeconds = 0; // bare-step loop only; CPU ops are synchronous
 long faultsBefore, rssBefore;
 if (loop == "trainer")
 {
@@ -49,18 +55,26 @@ else
     using var optimizer = optim.SGD(net.parameters(), 0.05, momentum: 0.9, nesterov: true, weight_decay: 4e-5);
     var rng = new Rng(0);
     net.train();
+    var phase = new Stopwatch();
     void Step(int i)
     {
         if (samplePath is not null) net.SetPath(samplePath(rng));
         using var scope = NewDisposeScope();
         var b = batches[i % batches.Length];
+        phase.Restart();
         var logits = net.call(Tensors.Images(b, device, channelsLast));
         var loss = nn.functional.cross_entropy(logits, Tensors.Labels(b, device), label_smoothing: 0.1);
+        forwardSeconds += phase.Elapsed.TotalSeconds;
+        phase.Restart();
         net.zero_grad(true);
         loss.backward();
+        backwardSeconds += phase.Elapsed.TotalSeconds;
+        phase.Restart();
         optimizer.step();
+        optimizerSeconds += phase.Elapsed.TotalSeconds;
     }
     for (var i = 0; i < warmup; i++) Step(i);
+    forwardSeconds = backwardSeconds = optimizerSeconds = 0;
     (faultsBefore, rssBefore) = (MinorFaults(), Rss());
     var clock = Stopwatch.StartNew();
     for (var i = 0; i < steps; i++)
@@ -71,7 +85,7 @@ else
     seconds = clock.Elapsed.TotalSeconds;
 }
 var line = string.Create(CultureInfo.InvariantCulture,
-    $"impl=torchsharp network={network} loop={loop} channels_last={channelsLast} threads={get_num_threads()} batch={batchSize} steps={steps} images_per_s={steps * batchSize / seconds:F0} peak_rss_mb={PeakRss() / 1024.0:F0} rss_growth_mb={(Rss() - rssBefore) / 1024.0:F1} minor_faults={MinorFaults() - faultsBefore} rss_mb_every_100_steps={string.Join(',', rssSamples)}");
+    $"impl=torchsharp network={network} loop={loop} channels_last={channelsLast} threads={get_num_threads()} batch={batchSize} steps={steps} images_per_s={steps * batchSize / seconds:F0} peak_rss_mb={PeakRss() / 1024.0:F0} rss_growth_mb={(Rss() - rssBefore) / 1024.0:F1} minor_faults={MinorFaults() - faultsBefore} rss_mb_every_100_steps={string.Join(',', rssSamples)} forward_ms={1000 * forwardSeconds / steps:F1} backward_ms={1000 * backwardSeconds / steps:F1} optimizer_ms={1000 * optimizerSeconds / steps:F1}");
 Console.WriteLine(line);
 
 static long Status(string key) => long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(key)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
