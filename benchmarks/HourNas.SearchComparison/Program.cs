@@ -26,6 +26,10 @@ StageContext Context(string name, ulong seed, TrainSettings train, int? limit) =
     new(device, data, Path.Combine(work, name), seed, train, limit);
 
 var runs = new List<RunRecord>();
+Directory.CreateDirectory(outRoot);
+var stem = Path.Combine(outRoot, $"{DateTime.UtcNow:yyyy-MM-dd}-{profile.Name}");
+// Every finished run is saved at once, so a crash late in a long profile loses nothing already measured.
+void SaveRuns() => File.WriteAllText(stem + ".runs.json", JsonSerializer.Serialize(runs, HourNasStages.Json));
 string[] methods = ["hournas", "spos", "random"];
 for (var s = 0; s < seeds; s++)
 {
@@ -66,6 +70,7 @@ for (var s = 0; s < seeds; s++)
             retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages, retrain.Cost.Seconds,
             search.Evaluated.Count);
         runs.Add(record);
+        SaveRuns();
         Log($"seed {seed}: {method} -> {record.Genotype} {record.MFlops:F2} MFLOPs, predicted {record.PredictedAccuracy:P2}, retrained {record.Top1:P2}, search {record.SearchSeconds:F0} s");
     }
 }
@@ -97,11 +102,10 @@ var ablation = HourNasStages.Ablate(Context("ablation", 1, profile.Train with { 
 
 var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount, budget.MaxMFlops, budget.MinMFlops,
     profile, runs, rank, ablation);
-Directory.CreateDirectory(outRoot);
-var stem = Path.Combine(outRoot, $"{DateTime.UtcNow:yyyy-MM-dd}-{profile.Name}");
 File.WriteAllText(stem + ".json", JsonSerializer.Serialize(report, HourNasStages.Json));
 File.WriteAllText(stem + ".md", Markdown.Render(report));
 Console.WriteLine(File.ReadAllText(stem + ".md"));
+File.Delete(stem + ".runs.json");
 Log($"wrote {stem}.json and {stem}.md");
 try { Directory.Delete(work, true); } catch (IOException) { }
 

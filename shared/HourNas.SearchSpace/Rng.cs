@@ -40,9 +40,6 @@ public sealed class Rng
         return result;
     }
 
-    /// <summary>An independent stream derived from this one (for a sub-task that must not shift the parent's draws).</summary>
-    public Rng Fork() => new(NextUInt64());
-
     public ulong NextUInt64()
     {
         var result = RotateLeft(_s1 * 5, 7) * 9;

@@ -64,9 +64,6 @@ public sealed class ShrunkSpace
     /// <summary>Affordable architectures over all architectures of the space.</summary>
     public double ShrinkRatio => Ratio(ArchitecturesInWindow, SpaceSize);
 
-    /// <summary>Blocks with more than one allowed operation.</summary>
-    public IReadOnlyList<int> FreeBlocks => Enumerable.Range(0, Allowed.Count).Where(b => Allowed[b].Count > 1).ToArray();
-
     public long MinMacs => FixedMacs + _macs.Sum(m => m.Min());
 
     public long MaxMacs => FixedMacs + _macs.Sum(m => m.Max());

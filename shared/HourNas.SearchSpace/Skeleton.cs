@@ -77,8 +77,6 @@ public sealed record Skeleton(
         return blocks;
     }
 
-    public int FinalSize => LayoutBlocks().LastOrDefault()?.OutputSize ?? StemOutputSize;
-
     public int FinalWidth => Stages.Count == 0 ? Stem.Width : Stages[^1].Width;
 
     /// <summary>Checks every field; throws <see cref="SearchSpaceException"/> naming the first problem.</summary>

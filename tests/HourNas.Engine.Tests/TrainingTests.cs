@@ -97,12 +97,12 @@ public class TrainingTests(FashionMnistFixture fx)
 
         // The stem's BatchNorm sees the stem conv's output: average that conv's per-batch channel means by hand.
         var conv = (TorchSharp.Modules.Conv2d)net.named_modules().Single(m => m.name == "stem.conv").module;
-        var bn = (TorchSharp.Modules.BatchNorm2d)net.named_modules().Single(m => m.name == "stem.bn").module;
+        var bn = (Networks.BatchNorm)net.named_modules().Single(m => m.name == "stem.bn").module;
         using var _ = no_grad();
         var means = BatchLoader.Read(data, 64, norm, train: true, seed: 4).Take(3)
             .Select(b => conv.call(Tensors.Images(b, fx.Device, true)).mean([0, 2, 3])).ToArray();
         var expected = stack(means).mean([0]);
-        Assert.True(bn.running_mean!.allclose(expected, rtol: 1e-4, atol: 1e-5));
+        Assert.True(bn.RunningMean.allclose(expected, rtol: 1e-4, atol: 1e-5));
     }
 
     [Fact]

@@ -22,7 +22,7 @@ internal static class Layers
         var modules = new List<(string, nn.Module<Tensor, Tensor>)>
         {
             ("conv", nn.Conv2d(cin, cout, kernel, stride: stride, padding: kernel / 2, groups: groups, bias: false)),
-            ("bn", nn.BatchNorm2d(cout)),
+            ("bn", new BatchNorm(cout)),
         };
         if (activation is { } a) modules.Add(("act", Activation(a)));
         return nn.Sequential(modules);

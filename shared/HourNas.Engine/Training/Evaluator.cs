@@ -43,8 +43,8 @@ public static class Evaluator
     public static void RecalibrateBatchNorm(SuperNet net, IImageSource train, Normalization normalization, Device device,
         int batches, int batchSize, ulong seed, bool channelsLast = true)
     {
-        var norms = net.modules().OfType<BatchNorm2d>().ToArray();
-        foreach (var bn in norms) bn.reset_running_stats();
+        var norms = net.modules().OfType<Networks.BatchNorm>().ToArray();
+        foreach (var bn in norms) bn.ResetRunningStatistics();
         net.train();
         using (no_grad())
         {
@@ -52,15 +52,14 @@ public static class Evaluator
             foreach (var batch in BatchLoader.Read(train, batchSize, normalization, train: true, seed))
             {
                 // Momentum 1/k on the k-th batch makes the running statistics the plain average over all k batches.
-                // (TorchSharp 0.107's momentum = null path, meant for this, fails on its int64 batch counter.)
                 done++;
-                foreach (var bn in norms) bn.momentum = 1.0 / done;
+                foreach (var bn in norms) bn.Momentum = 1.0 / done;
                 using var scope = NewDisposeScope();
                 net.call(Tensors.Images(batch, device, channelsLast));
                 if (done == batches) break;
             }
         }
-        foreach (var bn in norms) bn.momentum = 0.1;
+        foreach (var bn in norms) bn.Momentum = 0.1;
         net.eval();
     }
 
