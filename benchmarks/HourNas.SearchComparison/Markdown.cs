@@ -27,7 +27,7 @@ public static class Markdown
         md.AppendLine("| seed | method | genotype | MFLOPs | predicted | retrained top-1 | search s | stages (s) |");
         md.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var x in r.Runs)
-            Line($"| {x.Seed} | {x.Method} | `{x.Genotype}` | {x.MFlops:F2} | {100 * x.PredictedAccuracy:F2} | {100 * x.Top1:F2} | {x.SearchSeconds:F0} | {string.Join(", ", x.Stages.Select(s => $"{s.Stage} {s.Seconds:F0}"))} |");
+            Line($"| {x.Seed} | {x.Method} | `{x.Genotype.Replace("|", "\\|")}` | {x.MFlops:F2} | {100 * x.PredictedAccuracy:F2} | {100 * x.Top1:F2} | {x.SearchSeconds:F0} | {string.Join(", ", x.Stages.Select(s => $"{s.Stage} {s.Seconds:F0}"))} |");
         md.AppendLine();
         Line($"Rank correlation (Kendall tau) between supernet-predicted and stand-alone accuracy on {r.Rank.Genotypes.Count} architectures of HourNAS's stage-2 space (seed 1): HourNAS supernet {r.Rank.HourNasTau:F2}, SPOS supernet {r.Rank.SposTau:F2}.");
         md.AppendLine();
