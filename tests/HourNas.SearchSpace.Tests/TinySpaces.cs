@@ -21,17 +21,7 @@ internal static class TinySpaces
         Style: new BlockStyle(Activation.ReLU, null, false)).Validate();
 
     /// <summary>Every combination of one option per block.</summary>
-    public static IEnumerable<int[]> Enumerate(IReadOnlyList<int> optionCounts)
-    {
-        var choice = new int[optionCounts.Count];
-        while (true)
-        {
-            yield return (int[])choice.Clone();
-            var b = 0;
-            while (b < choice.Length && ++choice[b] == optionCounts[b]) choice[b++] = 0;
-            if (b == choice.Length) yield break;
-        }
-    }
+    public static IEnumerable<int[]> Enumerate(IReadOnlyList<int> optionCounts) => Choices.All(optionCounts);
 
     /// <summary>Cost of one choice over the unshrunk candidates of a space.</summary>
     public static long Macs(ArchitectureSpace space, int[] choice) =>

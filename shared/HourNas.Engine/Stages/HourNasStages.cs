@@ -48,7 +48,7 @@ public static class HourNasStages
             return admissible[neck] = (double)count >= Math.Max(1, settings.MinBulbShare * bulbSpace);
         }
         var neckChoices = space.VitalBlocks.Aggregate(1L, (n, b) => n * options[b].Count);
-        if (neckChoices <= 100_000 && !AllChoices(counts).Any(Affordable))
+        if (neckChoices <= 100_000 && !Choices.All(counts).Any(Affordable))
             throw new SearchSpaceException(
                 $"impossible budget {budget}: no vital choice of '{space.Skeleton.Name}' leaves {settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
 
@@ -291,19 +291,6 @@ public static class HourNasStages
 
     private static void ReportSearch(StageContext ctx, string stage, int done, int total, double accuracy, Stopwatch clock) =>
         ctx.Progress?.Invoke(new Progress(stage, "search", 1, 1, done, total, double.NaN, accuracy, 0, clock.Elapsed.TotalSeconds));
-
-    /// <summary>Every combination of one option per block (for small vital spaces).</summary>
-    private static IEnumerable<int[]> AllChoices(IReadOnlyList<int> counts)
-    {
-        var choice = new int[counts.Count];
-        while (true)
-        {
-            yield return (int[])choice.Clone();
-            var b = 0;
-            while (b < choice.Length && ++choice[b] == counts[b]) choice[b++] = 0;
-            if (b == choice.Length) yield break;
-        }
-    }
 
     private static int[] UniformChoice(IReadOnlyList<int> counts, Rng rng) => counts.Select(rng.NextInt).ToArray();
 
