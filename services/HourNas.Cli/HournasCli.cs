@@ -52,6 +52,7 @@ public sealed class HournasCli
             VitalCommand.Create(cli),
             ShrinkCommand.Create(cli),
             StageCommand.Create(cli),
+            RunCommand.Create(cli),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }

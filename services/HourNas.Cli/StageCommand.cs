@@ -65,21 +65,8 @@ internal static class StageCommand
             var dataset = Datasets.Open(parse.GetValue(data), space.Skeleton);
             var train = new TrainSettings(Epochs: parse.GetValue(epochs) ?? (stage is "retrain" or "ablation" ? 5 : 3),
                 BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr));
-            var evolutionDefaults = new SearchSettings().EvolutionOrDefault;
-            var pop = parse.GetValue(population) ?? evolutionDefaults.Population;
-            var search = new SearchSettings(
-                Epochs: train.Epochs,
-                ValidationImages: parse.GetValue(validationImages),
-                MinFraction: parse.GetValue(minFraction),
-                Evolution: evolutionDefaults with
-                {
-                    Population = pop,
-                    Generations = parse.GetValue(generations) ?? evolutionDefaults.Generations,
-                    Parents = Math.Min(evolutionDefaults.Parents, pop),
-                    Mutations = Math.Max(1, pop / 2),
-                    Crossovers = Math.Max(1, pop / 2),
-                },
-                RandomCandidates: parse.GetValue(randomCandidates));
+            var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages), parse.GetValue(minFraction),
+                parse.GetValue(population), parse.GetValue(generations), parse.GetValue(randomCandidates));
             var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train, parse.GetValue(trainLimit),
                 p => cli.Error.WriteLine(FormatProgress(p)));
 
@@ -118,10 +105,17 @@ internal static class StageCommand
         return HourNasStages.SearchNonVitalBlocks(ctx, space, budget, Presets.ResolveVitalChoices(space, vitalSpec), weights, search);
     }
 
-    internal static string FormatProgress(Progress p) => p.Phase switch
+    internal static string FormatProgress(Progress p) =>
+        FormatProgress(p.Stage, p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond, p.Seconds);
+
+    /// <summary>One progress line, the same for a stage run alone and for a pipeline run.</summary>
+    internal static string FormatProgress(string stage, string phase, int epoch, int epochs, int step, int steps, double loss,
+        double accuracy, double imagesPerSecond, double seconds) => phase switch
     {
-        "train" => $"[{p.Stage}] epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.Steps} loss {p.Loss:F3} acc {p.Accuracy:P1} {p.ImagesPerSecond:F0} img/s {p.Seconds:F0}s",
-        _ => $"[{p.Stage}] {p.Phase} {p.Step}/{p.Steps} acc {p.Accuracy:P2} {p.Seconds:F0}s",
+        "started" => epoch > 0 ? $"[{stage}] resumed after epoch {epoch}/{epochs}" : $"[{stage}] training {epochs} epochs of {steps} steps",
+        "train" => $"[{stage}] epoch {epoch}/{epochs} step {step}/{steps} loss {loss:F3} acc {accuracy:P1} {imagesPerSecond:F0} img/s {seconds:F0}s",
+        "epoch" => $"[{stage}] epoch {epoch}/{epochs} done: loss {loss:F3} acc {accuracy:P1} {imagesPerSecond:F0} img/s {seconds:F0}s",
+        _ => $"[{stage}] {phase} {step}/{steps} acc {accuracy:P2} {seconds:F0}s",
     };
 
     private static string Summary(object result, string folder) => result switch

@@ -19,8 +19,8 @@ public sealed record Dataset(IImageSource Train, IImageSource Test, string Kind)
 /// <summary>Opens a dataset folder by what it holds: Fashion-MNIST IDX files, CIFAR-10 binary batches, or train/ + val/ image folders.</summary>
 public static class Datasets
 {
-    /// <summary>The folder used when none is given: Debian's Fashion-MNIST for the fashion-mnist preset.</summary>
-    public static string? DefaultFolder(Skeleton skeleton) => skeleton.Name == "fashion-mnist" ? FashionMnist.DebianFolder : null;
+    /// <summary>The folder used when none is given: Debian's Fashion-MNIST for the presets made for it (fashion-mnist, smoke).</summary>
+    public static string? DefaultFolder(Skeleton skeleton) => skeleton.Name is "fashion-mnist" or "smoke" ? FashionMnist.DebianFolder : null;
 
     public static Dataset Open(string? folder, Skeleton skeleton)
     {

@@ -24,6 +24,19 @@ public sealed record StemSpec(int Width, int Stride);
 public sealed record StageSpec(int Width, int MaxDepth, int Stride, IReadOnlyList<string>? Candidates = null);
 
 /// <summary>
+/// A preset's recommended training recipe for the whole pipeline (anything left out takes the pipeline's defaults):
+/// sized so the preset's run fits its purpose, e.g. the smoke preset's end-to-end run in under two minutes.
+/// </summary>
+public sealed record Recipe(
+    int? TrainLimit = null,
+    int? SearchEpochs = null,
+    int? RetrainEpochs = null,
+    int? BatchSize = null,
+    int? Population = null,
+    int? Generations = null,
+    int? ValidationImages = null);
+
+/// <summary>
 /// A macro architecture: stem, stages of MBConv blocks, head conv, global pool, classifier.
 /// Pure data, read from JSON (presets are embedded JSON files of the same form).
 /// </summary>
@@ -37,7 +50,9 @@ public sealed record Skeleton(
     int HeadWidth,
     IReadOnlyList<string> Candidates,
     BlockStyle Style,
-    string? Description = null)
+    string? Description = null,
+    double? DefaultBudgetMFlops = null,
+    Recipe? Recipe = null)
 {
     internal static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {

@@ -22,6 +22,27 @@ public sealed record SearchSettings(
     int RandomCandidates = 8,
     double MinBulbShare = 0.01)
 {
+    /// <summary>Settings from the user-facing knobs: the evolution's other sizes follow its population.</summary>
+    public static SearchSettings Create(int epochs, int validationImages, double minFraction, int? population = null, int? generations = null,
+        int randomCandidates = 8)
+    {
+        var defaults = new SearchSettings().EvolutionOrDefault;
+        var pop = population ?? defaults.Population;
+        return new SearchSettings(
+            Epochs: epochs,
+            ValidationImages: validationImages,
+            MinFraction: minFraction,
+            Evolution: defaults with
+            {
+                Population = pop,
+                Generations = generations ?? defaults.Generations,
+                Parents = Math.Min(defaults.Parents, pop),
+                Mutations = Math.Max(1, pop / 2),
+                Crossovers = Math.Max(1, pop / 2),
+            },
+            RandomCandidates: randomCandidates);
+    }
+
     public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
 }
 

@@ -44,10 +44,13 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
             net.to(device);
         }
 
+        progress?.Invoke(new Progress(stage, "started", startEpoch, _settings.Epochs, 0, stepsPerEpoch, double.NaN, double.NaN, 0, secondsBefore));
         var clock = Stopwatch.StartNew();
         double loss = double.NaN, accuracy = double.NaN;
         for (var epoch = startEpoch; epoch < _settings.Epochs; epoch++)
         {
+            using var epochSpan = Telemetry.Training.StartActivity($"{stage} epoch {epoch + 1}");
+            epochSpan?.SetTag("hournas.epoch", epoch + 1);
             net.train();
             var pathRng = new Rng(Rng.Derive(seed, (ulong)epoch, 1));
             double lossSum = 0;
@@ -86,6 +89,13 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
             if (checkpointFolder is not null)
                 Checkpoint.Save(checkpointFolder, net, optimizer,
                     new Checkpoint.State(stage, seed, epoch + 1, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds, network));
+            var imagesPerSecond = seen / epochClock.Elapsed.TotalSeconds;
+            epochSpan?.SetTag("hournas.loss", loss);
+            epochSpan?.SetTag("hournas.accuracy", accuracy);
+            epochSpan?.SetTag("hournas.images_per_second", imagesPerSecond);
+            Telemetry.RecordEpoch(stage, loss, accuracy, imagesPerSecond);
+            progress?.Invoke(new Progress(stage, "epoch", epoch + 1, _settings.Epochs, stepsPerEpoch, stepsPerEpoch, loss, accuracy,
+                imagesPerSecond, secondsBefore + clock.Elapsed.TotalSeconds));
         }
         return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds);
     }

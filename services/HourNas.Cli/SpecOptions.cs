@@ -1,0 +1,51 @@
+using System.CommandLine;
+using HourNas.Contracts;
+
+namespace HourNas.Cli;
+
+/// <summary>The options that make an <see cref="ExperimentSpec"/>, shared by <c>run</c> and <c>submit</c>.</summary>
+internal sealed class SpecOptions
+{
+    private readonly Option<string> _preset = HournasCli.Options.Preset(required: true);
+    private readonly Option<double?> _budget = new("--budget-mflops", "-b") { Description = "FLOPs budget in millions (default: the preset's)" };
+    private readonly Option<double?> _minFraction = new("--min-fraction") { Description = "lower end of the budget window as a fraction of the budget (default 0.9)" };
+    private readonly Option<string?> _data = new("--data") { Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)" };
+    private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
+    private readonly Option<int?> _trainLimit = new("--train-limit") { Description = "use only this many training images (seeded subset)" };
+    private readonly Option<int?> _searchEpochs = new("--search-epochs") { Description = "supernet epochs per search stage (default: the preset's recipe, else 3)" };
+    private readonly Option<int?> _retrainEpochs = new("--retrain-epochs") { Description = "epochs of the final retraining (default: the preset's recipe, else 5)" };
+    private readonly Option<int?> _batch = new("--batch-size") { Description = "batch size (default: the preset's recipe, else 128)" };
+    private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
+    private readonly Option<int?> _population = new("--population") { Description = "evolution population (default: the preset's recipe, else 20)" };
+    private readonly Option<int?> _generations = new("--generations") { Description = "evolution generations (default: the preset's recipe, else 5)" };
+    private readonly Option<bool> _noAblation = new("--no-ablation") { Description = "skip the block ablation of the final network" };
+    private readonly Option<string?> _device = new("--device") { Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)" };
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { _preset, _budget, _minFraction, _data, _seed, _trainLimit, _searchEpochs, _retrainEpochs, _batch, _lr,
+                     _population, _generations, _noAblation, _device })
+            command.Options.Add(option);
+    }
+
+    public ExperimentSpec Read(ParseResult parse)
+    {
+        var spec = new ExperimentSpec
+        {
+            Preset = parse.GetValue(_preset)!,
+            BudgetMFlops = parse.GetValue(_budget),
+            Data = parse.GetValue(_data) is { } data ? Path.GetFullPath(data) : null,
+            Seed = parse.GetValue(_seed),
+            TrainLimit = parse.GetValue(_trainLimit),
+            SearchEpochs = parse.GetValue(_searchEpochs),
+            RetrainEpochs = parse.GetValue(_retrainEpochs),
+            BatchSize = parse.GetValue(_batch),
+            LearningRate = parse.GetValue(_lr),
+            Population = parse.GetValue(_population),
+            Generations = parse.GetValue(_generations),
+            Ablate = !parse.GetValue(_noAblation),
+            Device = parse.GetValue(_device),
+        };
+        return parse.GetValue(_minFraction) is { } f ? spec with { MinFraction = f } : spec;
+    }
+}

@@ -1,0 +1,56 @@
+using HourNas.Contracts;
+using HourNas.Experiments;
+using MassTransit;
+
+namespace HourNas.Components.Coordinator;
+
+/// <summary>The coordinator's side of the bus: every stage event goes to its experiment's grain, which decides what comes next.</summary>
+public sealed class ExperimentEventsConsumer(IGrainFactory grains) :
+    IConsumer<VitalBlocksAnalyzed>, IConsumer<VitalBlocksSearched>, IConsumer<SearchSpaceShrunk>, IConsumer<ArchitectureSearched>,
+    IConsumer<ArchitectureRetrained>, IConsumer<StageProgressed>, IConsumer<StageFailed>
+{
+    private IExperimentGrain Grain(IStageMessage m) => grains.GetGrain<IExperimentGrain>(m.ExperimentId);
+
+    public Task Consume(ConsumeContext<VitalBlocksAnalyzed> context) => Grain(context.Message).OnVitalBlocksAnalyzed(context.Message);
+
+    public Task Consume(ConsumeContext<VitalBlocksSearched> context) => Grain(context.Message).OnVitalBlocksSearched(context.Message);
+
+    public Task Consume(ConsumeContext<SearchSpaceShrunk> context) => Grain(context.Message).OnSearchSpaceShrunk(context.Message);
+
+    public Task Consume(ConsumeContext<ArchitectureSearched> context) => Grain(context.Message).OnArchitectureSearched(context.Message);
+
+    public Task Consume(ConsumeContext<ArchitectureRetrained> context) => Grain(context.Message).OnArchitectureRetrained(context.Message);
+
+    public Task Consume(ConsumeContext<StageProgressed> context) => Grain(context.Message).OnProgress(context.Message);
+
+    public Task Consume(ConsumeContext<StageFailed> context) => Grain(context.Message).OnStageFailed(context.Message);
+}
+
+/// <summary>
+/// A stage command that exhausted its retries (or was rejected) ends in the error queue and MassTransit publishes a
+/// Fault for it: the experiment fails with the exception's message, so nothing fails silently.
+/// </summary>
+public sealed class StageFaultConsumer(IGrainFactory grains) :
+    IConsumer<Fault<AnalyzeVitalBlocks>>, IConsumer<Fault<SearchVitalBlocks>>, IConsumer<Fault<ShrinkSearchSpace>>,
+    IConsumer<Fault<SearchNonVitalBlocks>>, IConsumer<Fault<RetrainArchitecture>>
+{
+    public Task Consume(ConsumeContext<Fault<AnalyzeVitalBlocks>> context) => Fail(context.Message, PipelineStages.VitalBlocks);
+
+    public Task Consume(ConsumeContext<Fault<SearchVitalBlocks>> context) => Fail(context.Message, PipelineStages.VitalSearch);
+
+    public Task Consume(ConsumeContext<Fault<ShrinkSearchSpace>> context) => Fail(context.Message, PipelineStages.Shrink);
+
+    public Task Consume(ConsumeContext<Fault<SearchNonVitalBlocks>> context) => Fail(context.Message, PipelineStages.NonVitalSearch);
+
+    public Task Consume(ConsumeContext<Fault<RetrainArchitecture>> context) => Fail(context.Message, PipelineStages.Retrain);
+
+    private Task Fail<T>(Fault<T> fault, string stage) where T : IStageMessage
+    {
+        var reason = fault.Exceptions.FirstOrDefault()?.Message ?? "the stage faulted";
+        return grains.GetGrain<IExperimentGrain>(fault.Message.ExperimentId).OnStageFailed(new StageFailed
+        {
+            ExperimentId = fault.Message.ExperimentId, Attempt = fault.Message.Attempt, Stage = stage, Reason = reason, Retriable = false,
+            Worker = fault.Host?.MachineName,
+        });
+    }
+}

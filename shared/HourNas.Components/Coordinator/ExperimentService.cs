@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using HourNas.Contracts;
+using HourNas.Experiments;
+using HourNas.SearchSpace;
+using HourNas.ServiceDefaults;
+
+namespace HourNas.Components.Coordinator;
+
+/// <summary>Submit, query and cancel experiments: what the HTTP API and <c>hournas run</c> both call.</summary>
+public sealed class ExperimentService(IGrainFactory grains)
+{
+    /// <summary>
+    /// Resolves and checks the spec (throws <see cref="SearchSpaceException"/> or <see cref="ArgumentException"/> on bad
+    /// input), opens the experiment's root span and starts it. The same id with the same spec returns the existing experiment.
+    /// </summary>
+    public async Task<ExperimentState> Submit(string? id, ExperimentSpec spec)
+    {
+        id = ArtifactStore.CheckExperimentId(id ?? NewId(spec.Preset));
+        var resolved = ExperimentSpecs.Resolve(spec);
+        var grain = grains.GetGrain<IExperimentGrain>(id);
+        if (await grain.Get() is { } existing)
+        {
+            if (existing.Spec != resolved) throw new ExperimentConflictException($"experiment '{id}' already exists with a different spec");
+            return existing;
+        }
+        using var root = ExperimentGrain.Source.StartActivity($"experiment {id}", ActivityKind.Server);
+        root?.SetTag("hournas.experiment", id);
+        root?.SetTag("hournas.preset", resolved.Preset);
+        root?.SetTag("hournas.budget_mflops", resolved.BudgetMFlops);
+        return await grain.Submit(resolved, root?.Id);
+    }
+
+    public Task<ExperimentState?> Get(string id) => grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Get();
+
+    public Task<IReadOnlyList<ExperimentSummary>> List() => grains.GetGrain<IExperimentCatalogGrain>(0).List();
+
+    public Task<ExperimentState> Cancel(string id, string? reason) =>
+        grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Cancel(reason ?? "cancelled by the user");
+
+    public static string NewId(string preset) =>
+        $"{new string(Path.GetFileNameWithoutExtension(preset).Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+}

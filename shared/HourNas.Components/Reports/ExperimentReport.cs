@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using HourNas.Components.Coordinator;
+using HourNas.Contracts;
+using HourNas.Engine.Stages;
+using HourNas.Experiments;
+using HourNas.ServiceDefaults;
+using ScottPlot;
+
+namespace HourNas.Components.Reports;
+
+/// <summary>
+/// The files a finished experiment leaves at the top of its folder: experiment.json (the whole record), stages.csv
+/// (cost per stage), progress.csv (every progress report), the final genotype and weights, and the plots as PNG and
+/// SVG: training curves, accuracy vs FLOPs of every candidate the searches scored, and the block ablation.
+/// </summary>
+public static class ExperimentReport
+{
+    public static IReadOnlyList<string> Write(ExperimentState state, ArtifactStore store)
+    {
+        var folder = store.ExperimentFolder(state.Id);
+        Directory.CreateDirectory(folder);
+        var written = new List<string>();
+        string Put(string name, string text)
+        {
+            var path = Path.Combine(folder, name);
+            File.WriteAllText(path, text);
+            written.Add(path);
+            return path;
+        }
+
+        Put("experiment.json", JsonSerializer.Serialize(state, PipelineJson.Options));
+        Put("stages.csv", StagesCsv(state));
+        Put("progress.csv", ProgressCsv(state));
+        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth" })
+        {
+            var source = Path.Combine(store.StageFolder(state.Id, PipelineStages.Retrain), name);
+            if (!File.Exists(source)) continue;
+            File.Copy(source, Path.Combine(folder, name), overwrite: true);
+            written.Add(Path.Combine(folder, name));
+        }
+
+        written.AddRange(Save(TrainingCurves(state), folder, "training-curves"));
+        if (Candidates(store, state.Id) is { Count: > 0 } candidates) written.AddRange(Save(AccuracyVsFlops(candidates, state), folder, "accuracy-vs-flops"));
+        if (state.Result?.Ablation is { Count: > 0 } ablation) written.AddRange(Save(AblationBars(ablation), folder, "ablation"));
+        return written;
+    }
+
+    public static string StagesCsv(ExperimentState state)
+    {
+        var csv = new StringBuilder("stage,status,attempt,starts,resumed_from_epoch,seconds,train_images,eval_images,workers\n");
+        foreach (var s in state.Stages)
+        {
+            var m = s.Metrics;
+            csv.Append(CultureInfo.InvariantCulture,
+                $"{s.Stage},{s.Status},{s.Attempt},{s.Starts},{s.ResumedFromEpoch},{s.Seconds:F1},{m.GetValueOrDefault("trainImages")},{m.GetValueOrDefault("evalImages")},\"{string.Join(' ', s.Workers)}\"\n");
+        }
+        return csv.ToString();
+    }
+
+    public static string ProgressCsv(ExperimentState state)
+    {
+        var csv = new StringBuilder("stage,phase,epoch,step,steps,loss,accuracy,images_per_second,seconds,at\n");
+        foreach (var p in state.Progress)
+            csv.Append(CultureInfo.InvariantCulture,
+                $"{p.Stage},{p.Phase},{p.Epoch},{p.Step},{p.Steps},{p.Loss:G6},{p.Accuracy:G6},{p.ImagesPerSecond:F1},{p.Seconds:F2},{p.At:O}\n");
+        return csv.ToString();
+    }
+
+    /// <summary>Every candidate the two searches scored: stage 1's are necks (partial networks), so only stage 2's are plotted.</summary>
+    public static IReadOnlyList<EvaluatedCandidate> Candidates(ArtifactStore store, string experimentId)
+    {
+        var file = Path.Combine(store.StageFolder(experimentId, PipelineStages.NonVitalSearch), "result.json");
+        if (!File.Exists(file)) return [];
+        return JsonSerializer.Deserialize<SearchResult>(File.ReadAllText(file), HourNasStages.Json)?.Evaluated ?? [];
+    }
+
+    private static Plot TrainingCurves(ExperimentState state)
+    {
+        var plot = new Plot();
+        foreach (var stage in state.Progress.Where(p => p.Phase == "train").GroupBy(p => p.Stage))
+        {
+            var points = stage.Where(p => p.Steps > 0 && double.IsFinite(p.Loss)).ToArray();
+            if (points.Length == 0) continue;
+            var x = points.Select(p => p.Epoch - 1 + (double)p.Step / p.Steps).ToArray();
+            var line = plot.Add.Scatter(x, points.Select(p => p.Accuracy * 100).ToArray());
+            line.LegendText = $"{stage.Key} training top-1";
+        }
+        plot.Title("Training curves (running top-1 within each epoch)");
+        plot.XLabel("epoch");
+        plot.YLabel("training top-1 (%)");
+        plot.ShowLegend(Alignment.LowerRight);
+        return plot;
+    }
+
+    private static Plot AccuracyVsFlops(IReadOnlyList<EvaluatedCandidate> candidates, ExperimentState state)
+    {
+        var plot = new Plot();
+        var all = plot.Add.ScatterPoints(candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
+        all.LegendText = "candidates (supernet validation top-1)";
+        if (state.Result is { } result)
+        {
+            double[] x = [result.MFlops];
+            double[] y = [candidates.Where(c => c.Genotype == result.Genotype).Select(c => c.Accuracy * 100).DefaultIfEmpty(double.NaN).Max()];
+            var final = plot.Add.ScatterPoints(x, y);
+            final.MarkerSize = 12;
+            final.MarkerShape = MarkerShape.FilledDiamond;
+            final.LegendText = $"chosen ({result.MFlops:F2} MFLOPs, test top-1 {result.Top1:P2})";
+        }
+        plot.Title("Stage 2: accuracy vs FLOPs of the scored architectures");
+        plot.XLabel("MFLOPs");
+        plot.YLabel("validation top-1 with supernet weights (%)");
+        plot.ShowLegend(Alignment.LowerRight);
+        return plot;
+    }
+
+    private static Plot AblationBars(IReadOnlyList<BlockAblation> ablation)
+    {
+        var plot = new Plot();
+        var bars = ablation.Select((b, i) => new Bar
+        {
+            Position = i,
+            Value = b.Drop * 100,
+            FillColor = b.Vital ? Colors.FireBrick : Colors.SteelBlue,
+        }).ToArray();
+        plot.Add.Bars(bars);
+        plot.Axes.Bottom.SetTicks(ablation.Select((_, i) => (double)i).ToArray(),
+            ablation.Select(b => $"{b.Block}{(b.Vital ? " (vital)" : "")}").ToArray());
+        plot.Axes.Margins(bottom: 0);
+        plot.Title("Top-1 drop when one block is disabled (red: vital)");
+        plot.XLabel("block");
+        plot.YLabel("accuracy drop (points)");
+        return plot;
+    }
+
+    /// <summary>
+    /// The Linux SkiaSharp native build we ship has no fontconfig, so it finds no system font and draws no text:
+    /// register a TrueType font file ourselves (Debian: fonts-dejavu-core; HOURNAS_PLOT_FONT names another file).
+    /// </summary>
+    private static readonly Lazy<string> FontName = new(() =>
+    {
+        string[] candidates = [Environment.GetEnvironmentVariable("HOURNAS_PLOT_FONT") ?? "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
+        var file = candidates.FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException("no font for the plots: install fonts-dejavu-core or set HOURNAS_PLOT_FONT to a .ttf file");
+        const string name = "HourNas Plot Font";
+        Fonts.AddFontFile(name, file);
+        Fonts.Default = name;
+        return name;
+    });
+
+    private static IEnumerable<string> Save(Plot plot, string folder, string name)
+    {
+        plot.Font.Set(FontName.Value);
+        var png = Path.Combine(folder, name + ".png");
+        var svg = Path.Combine(folder, name + ".svg");
+        plot.SavePng(png, 900, 540);
+        plot.SaveSvg(svg, 900, 540);
+        return [png, svg];
+    }
+}

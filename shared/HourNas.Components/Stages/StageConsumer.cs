@@ -1,0 +1,217 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using HourNas.Contracts;
+using HourNas.Engine.Data;
+using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using HourNas.ServiceDefaults;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace HourNas.Components.Stages;
+
+/// <summary>
+/// What every stage consumer does around its stage:
+/// <list type="bullet">
+/// <item>a finished stage is not run twice: its event is saved as <c>completed.json</c> before it is published, and a
+/// redelivered command only republishes it;</item>
+/// <item>an unfinished one resumes from its checkpoint (a redelivery after a crash, or a retry);</item>
+/// <item>progress goes out as <see cref="StageProgressed"/>; a span per stage joins the experiment's trace;</item>
+/// <item>bad input (<see cref="IsPermanent"/>) publishes a final <see cref="StageFailed"/> and goes to the error queue
+/// unretried; anything else publishes a retriable one and is retried with backoff.</item>
+/// </list>
+/// </summary>
+public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : IConsumer<TCommand>
+    where TCommand : class, IStageMessage
+    where TEvent : class, IStageMessage
+{
+    private const string CompletedFile = "completed.json";
+
+    protected abstract string Stage { get; }
+
+    protected abstract ActivitySource Source { get; }
+
+    protected StageServices Services { get; } = services;
+
+    protected abstract Task<TEvent> Run(TCommand command, StageRun run);
+
+    public async Task Consume(ConsumeContext<TCommand> context)
+    {
+        var command = context.Message;
+        var store = Services.Store;
+        var folder = store.StageFolder(command.ExperimentId, Stage);
+        var completed = Path.Combine(folder, CompletedFile);
+        using var activity = Source.StartActivity(Stage, ActivityKind.Internal);
+        activity?.SetTag("hournas.experiment", command.ExperimentId);
+        activity?.SetTag("hournas.stage", Stage);
+        activity?.SetTag("hournas.attempt", command.Attempt);
+        activity?.SetTag("hournas.worker", Services.Worker);
+
+        if (File.Exists(completed) && JsonSerializer.Deserialize<TEvent>(await File.ReadAllTextAsync(completed), HourNasStages.Json) is { } done
+            && done.Attempt == command.Attempt)
+        {
+            Services.Logger.LogInformation("{Stage} of {Experiment} already finished: republishing its result", Stage, command.ExperimentId);
+            activity?.SetTag("hournas.duplicate", true);
+            await context.Publish(done);
+            return;
+        }
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        using var registration = Services.Cancellations.Register(command.ExperimentId, cancel);
+        var progress = Channel.CreateUnbounded<StageProgressed>(new UnboundedChannelOptions { SingleReader = true });
+        var pump = Task.Run(async () =>
+        {
+            await foreach (var p in progress.Reader.ReadAllAsync()) await context.Publish(p);
+        });
+        var run = new StageRun(Stage, folder, Services, cancel.Token, p => progress.Writer.TryWrite(new StageProgressed
+        {
+            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = p.Phase, Epoch = p.Epoch, Epochs = p.Epochs,
+            Step = p.Step, Steps = p.Steps, Loss = p.Loss, Accuracy = p.Accuracy, ImagesPerSecond = p.ImagesPerSecond, Seconds = p.Seconds,
+            Worker = Services.Worker,
+        }));
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            // Training blocks its thread for minutes: keep it off the bus's thread pool.
+            var result = await Task.Factory.StartNew(() => Run(command, run), cancel.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+            progress.Writer.TryComplete();
+            await pump;
+            Directory.CreateDirectory(folder);
+            var temporary = completed + ".tmp";
+            await File.WriteAllTextAsync(temporary, JsonSerializer.Serialize(result, HourNasStages.Json));
+            File.Move(temporary, completed, overwrite: true);
+            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "completed");
+            await context.Publish(result);
+        }
+        catch (OperationCanceledException) when (Services.Cancellations.IsCancelled(command.ExperimentId))
+        {
+            // The experiment was cancelled: it already says so; the command is done with.
+            progress.Writer.TryComplete();
+            await pump;
+            activity?.SetStatus(ActivityStatusCode.Error, "cancelled");
+            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "cancelled");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            progress.Writer.TryComplete();
+            await pump;
+            var permanent = IsPermanent(e);
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            activity?.AddException(e);
+            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, permanent ? "rejected" : "faulted");
+            Services.Logger.LogWarning(e, "{Stage} of {Experiment} failed ({Kind})", Stage, command.ExperimentId, permanent ? "bad input" : "retriable");
+            await context.Publish(new StageFailed
+            {
+                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Reason = e.Message, Retriable = !permanent,
+                Worker = Services.Worker,
+            });
+            if (permanent) throw new StageRejectedException(e.Message, e);
+            throw;
+        }
+    }
+
+    /// <summary>Failures that the same input will always reproduce: retrying cannot help.</summary>
+    public static bool IsPermanent(Exception e) => e is SearchSpaceException or DataException or FileNotFoundException or DirectoryNotFoundException
+        or InvalidDataException or ArgumentException or StageRejectedException or JsonException;
+}
+
+/// <summary>What a stage gets to run: its folder, a cancellation token, a progress sink, and the engine context.</summary>
+public sealed class StageRun(string stage, string folder, StageServices services, CancellationToken cancellation, Action<Progress> progress)
+{
+    public string Stage { get; } = stage;
+
+    public string Folder { get; } = folder;
+
+    public CancellationToken Cancellation { get; } = cancellation;
+
+    public Action<Progress> Progress { get; } = progress;
+
+    public StageServices Services { get; } = services;
+
+    /// <summary>The engine's context for this stage; its checkpoint is kept, so a rerun resumes.</summary>
+    public StageContext Context(ExperimentSpec spec, string? subfolder = null, bool retrain = false)
+    {
+        var skeleton = Presets.Skeleton(spec.Preset);
+        var device = TorchRuntime.Initialize(spec.Device);
+        return new StageContext(device, Services.Datasets.Open(spec.Data, skeleton), subfolder is null ? Folder : Path.Combine(Folder, subfolder),
+            spec.Seed, ExperimentSpecs.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
+    }
+
+    public ArtifactRef Artifact(string name, string path) => new(name, Services.Store.Relative(path));
+}
+
+/// <summary>The services every stage consumer needs, as one injectable.</summary>
+public sealed class StageServices(ArtifactStore store, DatasetCache datasets, ExperimentCancellations cancellations,
+    IOptions<PipelineOptions> options, ILogger<StageServices> logger)
+{
+    public ArtifactStore Store { get; } = store;
+
+    public DatasetCache Datasets { get; } = datasets;
+
+    public ExperimentCancellations Cancellations { get; } = cancellations;
+
+    public ILogger Logger { get; } = logger;
+
+    public string Worker { get; } = options.Value.WorkerName;
+}
+
+/// <summary>Datasets stay loaded between stages and experiments of one worker (Fashion-MNIST decodes in about a second).</summary>
+public sealed class DatasetCache
+{
+    private readonly ConcurrentDictionary<(string?, string), Lazy<Dataset>> _cache = new();
+
+    public Dataset Open(string? folder, Skeleton skeleton)
+    {
+        var lazy = _cache.GetOrAdd((folder, skeleton.Name), _ => new Lazy<Dataset>(() => global::HourNas.Engine.Data.Datasets.Open(folder, skeleton)));
+        try
+        {
+            return lazy.Value;
+        }
+        catch
+        {
+            _cache.TryRemove((folder, skeleton.Name), out _);  // a fixed folder must be readable on the next try
+            throw;
+        }
+    }
+}
+
+/// <summary>The experiments this worker is running, so a <see cref="CancelExperiment"/> can stop them.</summary>
+public sealed class ExperimentCancellations
+{
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<string, byte> _cancelled = new();
+
+    public IDisposable Register(string experimentId, CancellationTokenSource source)
+    {
+        _running[experimentId] = source;
+        if (_cancelled.ContainsKey(experimentId)) source.Cancel();
+        return new Registration(() => _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(experimentId, source)));
+    }
+
+    public void Cancel(string experimentId)
+    {
+        _cancelled[experimentId] = 0;
+        if (_running.TryGetValue(experimentId, out var source)) source.Cancel();
+    }
+
+    public bool IsCancelled(string experimentId) => _cancelled.ContainsKey(experimentId);
+
+    private sealed class Registration(Action dispose) : IDisposable
+    {
+        public void Dispose() => dispose();
+    }
+}
+
+/// <summary>Receives every <see cref="CancelExperiment"/> on this worker's own temporary queue.</summary>
+public sealed class CancelExperimentConsumer(ExperimentCancellations cancellations) : IConsumer<CancelExperiment>
+{
+    public Task Consume(ConsumeContext<CancelExperiment> context)
+    {
+        cancellations.Cancel(context.Message.ExperimentId);
+        return Task.CompletedTask;
+    }
+}

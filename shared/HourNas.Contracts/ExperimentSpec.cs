@@ -1,0 +1,45 @@
+namespace HourNas.Contracts;
+
+/// <summary>
+/// What the user asked for: the search space (a preset), the FLOPs budget, the data and the recipe. Carried by
+/// every command so a stage worker needs nothing else. A null recipe field takes the preset's recipe, else the
+/// pipeline's default; the coordinator fills them in at submission, so the experiment records what ran.
+/// </summary>
+public sealed record ExperimentSpec
+{
+    public string Preset { get; init; } = "fashion-mnist";
+
+    /// <summary>Upper end of the FLOPs window in millions; null takes the preset's default budget.</summary>
+    public double? BudgetMFlops { get; init; }
+
+    /// <summary>Lower end of the window as a fraction of the budget.</summary>
+    public double MinFraction { get; init; } = 0.9;
+
+    /// <summary>Dataset folder; null takes the preset's default (Debian's Fashion-MNIST for the fashion-mnist presets).</summary>
+    public string? Data { get; init; }
+
+    /// <summary>Seeded subset of the training set, for quick runs; null trains on all of it.</summary>
+    public int? TrainLimit { get; init; }
+
+    public ulong Seed { get; init; }
+
+    public int? SearchEpochs { get; init; }
+
+    public int? RetrainEpochs { get; init; }
+
+    public int? BatchSize { get; init; }
+
+    public double LearningRate { get; init; } = 0.1;
+
+    public int? Population { get; init; }
+
+    public int? Generations { get; init; }
+
+    public int? ValidationImages { get; init; }
+
+    /// <summary>Also measure each block's accuracy drop on the retrained network (the vital-block ablation).</summary>
+    public bool Ablate { get; init; } = true;
+
+    /// <summary>cpu, cuda or cuda:N; null lets the worker choose (HOURNAS_DEVICE, else cpu).</summary>
+    public string? Device { get; init; }
+}

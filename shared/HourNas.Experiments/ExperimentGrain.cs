@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using HourNas.Contracts;
+using MassTransit;
+using Microsoft.Extensions.Logging;
+
+namespace HourNas.Experiments;
+
+/// <summary>
+/// Owns one experiment's lifecycle: vital-blocks → stage1 → shrink → stage2 → retrain. Each stage's event
+/// completes that stage and publishes the next command; events of a stage that is not current (a redelivered
+/// duplicate, a late message after a cancel) are recorded nowhere and change nothing.
+/// </summary>
+public sealed class ExperimentGrain(
+    [PersistentState("experiment", ExperimentGrain.Storage)] IPersistentState<ExperimentState> state,
+    IBus bus,
+    ILogger<ExperimentGrain> logger) : Grain, IExperimentGrain
+{
+    public const string Storage = "experiments";
+
+    /// <summary>Train-step reports kept per experiment; epoch and search reports are always kept.</summary>
+    private const int MaxStepReports = 2000;
+
+    public static readonly ActivitySource Source = new("HourNas.Coordinator");
+
+    private ExperimentState S => state.State;
+
+    private bool Exists => state.RecordExists && S.Spec is not null;
+
+    public async Task<ExperimentState> Submit(ExperimentSpec spec, string? traceParent)
+    {
+        if (Exists)
+        {
+            if (S.Spec != spec)
+                throw new ExperimentConflictException($"experiment '{this.GetPrimaryKeyString()}' already exists with a different spec");
+            return S;
+        }
+        S.Id = this.GetPrimaryKeyString();
+        S.Spec = spec;
+        S.Status = ExperimentStatus.Submitted;
+        S.SubmittedAt = DateTimeOffset.UtcNow;
+        S.TraceParent = traceParent;
+        await StartStage(PipelineStages.VitalBlocks, new AnalyzeVitalBlocks { ExperimentId = S.Id, Spec = spec });
+        return S;
+    }
+
+    public Task<ExperimentState?> Get() => Task.FromResult(Exists ? S : null);
+
+    public async Task<ExperimentState> Cancel(string reason)
+    {
+        if (!Exists) throw new KeyNotFoundException($"no experiment '{this.GetPrimaryKeyString()}'");
+        if (S.IsFinished) throw new ExperimentConflictException($"experiment '{S.Id}' already ended: {S.Status}");
+        if (S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running } stage)
+        {
+            stage.Status = StageStatus.Cancelled;
+            stage.EndedAt = DateTimeOffset.UtcNow;
+        }
+        await Finish(ExperimentStatus.Cancelled, reason);
+        await bus.Publish(new CancelExperiment { ExperimentId = S.Id, Reason = reason });
+        return S;
+    }
+
+    public async Task OnProgress(StageProgressed p)
+    {
+        if (CurrentRunning(p.Stage, p.Attempt) is not { } stage) return;
+        if (p.Phase == "started")
+        {
+            stage.Starts++;
+            stage.ResumedFromEpoch = p.Epoch;
+            if (p.Worker is { } w && !stage.Workers.Contains(w)) stage.Workers.Add(w);
+        }
+        var isStep = p.Phase == "train";
+        if (!isStep || S.Progress.Count(x => x.Phase == "train") < MaxStepReports)
+            S.Progress.Add(new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond, p.Seconds, DateTimeOffset.UtcNow, p.Epochs));
+        // Step reports are frequent; persist them with the next state change rather than one write each.
+        if (!isStep) await state.WriteStateAsync();
+    }
+
+    public async Task OnVitalBlocksAnalyzed(VitalBlocksAnalyzed e)
+    {
+        if (Complete(PipelineStages.VitalBlocks, e.Attempt, e.Artifacts) is not { } stage) return;
+        stage.Metrics["blocks"] = e.Blocks;
+        stage.Metrics["vitalBlocks"] = e.VitalBlocks.Count;
+        S.VitalBlocks = e.VitalBlocks;
+        await StartStage(PipelineStages.VitalSearch, new SearchVitalBlocks { ExperimentId = S.Id, Spec = S.Spec! });
+    }
+
+    public async Task OnVitalBlocksSearched(VitalBlocksSearched e)
+    {
+        if (Complete(PipelineStages.VitalSearch, e.Attempt, e.Artifacts) is not { } stage) return;
+        AddCost(stage, e.Cost);
+        stage.Metrics["validationTop1"] = e.ValidationAccuracy;
+        S.VitalOperations = e.VitalOperations;
+        S.VitalSupernet = e.VitalSupernet;
+        await StartStage(PipelineStages.Shrink, new ShrinkSearchSpace { ExperimentId = S.Id, Spec = S.Spec!, VitalOperations = e.VitalOperations });
+    }
+
+    public async Task OnSearchSpaceShrunk(SearchSpaceShrunk e)
+    {
+        if (Complete(PipelineStages.Shrink, e.Attempt, e.Artifacts) is not { } stage) return;
+        stage.Metrics["shrinkRatio"] = e.ShrinkRatio;
+        stage.Metrics["minMFlops"] = e.MinMFlops;
+        stage.Metrics["maxMFlops"] = e.MaxMFlops;
+        S.ShrinkRatio = e.ShrinkRatio;
+        await StartStage(PipelineStages.NonVitalSearch, new SearchNonVitalBlocks
+        {
+            ExperimentId = S.Id, Spec = S.Spec!, VitalOperations = S.VitalOperations!, VitalSupernet = S.VitalSupernet,
+        });
+    }
+
+    public async Task OnArchitectureSearched(ArchitectureSearched e)
+    {
+        if (Complete(PipelineStages.NonVitalSearch, e.Attempt, e.Artifacts) is not { } stage) return;
+        AddCost(stage, e.Cost);
+        stage.Metrics["validationTop1"] = e.ValidationAccuracy;
+        stage.Metrics["mflops"] = e.MFlops;
+        S.Genotype = e.Genotype;
+        await StartStage(PipelineStages.Retrain, new RetrainArchitecture { ExperimentId = S.Id, Spec = S.Spec!, Genotype = e.Genotype });
+    }
+
+    public async Task OnArchitectureRetrained(ArchitectureRetrained e)
+    {
+        if (Complete(PipelineStages.Retrain, e.Attempt, e.Artifacts) is not { } stage) return;
+        AddCost(stage, e.Cost);
+        stage.Metrics["top1"] = e.Top1;
+        stage.Metrics["top5"] = e.Top5;
+        S.Result = e;
+        await Finish(ExperimentStatus.Completed, null);
+    }
+
+    public async Task OnStageFailed(StageFailed e)
+    {
+        if (CurrentRunning(e.Stage, e.Attempt) is not { } stage) return;
+        stage.Failures.Add(e.Reason);
+        if (e.Retriable)
+        {
+            await state.WriteStateAsync();
+            return;
+        }
+        stage.Status = StageStatus.Failed;
+        stage.EndedAt = DateTimeOffset.UtcNow;
+        logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, e.Stage, e.Reason);
+        await Finish(ExperimentStatus.Failed, $"{e.Stage}: {e.Reason}");
+    }
+
+    private StageRecord? CurrentRunning(string stageName, int attempt)
+    {
+        if (!Exists || S.IsFinished || S.CurrentStage != stageName) return null;
+        var stage = S.Stage(stageName);
+        return stage is { Status: StageStatus.Running } && stage.Attempt == attempt ? stage : null;
+    }
+
+    private StageRecord? Complete(string stageName, int attempt, IReadOnlyList<ArtifactRef> artifacts)
+    {
+        if (CurrentRunning(stageName, attempt) is not { } stage)
+        {
+            logger.LogInformation("Experiment {Id}: ignoring a {Stage} result that is not awaited (duplicate or late)", this.GetPrimaryKeyString(), stageName);
+            return null;
+        }
+        stage.Status = StageStatus.Completed;
+        stage.EndedAt = DateTimeOffset.UtcNow;
+        stage.Artifacts = [.. artifacts];
+        return stage;
+    }
+
+    private static void AddCost(StageRecord stage, StageCost cost)
+    {
+        stage.Metrics["searchSeconds"] = cost.Seconds;
+        stage.Metrics["trainImages"] = cost.TrainImages;
+        stage.Metrics["evalImages"] = cost.EvalImages;
+    }
+
+    private async Task StartStage<TCommand>(string stageName, TCommand command) where TCommand : class, IStageMessage
+    {
+        S.Status = ExperimentStatus.Running;
+        S.CurrentStage = stageName;
+        S.Stages.Add(new StageRecord { Stage = stageName, Attempt = command.Attempt, StartedAt = DateTimeOffset.UtcNow });
+        // Persist before publishing: a crash in between leaves a stage marked running whose command a restart can re-send.
+        await state.WriteStateAsync();
+        await UpdateCatalog();
+        // Parent the command on the experiment's root span, so every stage joins the one trace of the experiment
+        // whatever the grain call itself carried.
+        ActivityContext.TryParse(S.TraceParent, null, out var root);
+        using var activity = Source.StartActivity($"start {stageName}", ActivityKind.Producer, root);
+        activity?.SetTag("hournas.experiment", S.Id);
+        activity?.SetTag("hournas.stage", stageName);
+        await bus.Publish(command);
+    }
+
+    private async Task Finish(ExperimentStatus status, string? reason)
+    {
+        S.Status = status;
+        S.FailureReason = reason;
+        S.EndedAt = DateTimeOffset.UtcNow;
+        await state.WriteStateAsync();
+        await UpdateCatalog();
+    }
+
+    private Task UpdateCatalog() =>
+        GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(
+            S.Id, S.Spec?.Preset ?? "", S.Status, S.CurrentStage, S.SubmittedAt, S.EndedAt, S.Result?.Top1));
+}
+
+/// <summary>The experiment list, persisted like the experiments.</summary>
+public sealed class ExperimentCatalogGrain(
+    [PersistentState("catalog", ExperimentGrain.Storage)] IPersistentState<Dictionary<string, ExperimentSummary>> state)
+    : Grain, IExperimentCatalogGrain
+{
+    public Task Update(ExperimentSummary summary)
+    {
+        state.State[summary.Id] = summary;
+        return state.WriteStateAsync();
+    }
+
+    public Task<IReadOnlyList<ExperimentSummary>> List() =>
+        Task.FromResult<IReadOnlyList<ExperimentSummary>>(state.State.Values.OrderBy(s => s.SubmittedAt).ToArray());
+}

@@ -1,0 +1,84 @@
+using HourNas.Contracts;
+
+namespace HourNas.Experiments;
+
+public enum ExperimentStatus { Submitted, Running, Completed, Failed, Cancelled }
+
+public enum StageStatus { Running, Completed, Failed, Cancelled }
+
+/// <summary>One stage of one experiment: when it ran, how often a worker started it, what it measured and wrote.</summary>
+[GenerateSerializer]
+public sealed record StageRecord
+{
+    [Id(0)] public required string Stage { get; init; }
+    [Id(1)] public StageStatus Status { get; set; } = StageStatus.Running;
+    [Id(2)] public int Attempt { get; init; } = 1;
+
+    /// <summary>How many times a worker started this attempt: more than 1 after a crash and redelivery, or a retry.</summary>
+    [Id(3)] public int Starts { get; set; }
+
+    /// <summary>Epochs the latest start found already done in its checkpoint (0 = from scratch).</summary>
+    [Id(4)] public int ResumedFromEpoch { get; set; }
+    [Id(5)] public DateTimeOffset StartedAt { get; init; }
+    [Id(6)] public DateTimeOffset? EndedAt { get; set; }
+    [Id(7)] public Dictionary<string, double> Metrics { get; init; } = [];
+    [Id(8)] public List<ArtifactRef> Artifacts { get; set; } = [];
+    [Id(9)] public List<string> Failures { get; init; } = [];
+    [Id(10)] public List<string> Workers { get; init; } = [];
+
+    public double? Seconds => EndedAt is { } end ? (end - StartedAt).TotalSeconds : null;
+}
+
+/// <summary>A progress report as the experiment keeps it (the history behind the training curves).</summary>
+[GenerateSerializer]
+public sealed record ProgressPoint(
+    [property: Id(0)] string Stage,
+    [property: Id(1)] string Phase,
+    [property: Id(2)] int Epoch,
+    [property: Id(3)] int Step,
+    [property: Id(4)] int Steps,
+    [property: Id(5)] double Loss,
+    [property: Id(6)] double Accuracy,
+    [property: Id(7)] double ImagesPerSecond,
+    [property: Id(8)] double Seconds,
+    [property: Id(9)] DateTimeOffset At,
+    [property: Id(10)] int Epochs = 0);
+
+/// <summary>The whole record of an experiment, persisted by the grain and returned by the API.</summary>
+[GenerateSerializer]
+public sealed record ExperimentState
+{
+    [Id(0)] public string Id { get; set; } = "";
+    [Id(1)] public ExperimentSpec? Spec { get; set; }
+    [Id(2)] public ExperimentStatus Status { get; set; }
+    [Id(3)] public string? CurrentStage { get; set; }
+    [Id(4)] public List<StageRecord> Stages { get; init; } = [];
+    [Id(5)] public List<ProgressPoint> Progress { get; init; } = [];
+    [Id(6)] public DateTimeOffset SubmittedAt { get; set; }
+    [Id(7)] public DateTimeOffset? EndedAt { get; set; }
+
+    /// <summary>W3C traceparent of the experiment's root span: every stage's span is its child.</summary>
+    [Id(8)] public string? TraceParent { get; set; }
+    [Id(9)] public string? FailureReason { get; set; }
+    [Id(10)] public IReadOnlyList<int>? VitalBlocks { get; set; }
+    [Id(11)] public string? VitalOperations { get; set; }
+    [Id(12)] public string? VitalSupernet { get; set; }
+    [Id(13)] public double? ShrinkRatio { get; set; }
+    [Id(14)] public string? Genotype { get; set; }
+    [Id(15)] public ArchitectureRetrained? Result { get; set; }
+
+    public bool IsFinished => Status is ExperimentStatus.Completed or ExperimentStatus.Failed or ExperimentStatus.Cancelled;
+
+    public StageRecord? Stage(string name) => Stages.LastOrDefault(s => s.Stage == name);
+}
+
+/// <summary>One line of the experiment list.</summary>
+[GenerateSerializer]
+public sealed record ExperimentSummary(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Preset,
+    [property: Id(2)] ExperimentStatus Status,
+    [property: Id(3)] string? CurrentStage,
+    [property: Id(4)] DateTimeOffset SubmittedAt,
+    [property: Id(5)] DateTimeOffset? EndedAt,
+    [property: Id(6)] double? Top1);

@@ -1,0 +1,45 @@
+using HourNas.Contracts;
+
+namespace HourNas.Experiments;
+
+/// <summary>One experiment, keyed by its id. It decides the next stage and publishes that stage's command.</summary>
+public interface IExperimentGrain : IGrainWithStringKey
+{
+    /// <summary>
+    /// Starts the experiment. Idempotent: submitting the same spec again returns the existing experiment;
+    /// a different spec under the same id throws <see cref="ExperimentConflictException"/>.
+    /// </summary>
+    Task<ExperimentState> Submit(ExperimentSpec spec, string? traceParent);
+
+    /// <summary>The experiment, or null if no experiment has this id.</summary>
+    Task<ExperimentState?> Get();
+
+    /// <summary>Cancels a running experiment; throws <see cref="ExperimentConflictException"/> when it already finished.</summary>
+    Task<ExperimentState> Cancel(string reason);
+
+    Task OnProgress(StageProgressed progress);
+
+    Task OnVitalBlocksAnalyzed(VitalBlocksAnalyzed e);
+
+    Task OnVitalBlocksSearched(VitalBlocksSearched e);
+
+    Task OnSearchSpaceShrunk(SearchSpaceShrunk e);
+
+    Task OnArchitectureSearched(ArchitectureSearched e);
+
+    Task OnArchitectureRetrained(ArchitectureRetrained e);
+
+    Task OnStageFailed(StageFailed e);
+}
+
+/// <summary>The list of experiments (a single grain, key 0).</summary>
+public interface IExperimentCatalogGrain : IGrainWithIntegerKey
+{
+    Task Update(ExperimentSummary summary);
+
+    Task<IReadOnlyList<ExperimentSummary>> List();
+}
+
+/// <summary>The request contradicts the experiment's state (a different spec under a used id; cancel after the end).</summary>
+[GenerateSerializer]
+public sealed class ExperimentConflictException(string message) : Exception(message);

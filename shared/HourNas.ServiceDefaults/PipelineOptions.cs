@@ -1,0 +1,41 @@
+namespace HourNas.ServiceDefaults;
+
+public enum Transport { InMemory, RabbitMQ }
+
+public enum Clustering { Localhost, Redis }
+
+/// <summary>
+/// The <c>HourNas</c> configuration section (appsettings, <c>HourNas__*</c> environment variables or command line).
+/// Connection strings come from <c>ConnectionStrings:rabbitmq</c> and <c>ConnectionStrings:redis</c>.
+/// </summary>
+public sealed class PipelineOptions
+{
+    public const string Section = "HourNas";
+
+    /// <summary>InMemory: one process (embedded mode). RabbitMQ: services in separate processes (distributed mode).</summary>
+    public Transport Transport { get; set; } = Transport.InMemory;
+
+    /// <summary>Localhost: one silo, in-memory grain storage. Redis: Redis clustering and grain storage, survives restarts.</summary>
+    public Clustering Clustering { get; set; } = Clustering.Localhost;
+
+    /// <summary>Root folder of every experiment's artifacts (a shared volume in distributed mode).</summary>
+    public string Artifacts { get; set; } = "artifacts";
+
+    /// <summary>If set, every finished span is appended to this JSON-lines file (a local trace record without a collector).</summary>
+    public string? TraceFile { get; set; }
+
+    /// <summary>This process's name in progress reports; default host:pid.</summary>
+    public string? Worker { get; set; }
+
+    /// <summary>Delivery attempts of a stage command on a transient fault (with exponential backoff) before the stage fails.</summary>
+    public int Retries { get; set; } = 3;
+
+    public TimeSpan RetryMinInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Orleans silo and gateway ports; 0 picks free ones (embedded runs and tests).</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    public int GatewayPort { get; set; } = 30000;
+
+    public string WorkerName => Worker ?? $"{Environment.MachineName}:{Environment.ProcessId}";
+}
