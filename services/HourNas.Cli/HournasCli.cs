@@ -54,6 +54,7 @@ public sealed class HournasCli
             StageCommand.Create(cli),
             RunCommand.Create(cli),
         };
+        foreach (var command in ClientCommands.Create(cli)) root.Subcommands.Add(command);
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 

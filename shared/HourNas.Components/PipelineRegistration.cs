@@ -50,9 +50,14 @@ public static class PipelineRegistration
     /// Embedded mode: the whole pipeline in one process (in-memory bus, one localhost silo on free ports, in-memory grain
     /// storage), as <c>hournas run</c> and the end-to-end tests use it. Settings override the configuration keys.
     /// </summary>
-    public static HostApplicationBuilder EmbeddedPipeline(string artifactRoot, IDictionary<string, string?>? settings = null)
+    public static HostApplicationBuilder EmbeddedPipeline(string artifactRoot, IDictionary<string, string?>? settings = null) =>
+        Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "hournas", Args = [] })
+            .AddEmbeddedPipeline(artifactRoot, settings);
+
+    /// <summary>The embedded pipeline on any host builder (a web host adds <see cref="Coordinator.ExperimentApi"/> to it).</summary>
+    public static TBuilder AddEmbeddedPipeline<TBuilder>(this TBuilder builder, string artifactRoot, IDictionary<string, string?>? settings = null)
+        where TBuilder : IHostApplicationBuilder
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "hournas", Args = [] });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.Artifacts)}"] = artifactRoot,
@@ -60,6 +65,7 @@ public static class PipelineRegistration
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.Clustering)}"] = nameof(Clustering.Localhost),
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.SiloPort)}"] = "0",
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.GatewayPort)}"] = "0",
+            [$"{PipelineOptions.Section}:{nameof(PipelineOptions.WriteReports)}"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Orleans"] = "Warning",
             ["Logging:LogLevel:MassTransit"] = "Warning",

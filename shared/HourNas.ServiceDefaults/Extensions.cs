@@ -64,21 +64,6 @@ public static class Extensions
         {
             bus.SetKebabCaseEndpointNameFormatter();
             consumers(bus);
-            void Configure(IBusFactoryConfigurator cfg, IBusRegistrationContext context)
-            {
-                // Progress before the first step has no loss yet: NaN must cross the wire.
-                cfg.ConfigureJsonSerializerOptions(json =>
-                {
-                    json.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
-                    return json;
-                });
-                cfg.UseMessageRetry(r =>
-                {
-                    r.Exponential(options.Retries, options.RetryMinInterval, TimeSpan.FromSeconds(30), options.RetryMinInterval);
-                    r.Ignore<StageRejectedException>();
-                    r.Ignore<OperationCanceledException>();
-                });
-            }
             if (options.Transport == Transport.RabbitMQ)
             {
                 var uri = builder.Configuration.GetConnectionString("rabbitmq")
@@ -86,7 +71,7 @@ public static class Extensions
                 bus.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(new Uri(uri));
-                    Configure(cfg, context);
+                    cfg.UsePipelineDefaults(options);
                     cfg.ConfigureEndpoints(context);
                 });
             }
@@ -94,12 +79,29 @@ public static class Extensions
             {
                 bus.UsingInMemory((context, cfg) =>
                 {
-                    Configure(cfg, context);
+                    cfg.UsePipelineDefaults(options);
                     cfg.ConfigureEndpoints(context);
                 });
             }
         });
         return builder;
+    }
+
+    /// <summary>Retries with exponential backoff (not for rejected input or cancellation), and JSON that carries NaN.</summary>
+    public static void UsePipelineDefaults(this IBusFactoryConfigurator cfg, PipelineOptions options)
+    {
+        // Progress before the first step has no loss yet: NaN must cross the wire.
+        cfg.ConfigureJsonSerializerOptions(json =>
+        {
+            json.NumberHandling |= System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals;
+            return json;
+        });
+        cfg.UseMessageRetry(r =>
+        {
+            r.Exponential(options.Retries, options.RetryMinInterval, TimeSpan.FromSeconds(30), options.RetryMinInterval);
+            r.Ignore<StageRejectedException>();
+            r.Ignore<OperationCanceledException>();
+        });
     }
 
     /// <summary>

@@ -37,5 +37,8 @@ public sealed class PipelineOptions
 
     public int GatewayPort { get; set; } = 30000;
 
+    /// <summary>The coordinator writes each finished experiment's report (CSVs, plots) into its artifact folder.</summary>
+    public bool WriteReports { get; set; } = true;
+
     public string WorkerName => Worker ?? $"{Environment.MachineName}:{Environment.ProcessId}";
 }

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace HourNas.Components.Coordinator;
 
@@ -35,7 +36,7 @@ public static class ExperimentApi
 {
     public static IServiceCollection AddExperimentApi(this IServiceCollection services)
     {
-        services.AddSingleton<ExperimentService>();
+        services.TryAddSingleton<ExperimentService>();
         services.ConfigureHttpJsonOptions(o => PipelineJson.Configure(o.SerializerOptions));
         return services;
     }

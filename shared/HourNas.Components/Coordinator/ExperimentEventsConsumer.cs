@@ -1,11 +1,16 @@
+using HourNas.Components.Reports;
 using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.ServiceDefaults;
 using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace HourNas.Components.Coordinator;
 
 /// <summary>The coordinator's side of the bus: every stage event goes to its experiment's grain, which decides what comes next.</summary>
-public sealed class ExperimentEventsConsumer(IGrainFactory grains) :
+public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore store, IOptions<PipelineOptions> options,
+    ILogger<ExperimentEventsConsumer> logger) :
     IConsumer<VitalBlocksAnalyzed>, IConsumer<VitalBlocksSearched>, IConsumer<SearchSpaceShrunk>, IConsumer<ArchitectureSearched>,
     IConsumer<ArchitectureRetrained>, IConsumer<StageProgressed>, IConsumer<StageFailed>
 {
@@ -19,7 +24,21 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains) :
 
     public Task Consume(ConsumeContext<ArchitectureSearched> context) => Grain(context.Message).OnArchitectureSearched(context.Message);
 
-    public Task Consume(ConsumeContext<ArchitectureRetrained> context) => Grain(context.Message).OnArchitectureRetrained(context.Message);
+    public async Task Consume(ConsumeContext<ArchitectureRetrained> context)
+    {
+        var grain = Grain(context.Message);
+        await grain.OnArchitectureRetrained(context.Message);
+        if (!options.Value.WriteReports || await grain.Get() is not { Status: ExperimentStatus.Completed } state) return;
+        try
+        {
+            ExperimentReport.Write(state, store);
+        }
+        catch (Exception e) when (e is IOException or FileNotFoundException)
+        {
+            // The experiment is complete either way, and every stage's own artifacts are in place.
+            logger.LogWarning(e, "Experiment {Id}: report not written", state.Id);
+        }
+    }
 
     public Task Consume(ConsumeContext<StageProgressed> context) => Grain(context.Message).OnProgress(context.Message);
 

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Starts or stops a private RabbitMQ node and Redis server for HourNas on loopback, with their own ports and
+# folders, so they never touch a system-wide broker or cache. Debian packages: rabbitmq-server, redis-server.
+#
+#   infra/local.sh start [DIR]   start both (default DIR: .local/infra); prints the connection settings
+#   infra/local.sh stop  [DIR]   stop what start started
+#   infra/local.sh env   [DIR]   print the connection settings again (eval-able)
+#
+# Ports: HOURNAS_RABBITMQ_PORT (default 25672), HOURNAS_REDIS_PORT (default 26379); the Erlang distribution port
+# and a private epmd port are derived from the AMQP port. RabbitMQ runs as the rabbitmq user, as Debian intends.
+set -euo pipefail
+
+cmd=${1:-}
+dir=$(realpath -m "${2:-.local/infra}")
+amqp_port=${HOURNAS_RABBITMQ_PORT:-25672}
+redis_port=${HOURNAS_REDIS_PORT:-26379}
+# The CLI tools take ports 35672-35682 for themselves: keep the node's distribution port clear of them.
+dist_port=$((amqp_port + 20000))
+epmd_port=$((amqp_port + 1))
+node="hournas-${amqp_port}@localhost"
+
+log() { printf '[infra] %s\n' "$*" >&2; }
+
+# Runs a RabbitMQ program (server or CLI) for this node: every path and port is its own, nothing under
+# /var/lib/rabbitmq is used. Debian's /usr/sbin wrappers reset HOME (and so the Erlang cookie), so call the real
+# scripts, as the rabbitmq user when we are root.
+rabbit() {
+  local program=$1
+  shift
+  local run=() dist=()
+  # Only the server takes the fixed distribution port; the CLI tools must pick free ones.
+  [ "$program" = rabbitmq-server ] && dist=(RABBITMQ_DIST_PORT="$dist_port")
+  if [ "$(id -u)" -eq 0 ] && id rabbitmq >/dev/null 2>&1; then run=(runuser -u rabbitmq --); fi
+  "${run[@]}" env HOME="$dir/rabbitmq" RABBITMQ_NODENAME="$node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$amqp_port" \
+    "${dist[@]}" ERL_EPMD_PORT="$epmd_port" ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_BASE="$dir/rabbitmq" RABBITMQ_MNESIA_BASE="$dir/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$dir/rabbitmq/log" \
+    RABBITMQ_PID_FILE="$dir/rabbitmq/rabbitmq.pid" RABBITMQ_CONFIG_FILE="$dir/rabbitmq/rabbitmq.conf" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins" "/usr/lib/rabbitmq/bin/$program" "$@"
+}
+
+print_env() {
+  echo "export ConnectionStrings__rabbitmq=amqp://guest:guest@127.0.0.1:${amqp_port}/"
+  echo "export ConnectionStrings__redis=127.0.0.1:${redis_port}"
+}
+
+start() {
+  command -v rabbitmq-server >/dev/null || { log "rabbitmq-server is not installed (apt-get install rabbitmq-server)"; exit 1; }
+  command -v redis-server >/dev/null || { log "redis-server is not installed (apt-get install redis-server)"; exit 1; }
+  mkdir -p "$dir/rabbitmq/log" "$dir/rabbitmq/mnesia" "$dir/redis"
+  # Stages run for minutes to hours and acknowledge only when done: allow 24 h before the broker gives up on a consumer.
+  cat >"$dir/rabbitmq/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:${amqp_port}
+consumer_timeout = 86400000
+log.console = false
+log.file.level = warning
+CONF
+  echo "[]." >"$dir/rabbitmq/enabled_plugins"
+  if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq:rabbitmq "$dir/rabbitmq"; fi
+
+  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+    log "starting redis on 127.0.0.1:$redis_port"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --daemonize yes --pidfile "$dir/redis/redis.pid" \
+      --logfile "$dir/redis/redis.log" --appendonly yes --save "" >/dev/null
+  fi
+
+  if ! rabbit rabbitmqctl -q status >/dev/null 2>&1; then
+    log "starting rabbitmq node $node on 127.0.0.1:$amqp_port"
+    # setsid: the node outlives this script (runuser would take it down on exit).
+    setsid nohup bash -c "$(declare -f rabbit); dir='$dir' node='$node' amqp_port=$amqp_port dist_port=$dist_port epmd_port=$epmd_port; \
+      rabbit rabbitmq-server" >"$dir/rabbitmq/log/console.log" 2>&1 </dev/null &
+    rabbit rabbitmqctl -q wait --timeout 120 "$dir/rabbitmq/rabbitmq.pid" >/dev/null \
+      || { log "rabbitmq did not start; see $dir/rabbitmq/log"; exit 1; }
+  fi
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+  redis-cli -p "$redis_port" ping >/dev/null || { log "redis did not start; see $dir/redis/redis.log"; exit 1; }
+  print_env
+}
+
+stop() {
+  if [ -f "$dir/rabbitmq/rabbitmq.pid" ]; then
+    log "stopping rabbitmq node $node"
+    rabbit rabbitmqctl -q stop "$dir/rabbitmq/rabbitmq.pid" >/dev/null 2>&1 || true
+    ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true
+  fi
+  if [ -f "$dir/redis/redis.pid" ]; then
+    log "stopping redis on $redis_port"
+    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+  fi
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  env) print_env ;;
+  *) echo "usage: $0 start|stop|env [DIR]" >&2; exit 2 ;;
+esac

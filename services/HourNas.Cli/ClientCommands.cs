@@ -1,0 +1,169 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using HourNas.Components.Coordinator;
+using HourNas.Experiments;
+using Spectre.Console;
+
+namespace HourNas.Cli;
+
+/// <summary><c>hournas submit | status | watch | list | cancel | export</c>: the coordinator's HTTP API from the shell.</summary>
+internal static class ClientCommands
+{
+    private static Option<string> Coordinator() => new("--coordinator")
+    {
+        Description = $"coordinator address (default: {CoordinatorClient.EnvironmentVariable} or {CoordinatorClient.DefaultAddress})",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(CoordinatorClient.EnvironmentVariable) ?? CoordinatorClient.DefaultAddress,
+    };
+
+    private static Argument<string> Id() => new("id") { Description = "experiment id" };
+
+    private static CoordinatorClient Client(ParseResult parse, Option<string> coordinator)
+    {
+        var text = parse.GetValue(coordinator)!;
+        if (!Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"invalid coordinator address '{text}': give an http:// or https:// URL");
+        return new CoordinatorClient(address);
+    }
+
+    public static IEnumerable<Command> Create(HournasCli cli)
+    {
+        yield return Submit(cli);
+        yield return Status(cli);
+        yield return Watch(cli);
+        yield return List(cli);
+        yield return Cancel(cli);
+        yield return Export(cli);
+    }
+
+    private static Command Submit(HournasCli cli)
+    {
+        var spec = new SpecOptions();
+        var id = new Option<string?>("--id") { Description = "experiment id; submitting the same id and spec again is a no-op (default: <preset>-<time>-<random>)" };
+        var coordinator = Coordinator();
+        var json = HournasCli.Options.Json();
+        var command = new Command("submit", "submit an experiment to the coordinator (distributed mode); prints its id");
+        spec.AddTo(command);
+        command.Options.Add(id);
+        command.Options.Add(coordinator);
+        command.Options.Add(json);
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var state = client.Submit(parse.GetValue(id), spec.Read(parse)).GetAwaiter().GetResult();
+            if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
+            else cli.Out.WriteLine(state.Id);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Status(HournasCli cli)
+    {
+        var id = Id();
+        var coordinator = Coordinator();
+        var json = HournasCli.Options.Json();
+        var command = new Command("status", "an experiment's status and stages") { id, coordinator, json };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var state = client.Get(parse.GetValue(id)!).GetAwaiter().GetResult();
+            if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
+            else if (state.IsFinished) ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
+            else ExperimentOutput.WriteStatus(cli.Console, state);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Watch(HournasCli cli)
+    {
+        var id = Id();
+        var coordinator = Coordinator();
+        var interval = new Option<double>("--interval") { Description = "seconds between polls", DefaultValueFactory = _ => 1.0 };
+        var command = new Command("watch", "follow an experiment's progress until it ends; exit code 0 only if it completed") { id, coordinator, interval };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var written = 0;
+            string? lastStage = null;
+            while (true)
+            {
+                var state = client.Get(parse.GetValue(id)!).GetAwaiter().GetResult();
+                written = ExperimentOutput.WriteNews(cli.Error, state, written, ref lastStage);
+                if (state.IsFinished)
+                {
+                    ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
+                    return state.Status == ExperimentStatus.Completed ? 0 : HournasCli.Failure;
+                }
+                Thread.Sleep(TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(interval))));
+            }
+        }));
+        return command;
+    }
+
+    private static Command List(HournasCli cli)
+    {
+        var coordinator = Coordinator();
+        var json = HournasCli.Options.Json();
+        var command = new Command("list", "every experiment the coordinator knows") { coordinator, json };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var experiments = client.List().GetAwaiter().GetResult();
+            if (parse.GetValue(json))
+            {
+                cli.Out.WriteLine(JsonSerializer.Serialize(experiments, PipelineJson.Options));
+                return 0;
+            }
+            var table = new Table().AddColumns("id", "preset", "status", "stage", "submitted", "test top-1");
+            foreach (var e in experiments)
+                table.AddRow(Markup.Escape(e.Id), Markup.Escape(e.Preset), e.Status.ToString(), e.CurrentStage ?? "",
+                    e.SubmittedAt.ToString("u", CultureInfo.InvariantCulture), e.Top1?.ToString("P2", CultureInfo.InvariantCulture) ?? "");
+            cli.Console.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Cancel(HournasCli cli)
+    {
+        var id = Id();
+        var coordinator = Coordinator();
+        var command = new Command("cancel", "cancel a running experiment (its running stage stops at the next step)") { id, coordinator };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var state = client.Cancel(parse.GetValue(id)!).GetAwaiter().GetResult();
+            cli.Out.WriteLine($"experiment {state.Id}: {state.Status}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Export(HournasCli cli)
+    {
+        var id = Id();
+        var coordinator = Coordinator();
+        var to = new Option<string>("--to") { Description = "destination folder (default: ./<id>)" };
+        var command = new Command("export", "download every artifact of an experiment (genotype, weights, CSVs, plots, stage outputs)") { id, coordinator, to };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var experiment = parse.GetValue(id)!;
+            var folder = Path.GetFullPath(parse.GetValue(to) ?? experiment);
+            var files = client.Artifacts(experiment).GetAwaiter().GetResult();
+            foreach (var file in files)
+            {
+                var relative = file.StartsWith(experiment + "/", StringComparison.Ordinal) ? file[(experiment.Length + 1)..] : file;
+                var target = Path.GetFullPath(Path.Combine(folder, relative));
+                if (!target.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                    throw new InvalidDataException($"the coordinator listed '{file}', which would land outside {folder}");
+                client.Download(experiment, file, target).GetAwaiter().GetResult();
+            }
+            cli.Out.WriteLine($"{files.Count} files of {experiment} in {folder}");
+            return 0;
+        }));
+        return command;
+    }
+}

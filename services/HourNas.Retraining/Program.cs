@@ -1,0 +1,10 @@
+using HourNas.Components;
+using HourNas.Contracts;
+using HourNas.ServiceDefaults;
+
+// The Retraining service: RetrainArchitecture -> ArchitectureRetrained (with the block ablation).
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults().AddPipelineBus(bus => bus.AddStageConsumers(PipelineStages.Retrain));
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.Run();

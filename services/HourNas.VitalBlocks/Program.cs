@@ -1,0 +1,10 @@
+using HourNas.Components;
+using HourNas.Contracts;
+using HourNas.ServiceDefaults;
+
+// The VitalBlocks service: AnalyzeVitalBlocks -> VitalBlocksAnalyzed.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults().AddPipelineBus(bus => bus.AddStageConsumers(PipelineStages.VitalBlocks));
+var app = builder.Build();
+app.MapDefaultEndpoints();
+app.Run();

@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using HourNas.Components;
+using HourNas.Components.Coordinator;
+using HourNas.Components.Reports;
+using HourNas.Contracts;
+using HourNas.Experiments;
+using HourNas.SearchSpace;
+using HourNas.ServiceDefaults;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Trace;
+
+namespace HourNas.Pipeline.Tests;
+
+/// <summary>
+/// One embedded pipeline (in-memory bus, localhost silo) running, side by side: a long experiment that is cancelled
+/// in stage 1, a normal smoke experiment, and experiments with bad input. The facts below check each outcome.
+/// </summary>
+public sealed class EmbeddedScenario : IAsyncLifetime
+{
+    public TempFolder Artifacts { get; } = new();
+
+    public List<Activity> Spans { get; } = [];
+
+    public IHost Host { get; private set; } = null!;
+
+    public ExperimentService Experiments => Host.Services.GetRequiredService<ExperimentService>();
+
+    public ArtifactStore Store => Host.Services.GetRequiredService<ArtifactStore>();
+
+    public ExperimentState Good { get; private set; } = null!;
+
+    public ExperimentState Cancelled { get; private set; } = null!;
+
+    public ExperimentState ImpossibleBudget { get; private set; } = null!;
+
+    public ExperimentState MissingData { get; private set; } = null!;
+
+    public ExperimentState CorruptData { get; private set; } = null!;
+
+    public IReadOnlyList<string> Report { get; private set; } = [];
+
+    public async Task InitializeAsync()
+    {
+        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path);
+        builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
+        Host = builder.Build();
+        await Host.StartAsync();
+        var timeout = TimeSpan.FromMinutes(3);
+
+        // A long stage 1 (20 epochs), cancelled once it is training.
+        await Experiments.Submit("long", Specs.Smoke with { SearchEpochs = 20 });
+        await Waits.Until(() => Experiments.Get("long"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "train"),
+            timeout, "stage 1 of 'long' training");
+
+        var corrupt = Directory.CreateDirectory(Artifacts["corrupt-data"]).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(corrupt, "train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3, 4, 5]);
+        await File.WriteAllBytesAsync(Path.Combine(corrupt, "train-labels-idx1-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
+        await File.WriteAllBytesAsync(Path.Combine(corrupt, "t10k-images-idx3-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
+        await File.WriteAllBytesAsync(Path.Combine(corrupt, "t10k-labels-idx1-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
+        await Experiments.Submit("good", Specs.Smoke);
+        await Experiments.Submit("impossible-budget", Specs.Smoke with { BudgetMFlops = 0.05 });
+        await Experiments.Submit("missing-data", Specs.Smoke with { Data = Artifacts["no-such-folder"] });
+        await Experiments.Submit("corrupt-data", Specs.Smoke with { Data = corrupt });
+        await Experiments.Cancel("long", "test: cancel while training");
+
+        Good = await Waits.Until(() => Experiments.Get("good"), s => s.IsFinished, timeout, "'good' finishing");
+        ImpossibleBudget = await Waits.Until(() => Experiments.Get("impossible-budget"), s => s.IsFinished, timeout, "'impossible-budget' finishing");
+        MissingData = await Waits.Until(() => Experiments.Get("missing-data"), s => s.IsFinished, timeout, "'missing-data' finishing");
+        CorruptData = await Waits.Until(() => Experiments.Get("corrupt-data"), s => s.IsFinished, timeout, "'corrupt-data' finishing");
+        Cancelled = (await Experiments.Get("long"))!;
+        if (Good.Status == ExperimentStatus.Completed) Report = ExperimentReport.Write(Good, Store);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Host.StopAsync();
+        Host.Dispose();
+        Artifacts.Dispose();
+    }
+}
+
+public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFixture<EmbeddedScenario>
+{
+    [Fact]
+    public void The_smoke_experiment_runs_every_stage_once_in_order_and_learns()
+    {
+        var good = scenario.Good;
+        Assert.True(good.Status == ExperimentStatus.Completed, Waits.Describe(good));
+        Assert.Equal(PipelineStages.All, good.Stages.Select(s => s.Stage));
+        Assert.All(good.Stages, s => Assert.Equal(StageStatus.Completed, s.Status));
+        // Training stages started once, from scratch.
+        Assert.All(good.Stages.Where(s => s.Stage is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch or PipelineStages.Retrain),
+            s => Assert.Equal((1, 0), (s.Starts, s.ResumedFromEpoch)));
+        var space = new ArchitectureSpace(Presets.Skeleton("smoke"));
+        Assert.Equal(space.VitalBlocks, good.VitalBlocks);
+        var result = good.Result!;
+        Assert.Equal(space.Costs.Of(space.Parse(result.Genotype)).Total.MFlops, result.MFlops, 6);
+        Assert.InRange(result.MFlops, 0.9 * 0.8, 0.8);  // inside the default window of the smoke preset
+        Assert.InRange(result.Top1, 0.3, 1.0);          // chance is 0.1; the smoke run reaches about 0.7
+        // One row per block that is not a skip; disabling any vital block leaves chance accuracy.
+        Assert.Equal(space.Parse(result.Genotype).Blocks.Count(op => !op.IsSkip), result.Ablation.Count);
+        Assert.All(result.Ablation.Where(a => a.Vital), a => Assert.InRange(a.Top1, 0, 0.2));
+    }
+
+    [Fact]
+    public void The_experiment_folder_holds_the_genotype_weights_csvs_and_plots()
+    {
+        var folder = scenario.Store.ExperimentFolder("good");
+        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "experiment.json", "stages.csv", "progress.csv",
+                     "training-curves.png", "training-curves.svg", "accuracy-vs-flops.png", "accuracy-vs-flops.svg", "ablation.png", "ablation.svg" })
+            Assert.Contains(Path.Combine(folder, name), scenario.Report);
+        foreach (var png in scenario.Report.Where(f => f.EndsWith(".png")))
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        var stages = File.ReadAllLines(Path.Combine(folder, "stages.csv"));
+        Assert.Equal(1 + PipelineStages.All.Count, stages.Length);
+        Assert.Contains(File.ReadAllLines(Path.Combine(folder, "progress.csv")), l => l.StartsWith("retrain,epoch,"));
+        // Every stage event's artifacts exist under the root.
+        Assert.All(scenario.Good.Stages.SelectMany(s => s.Artifacts), a => Assert.True(File.Exists(scenario.Store.Resolve(a.Path)), a.Path));
+    }
+
+    [Fact]
+    public void Every_stage_span_and_epoch_span_of_the_experiment_is_in_its_one_trace()
+    {
+        var root = Assert.Single(scenario.Spans, s => s.DisplayName == "experiment good");
+        var stageSpans = scenario.Spans.Where(s => s.Source.Name.StartsWith("HourNas.") && s.Source.Name != "HourNas.Training"
+                                                    && Equals(s.GetTagItem("hournas.experiment"), "good") && s.DisplayName != "experiment good"
+                                                    && !s.DisplayName.StartsWith("start ")).ToArray();
+        Assert.Equal(PipelineStages.All.Order(), stageSpans.Select(s => s.DisplayName).Order());
+        Assert.All(stageSpans, s => Assert.Equal(root.TraceId, s.TraceId));
+        var stageSpanIds = stageSpans.Select(s => s.SpanId).ToHashSet();
+        var epochs = scenario.Spans.Where(s => s.Source.Name == "HourNas.Training" && s.TraceId == root.TraceId).ToArray();
+        Assert.Contains(epochs, e => e.DisplayName == "retrain epoch 2");
+        Assert.All(epochs, e => Assert.Contains(e.ParentSpanId, stageSpanIds));
+        // The bus's own spans joined the trace too.
+        Assert.Contains(scenario.Spans, s => s.Source.Name == "MassTransit" && s.TraceId == root.TraceId);
+    }
+
+    [Fact]
+    public void Cancelling_stops_the_running_stage_and_nothing_follows()
+    {
+        var cancelled = scenario.Cancelled;
+        Assert.Equal(ExperimentStatus.Cancelled, cancelled.Status);
+        Assert.Equal("test: cancel while training", cancelled.FailureReason);
+        Assert.Equal(StageStatus.Cancelled, cancelled.Stage(PipelineStages.VitalSearch)!.Status);
+        Assert.Null(cancelled.Stage(PipelineStages.Shrink));
+        // The worker stopped: stage 1 never reached its 20th epoch nor wrote a result.
+        Assert.False(File.Exists(Path.Combine(scenario.Store.StageFolder("long", PipelineStages.VitalSearch), "completed.json")));
+        Assert.DoesNotContain(cancelled.Progress, p => p.Phase == "epoch" && p.Epoch == 20);
+    }
+
+    [Theory]
+    [InlineData("impossible-budget", PipelineStages.VitalBlocks, "impossible budget")]
+    [InlineData("missing-data", PipelineStages.VitalSearch, "does not exist")]
+    [InlineData("corrupt-data", PipelineStages.VitalSearch, "train-images-idx3-ubyte.gz")]
+    public void Bad_input_fails_the_experiment_at_its_stage_with_the_reason(string id, string stage, string reason)
+    {
+        var failed = id switch
+        {
+            "impossible-budget" => scenario.ImpossibleBudget,
+            "missing-data" => scenario.MissingData,
+            _ => scenario.CorruptData,
+        };
+        Assert.Equal(ExperimentStatus.Failed, failed.Status);
+        Assert.StartsWith(stage + ": ", failed.FailureReason);
+        Assert.Contains(reason, failed.FailureReason);
+        Assert.Equal(StageStatus.Failed, failed.Stage(stage)!.Status);
+        Assert.Equal(stage, failed.Stages[^1].Stage);
+    }
+
+    [Fact]
+    public async Task Submitting_the_same_id_again_is_idempotent_and_a_different_spec_is_refused()
+    {
+        var again = await scenario.Experiments.Submit("good", Specs.Smoke);
+        Assert.Equal(scenario.Good.SubmittedAt, again.SubmittedAt);
+        Assert.Equal(PipelineStages.All.Count, again.Stages.Count);
+        var conflict = await Assert.ThrowsAsync<ExperimentConflictException>(() => scenario.Experiments.Submit("good", Specs.Smoke with { Seed = 7 }));
+        Assert.Contains("different spec", conflict.Message);
+    }
+
+    [Fact]
+    public async Task Requests_about_unknown_or_finished_experiments_are_refused_with_the_reason()
+    {
+        Assert.Null(await scenario.Experiments.Get("no-such-experiment"));
+        var finished = await Assert.ThrowsAsync<ExperimentConflictException>(() => scenario.Experiments.Cancel("good", null));
+        Assert.Contains("already ended: Completed", finished.Message);
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => scenario.Experiments.Cancel("no-such-experiment", null));
+        var badId = await Assert.ThrowsAsync<ArgumentException>(() => scenario.Experiments.Get("../etc"));
+        Assert.Contains("invalid experiment id", badId.Message);
+    }
+
+    [Fact]
+    public async Task Unknown_presets_and_malformed_skeleton_files_are_refused_at_submission()
+    {
+        var unknown = await Assert.ThrowsAsync<SearchSpaceException>(() => scenario.Experiments.Submit("x1", new ExperimentSpec { Preset = "no-such-preset" }));
+        Assert.Contains("unknown preset 'no-such-preset'", unknown.Message);
+        var file = scenario.Artifacts["broken-skeleton.json"];
+        await File.WriteAllTextAsync(file, "{ \"name\": \"broken\", \"stages\": [ ");
+        var malformed = await Assert.ThrowsAsync<SearchSpaceException>(() => scenario.Experiments.Submit("x2", new ExperimentSpec { Preset = file }));
+        Assert.Contains("broken-skeleton.json", malformed.Message);
+        Assert.Null(await scenario.Experiments.Get("x1"));
+        Assert.Null(await scenario.Experiments.Get("x2"));
+    }
+
+    [Fact]
+    public async Task The_catalog_lists_every_experiment_with_its_status()
+    {
+        var list = await scenario.Experiments.List();
+        Assert.Equal(["corrupt-data", "good", "impossible-budget", "long", "missing-data"], list.Select(e => e.Id).Order());
+        Assert.Equal(ExperimentStatus.Completed, list.Single(e => e.Id == "good").Status);
+        Assert.Equal(scenario.Good.Result!.Top1, list.Single(e => e.Id == "good").Top1);
+    }
+}

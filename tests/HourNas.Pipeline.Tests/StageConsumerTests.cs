@@ -1,0 +1,132 @@
+using System.Text.Json;
+using HourNas.Components;
+using HourNas.Components.Stages;
+using HourNas.Contracts;
+using HourNas.Engine.Stages;
+using HourNas.ServiceDefaults;
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace HourNas.Pipeline.Tests;
+
+/// <summary>Stage consumers on MassTransit's in-memory test harness, with the pipeline's own retry and JSON settings.</summary>
+public sealed class StageConsumerTests : IDisposable
+{
+    private readonly TempFolder _artifacts = new();
+
+    private async Task<(ServiceProvider Provider, ITestHarness Harness)> Start(params string[] stages)
+    {
+        var options = new PipelineOptions { Artifacts = _artifacts.Path, RetryMinInterval = TimeSpan.FromMilliseconds(10) };
+        var services = new ServiceCollection()
+            .AddSingleton(new ArtifactStore(options.Artifacts))
+            .AddSingleton(Options.Create(options))
+            .AddLogging()
+            .AddMassTransitTestHarness(bus =>
+            {
+                bus.AddStageConsumers(stages);
+                bus.UsingInMemory((context, cfg) =>
+                {
+                    cfg.UsePipelineDefaults(options);
+                    cfg.ConfigureEndpoints(context);
+                });
+            })
+            .BuildServiceProvider(true);
+        var harness = services.GetRequiredService<ITestHarness>();
+        harness.TestTimeout = TimeSpan.FromSeconds(30);
+        await harness.Start();
+        return (services, harness);
+    }
+
+    private static ShrinkSearchSpace Shrink(string id) => new()
+    {
+        ExperimentId = id,
+        Spec = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "fashion-mnist" }),
+        VitalOperations = "k3e3 k3e3 k3e3 k3e3",
+    };
+
+    [Fact]
+    public async Task Shrinking_publishes_the_affordable_space_and_writes_it_as_an_artifact()
+    {
+        var (provider, harness) = await Start(PipelineStages.Shrink);
+        await using var _ = provider;
+        await harness.Bus.Publish(Shrink("shrink-1"));
+
+        Assert.True(await harness.Published.Any<SearchSpaceShrunk>());
+        var shrunk = Assert.Single(harness.Published.Select<SearchSpaceShrunk>()).Context.Message;
+        Assert.Equal("shrink-1", shrunk.ExperimentId);
+        Assert.Equal(0.03718, shrunk.ShrinkRatio, 6);  // the exact count, as 'hournas shrink' reports it
+        Assert.Equal("3718", shrunk.ArchitecturesInWindow);
+        Assert.Equal(2.0, shrunk.MaxMFlops, 6);
+        Assert.Equal(1.8, shrunk.MinMFlops, 6);
+        // Every non-vital block keeps some operations, and each proposal is a distribution over them.
+        Assert.Equal(5, shrunk.Affordable.Count);
+        foreach (var (block, probabilities) in shrunk.Proposal)
+        {
+            Assert.Equal(shrunk.Affordable[block].Count, probabilities.Count);
+            Assert.Equal(1.0, probabilities.Sum(), 6);
+        }
+        var artifact = Assert.Single(shrunk.Artifacts);
+        Assert.Equal("shrink-1/shrink/shrunk.json", artifact.Path);
+        Assert.True(File.Exists(Path.Combine(_artifacts.Path, artifact.Path)));
+    }
+
+    [Fact]
+    public async Task A_redelivered_command_of_a_finished_stage_republishes_its_result_without_running_again()
+    {
+        var (provider, harness) = await Start(PipelineStages.Shrink);
+        await using var _ = provider;
+        await harness.Bus.Publish(Shrink("dup-1"));
+        Assert.True(await harness.Published.Any<SearchSpaceShrunk>());
+
+        // Tamper with the saved result: if the stage ran again, the real ratio would be published instead.
+        var completed = Path.Combine(_artifacts.Path, "dup-1", "shrink", "completed.json");
+        var saved = JsonSerializer.Deserialize<SearchSpaceShrunk>(File.ReadAllText(completed), HourNasStages.Json)!;
+        File.WriteAllText(completed, JsonSerializer.Serialize(saved with { ShrinkRatio = 0.123456 }, HourNasStages.Json));
+        await harness.Bus.Publish(Shrink("dup-1"));
+
+        Assert.True(await harness.Consumed.Any<ShrinkSearchSpace>(x => x.Context.Message.ExperimentId == "dup-1" && harness.Published.Select<SearchSpaceShrunk>().Count() == 2));
+        var results = harness.Published.Select<SearchSpaceShrunk>().Select(x => x.Context.Message.ShrinkRatio).ToArray();
+        Assert.Equal(2, results.Length);
+        Assert.Equal(0.123456, results[1]);
+    }
+
+    [Fact]
+    public async Task Bad_input_fails_the_stage_once_with_the_reason_and_faults_without_retries()
+    {
+        var (provider, harness) = await Start(PipelineStages.VitalBlocks);
+        await using var _ = provider;
+        // Resolved spec, then an impossible budget: below the cheapest architecture of the smoke space (0.08 MFLOPs).
+        var spec = ExperimentSpecs.Resolve(Specs.Smoke) with { BudgetMFlops = 0.01 };
+        await harness.Bus.Publish(new AnalyzeVitalBlocks { ExperimentId = "bad-1", Spec = spec });
+
+        Assert.True(await harness.Published.Any<Fault<AnalyzeVitalBlocks>>());
+        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
+        Assert.False(failed.Retriable);
+        Assert.Equal(PipelineStages.VitalBlocks, failed.Stage);
+        Assert.Contains("budget", failed.Reason, StringComparison.OrdinalIgnoreCase);
+        // Not retried: one consumption, and no result.
+        Assert.Single(harness.Consumed.Select<AnalyzeVitalBlocks>());
+        Assert.False(await harness.Published.Any<VitalBlocksAnalyzed>());
+    }
+
+    [Fact]
+    public async Task A_transient_fault_is_retried_with_backoff_and_reported_each_time_before_the_final_fault()
+    {
+        var (provider, harness) = await Start(PipelineStages.Shrink);
+        await using var _ = provider;
+        // The stage folder's place is taken by a file: creating the folder fails with an IOException every time.
+        Directory.CreateDirectory(Path.Combine(_artifacts.Path, "io-1"));
+        File.WriteAllText(Path.Combine(_artifacts.Path, "io-1", "shrink"), "not a folder");
+        await harness.Bus.Publish(Shrink("io-1"));
+
+        Assert.True(await harness.Published.Any<Fault<ShrinkSearchSpace>>());
+        var failures = harness.Published.Select<StageFailed>().Select(x => x.Context.Message).ToArray();
+        Assert.Equal(new PipelineOptions().Retries + 1, failures.Length);
+        Assert.All(failures, f => Assert.True(f.Retriable));
+    }
+
+    public void Dispose() => _artifacts.Dispose();
+}
