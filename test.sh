@@ -3,12 +3,13 @@
 #   1. installs what is missing (Debian packages the tests need),
 #   2. builds the solution and runs every test project,
 #   3. prints one plain "N passed, N failed" line and exits non-zero on any failure.
-# Services the tests need (RabbitMQ, Redis) are started here and stopped on exit once tests need them.
+# RabbitMQ and Redis, which the distributed tests use, are started here (private nodes on loopback, infra/local.sh)
+# and stopped on exit, with any service process a test left behind.
 set -uo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages the test suite needs; installed only when missing.
-APT_PACKAGES=(dataset-fashion-mnist)
+APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core)
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
@@ -32,7 +33,15 @@ fi
 ensure_apt_packages || { log "package install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+# Outside $results (mode 700): the RabbitMQ node runs as the rabbitmq user and must reach its folder.
+infra_dir=$(mktemp -d /tmp/hournas-infra.XXXXXX)
+chmod 755 "$infra_dir"
+cleanup() {
+  infra/local.sh stop "$infra_dir" >/dev/null 2>&1 || true
+  pkill -f "$PWD/services/HourNas\." 2>/dev/null || true
+  rm -rf "$results" "$infra_dir"
+}
+trap cleanup EXIT
 
 log "building"
 if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
@@ -40,6 +49,14 @@ if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
   echo "0 passed, 1 failed"
   exit 1
 fi
+
+log "starting RabbitMQ and Redis"
+if ! infra_env=$(infra/local.sh start "$infra_dir"); then
+  log "RabbitMQ or Redis did not start"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+eval "$infra_env"
 
 log "testing"
 status=0

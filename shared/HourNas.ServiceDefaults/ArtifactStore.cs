@@ -36,13 +36,19 @@ public sealed class ArtifactStore
     }
 
     /// <summary>Resolves a relative artifact path; throws <see cref="UnauthorizedAccessException"/> if it escapes the root.</summary>
-    public string Resolve(string relativePath)
+    public string Resolve(string relativePath) => ResolveUnder(Root, relativePath, "the artifact root");
+
+    /// <summary>Resolves a path relative to one experiment's folder; it must stay inside that folder.</summary>
+    public string ResolveInExperiment(string experimentId, string relativePath) =>
+        ResolveUnder(ExperimentFolder(experimentId), relativePath, $"experiment '{experimentId}'");
+
+    private static string ResolveUnder(string folder, string relativePath, string what)
     {
         if (Path.IsPathRooted(relativePath))
-            throw new UnauthorizedAccessException($"artifact path '{relativePath}' must be relative to the artifact root");
-        var full = Path.GetFullPath(Path.Combine(Root, relativePath));
-        if (!full.StartsWith(Root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new UnauthorizedAccessException($"artifact path '{relativePath}' leaves the artifact root");
+            throw new UnauthorizedAccessException($"artifact path '{relativePath}' must be relative to {what}");
+        var full = Path.GetFullPath(Path.Combine(folder, relativePath));
+        if (!full.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new UnauthorizedAccessException($"artifact path '{relativePath}' leaves {what}");
         return full;
     }
 

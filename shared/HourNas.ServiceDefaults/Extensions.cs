@@ -60,6 +60,8 @@ public static class Extensions
         where TBuilder : IHostApplicationBuilder
     {
         var options = builder.Configuration.GetPipelineOptions();
+        // A worker counts as started only once its queues are bound: a command published earlier would find no queue.
+        builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         builder.Services.AddMassTransit(bus =>
         {
             bus.SetKebabCaseEndpointNameFormatter();
@@ -117,7 +119,7 @@ public static class Extensions
         {
             silo.Configure<ClusterOptions>(o =>
             {
-                o.ClusterId = "hournas";
+                o.ClusterId = options.ClusterId;
                 o.ServiceId = "hournas";
             });
             if (options.Clustering == Clustering.Redis)

@@ -6,7 +6,8 @@ namespace HourNas.ServiceDefaults;
 
 /// <summary>
 /// Appends each finished span as one JSON line (trace id, span id, parent, source, name, times, tags) to a file:
-/// a trace record that needs no collector, which several processes can share (each line is one locked append).
+/// a trace record that needs no collector, which several processes can share: each batch is appended while holding the
+/// file exclusively (.NET takes an advisory lock for FileShare.None), so lines from different processes never mix.
 /// </summary>
 public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
 {
@@ -25,14 +26,31 @@ public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
-            using var stream = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-            using var writer = new StreamWriter(stream);
-            foreach (var line in lines) writer.WriteLine(line);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(string.Concat(lines.Select(l => l + "\n")));
+            using var stream = OpenExclusive(_path, FileMode.Append, FileAccess.Write);
+            stream.Write(bytes);
             return ExportResult.Success;
         }
         catch (IOException)
         {
             return ExportResult.Failure;
+        }
+    }
+
+    /// <summary>Opens the file with no sharing, waiting up to five seconds for another process to let go of it.</summary>
+    internal static FileStream OpenExclusive(string path, FileMode mode, FileAccess access)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, mode, access, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline && (mode != FileMode.Open || File.Exists(path)))
+            {
+                Thread.Sleep(5);
+            }
         }
     }
 }
@@ -41,7 +59,15 @@ public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
 public sealed record SpanRecord(string TraceId, string SpanId, string? ParentSpanId, string Source, string Name, string Kind,
     DateTime Start, double DurationMs, int ProcessId, Dictionary<string, string> Tags)
 {
-    public static IReadOnlyList<SpanRecord> ReadAll(string path) => File.Exists(path)
-        ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<SpanRecord>(l)!).ToArray()
-        : [];
+    /// <summary>Every complete line of the file (a line still being written, without its newline, is left for later).</summary>
+    public static IReadOnlyList<SpanRecord> ReadAll(string path)
+    {
+        if (!File.Exists(path)) return [];
+        string text;
+        using (var stream = JsonLinesSpanExporter.OpenExclusive(path, FileMode.Open, FileAccess.Read))
+        using (var reader = new StreamReader(stream))
+            text = reader.ReadToEnd();
+        var complete = text[..(text.LastIndexOf('\n') + 1)];
+        return complete.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonSerializer.Deserialize<SpanRecord>(l)!).ToArray();
+    }
 }

@@ -32,6 +32,9 @@ public sealed class PipelineOptions
 
     public TimeSpan RetryMinInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Orleans cluster id: silos with the same id (and Redis) form one cluster; a new id starts an empty one.</summary>
+    public string ClusterId { get; set; } = "hournas";
+
     /// <summary>Orleans silo and gateway ports; 0 picks free ones (embedded runs and tests).</summary>
     public int SiloPort { get; set; } = 11111;
 

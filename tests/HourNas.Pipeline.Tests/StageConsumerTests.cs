@@ -130,3 +130,30 @@ public sealed class StageConsumerTests : IDisposable
 
     public void Dispose() => _artifacts.Dispose();
 }
+
+public sealed class ArtifactStoreTests
+{
+    [Theory]
+    [InlineData("../secret.txt")]
+    [InlineData("a/../../secret.txt")]
+    [InlineData("/etc/passwd")]
+    public void Paths_that_leave_an_experiment_are_refused(string path)
+    {
+        using var root = new TempFolder();
+        var store = new ArtifactStore(root.Path);
+        var e = Assert.Throws<UnauthorizedAccessException>(() => store.ResolveInExperiment("exp-1", path));
+        Assert.Contains(path, e.Message);
+        Assert.Equal(Path.Combine(root.Path, "exp-1", "stage1", "result.json"), store.ResolveInExperiment("exp-1", "stage1/../stage1/result.json"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData(".hidden")]
+    public void Experiment_ids_that_are_not_plain_names_are_refused(string id)
+    {
+        using var root = new TempFolder();
+        Assert.Throws<ArgumentException>(() => new ArtifactStore(root.Path).ExperimentFolder(id));
+    }
+}

@@ -17,6 +17,7 @@ public sealed class TempFolder : IDisposable
 
     public void Dispose()
     {
+        if (Environment.GetEnvironmentVariable("HOURNAS_KEEP_TEST_FILES") == "1") return;  // to look at a failed run's files
         try
         {
             Directory.Delete(Path, recursive: true);

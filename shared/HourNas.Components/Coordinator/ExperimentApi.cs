@@ -63,7 +63,7 @@ public static class ExperimentApi
         api.MapGet("/{id}/artifacts/{**path}", (string id, string path, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
         {
             if (await experiments.Get(id) is null) return NotFound(id);
-            var file = store.Resolve(Path.Combine(ArtifactStore.CheckExperimentId(id), path));
+            var file = store.ResolveInExperiment(id, path);
             return File.Exists(file) ? Results.File(file, "application/octet-stream", Path.GetFileName(file))
                 : Results.NotFound(new ApiError($"experiment '{id}' has no artifact '{path}'"));
         }));

@@ -25,6 +25,9 @@ public static partial class TorchRuntime
                 _allocatorTuned = true;
             }
         }
+        // HOURNAS_THREADS caps libtorch's CPU threads, for several workers sharing one machine's cores.
+        if (threads is null && int.TryParse(Environment.GetEnvironmentVariable("HOURNAS_THREADS"), out var fromEnvironment) && fromEnvironment > 0)
+            threads = fromEnvironment;
         if (threads is { } t) torch.set_num_threads(t);
         var name = device ?? Environment.GetEnvironmentVariable("HOURNAS_DEVICE") ?? "cpu";
         if (name.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) && !torch.cuda.is_available())

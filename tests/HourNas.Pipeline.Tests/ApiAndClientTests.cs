@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using HourNas.Cli;
+using HourNas.Components;
+using HourNas.Components.Coordinator;
+using HourNas.Experiments;
+using HourNas.ServiceDefaults;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace HourNas.Pipeline.Tests;
+
+/// <summary>A coordinator web host with the embedded pipeline behind it, driven over HTTP and by the <c>hournas</c> client commands.</summary>
+public sealed class CoordinatorHost : IAsyncLifetime
+{
+    public TempFolder Artifacts { get; } = new();
+
+    public WebApplication App { get; private set; } = null!;
+
+    public string Address { get; private set; } = "";
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.AddEmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:WriteReports"] = "true" });
+        builder.Services.AddExperimentApi();
+        App = builder.Build();
+        App.MapDefaultEndpoints();
+        App.MapExperimentApi();
+        await App.StartAsync();
+        Address = App.Urls.Single();
+        Http = new HttpClient { BaseAddress = new Uri(Address) };
+    }
+
+    public (int Exit, string Out, string Error) Cli(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = HournasCli.Run([.. args, "--coordinator", Address], output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    public async Task DisposeAsync()
+    {
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        Artifacts.Dispose();
+    }
+}
+
+public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<CoordinatorHost>
+{
+    [Fact]
+    public void Submit_watch_status_list_export_run_a_whole_experiment_through_the_coordinator()
+    {
+        var submit = host.Cli("submit", "--preset", "smoke", "--id", "api-1");
+        Assert.True(submit.Exit == 0, submit.Error);
+        Assert.Equal("api-1", submit.Out.Trim());
+
+        var watch = host.Cli("watch", "api-1", "--interval", "0.3");
+        Assert.True(watch.Exit == 0, watch.Error);
+        Assert.Contains("[stage1] epoch 1/1 done", watch.Error);
+        Assert.Contains("test top-1:", watch.Out);
+
+        var status = host.Cli("status", "api-1", "--json");
+        var state = JsonSerializer.Deserialize<ExperimentState>(status.Out, PipelineJson.Options)!;
+        Assert.Equal(ExperimentStatus.Completed, state.Status);
+
+        var list = host.Cli("list");
+        Assert.Contains("api-1", list.Out);
+        Assert.Contains("Completed", list.Out);
+
+        using var export = new TempFolder();
+        var exported = host.Cli("export", "api-1", "--to", export.Path);
+        Assert.True(exported.Exit == 0, exported.Error);
+        // The coordinator wrote the report when the experiment completed; export brings it with the stage outputs.
+        foreach (var name in new[] { "weights.pth", "genotype.json", "ablation.png", "accuracy-vs-flops.svg", "progress.csv", "stage2/candidates.csv", "retrain/result.json" })
+            Assert.True(File.Exists(Path.Combine(export.Path, name)), name);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(host.Artifacts.Path, "api-1", "weights.pth")), File.ReadAllBytes(Path.Combine(export.Path, "weights.pth")));
+
+        var cancel = host.Cli("cancel", "api-1");
+        Assert.Equal(HournasCli.Failure, cancel.Exit);
+        Assert.Contains("error: experiment 'api-1' already ended: Completed", cancel.Error);
+    }
+
+    [Fact]
+    public async Task Bad_requests_get_a_status_and_a_message_naming_the_problem()
+    {
+        var unknownPreset = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("bad-preset", new() { Preset = "nope" }), PipelineJson.Options);
+        Assert.Equal(HttpStatusCode.BadRequest, unknownPreset.StatusCode);
+        Assert.Contains("unknown preset 'nope'", (await unknownPreset.Content.ReadFromJsonAsync<ApiError>(PipelineJson.Options))!.Error);
+
+        var badId = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("../../x", Specs.Smoke), PipelineJson.Options);
+        Assert.Equal(HttpStatusCode.BadRequest, badId.StatusCode);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Http.GetAsync("experiments/nope")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Http.PostAsync("experiments/nope/cancel", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await host.Http.GetAsync("health")).StatusCode);
+
+        var status = host.Cli("status", "nope");
+        Assert.Equal(HournasCli.Failure, status.Exit);
+        Assert.Contains("error: no experiment 'nope'", status.Error);
+        var unreachable = HournasCli.Run(["list", "--coordinator", "http://127.0.0.1:9"], new StringWriter(), new StringWriter());
+        Assert.Equal(HournasCli.Failure, unreachable);
+    }
+
+    [Fact]
+    public async Task Artifact_paths_cannot_leave_the_experiment_root()
+    {
+        var submitted = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("paths-1", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options);
+        Assert.Equal(HttpStatusCode.Created, submitted.StatusCode);
+        await File.WriteAllTextAsync(Path.Combine(host.Artifacts.Path, "secret.txt"), "outside any experiment");
+        var escape = await host.Http.GetAsync("experiments/paths-1/artifacts/..%2F..%2Fsecret.txt");
+        Assert.Contains(escape.StatusCode, new[] { HttpStatusCode.Forbidden, HttpStatusCode.NotFound });
+        Assert.DoesNotContain("outside any experiment", await escape.Content.ReadAsStringAsync());
+        var sibling = await host.Http.GetAsync("experiments/paths-1/artifacts/%2E%2E/secret.txt");
+        Assert.DoesNotContain("outside any experiment", await sibling.Content.ReadAsStringAsync());
+
+        var again = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("paths-1", Specs.Smoke), PipelineJson.Options);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+    }
+}
