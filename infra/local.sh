@@ -5,6 +5,8 @@
 #   infra/local.sh start [DIR]   start both (default DIR: .local/infra); prints the connection settings
 #   infra/local.sh stop  [DIR]   stop what start started
 #   infra/local.sh env   [DIR]   print the connection settings again (eval-able)
+#   infra/local.sh rabbitmq-foreground [DIR]   run only the RabbitMQ node, in the foreground (for the AppHost)
+#   infra/local.sh redis-foreground    [DIR]   run only Redis, in the foreground (for the AppHost)
 #
 # Ports: HOURNAS_RABBITMQ_PORT (default 25672), HOURNAS_REDIS_PORT (default 26379); the Erlang distribution port
 # and a private epmd port are derived from the AMQP port. RabbitMQ runs as the rabbitmq user, as Debian intends.
@@ -43,10 +45,9 @@ print_env() {
   echo "export ConnectionStrings__redis=127.0.0.1:${redis_port}"
 }
 
-start() {
-  command -v rabbitmq-server >/dev/null || { log "rabbitmq-server is not installed (apt-get install rabbitmq-server)"; exit 1; }
-  command -v redis-server >/dev/null || { log "redis-server is not installed (apt-get install redis-server)"; exit 1; }
+prepare() {
   mkdir -p "$dir/rabbitmq/log" "$dir/rabbitmq/mnesia" "$dir/redis"
+  chmod 755 "$dir"
   # Stages run for minutes to hours and acknowledge only when done: allow 24 h before the broker gives up on a consumer.
   cat >"$dir/rabbitmq/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:${amqp_port}
@@ -56,11 +57,21 @@ log.file.level = warning
 CONF
   echo "[]." >"$dir/rabbitmq/enabled_plugins"
   if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq:rabbitmq "$dir/rabbitmq"; fi
+}
+
+redis_args() {
+  echo --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
+}
+
+start() {
+  command -v rabbitmq-server >/dev/null || { log "rabbitmq-server is not installed (apt-get install rabbitmq-server)"; exit 1; }
+  command -v redis-server >/dev/null || { log "redis-server is not installed (apt-get install redis-server)"; exit 1; }
+  prepare
 
   if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
     log "starting redis on 127.0.0.1:$redis_port"
-    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --daemonize yes --pidfile "$dir/redis/redis.pid" \
-      --logfile "$dir/redis/redis.log" --appendonly yes --save "" >/dev/null
+    # shellcheck disable=SC2046
+    redis-server $(redis_args) --daemonize yes --logfile "$dir/redis/redis.log" >/dev/null
   fi
 
   if ! rabbit rabbitmqctl -q status >/dev/null 2>&1; then
@@ -92,5 +103,8 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   env) print_env ;;
-  *) echo "usage: $0 start|stop|env [DIR]" >&2; exit 2 ;;
+  rabbitmq-foreground) prepare; rabbit rabbitmq-server ;;
+  # shellcheck disable=SC2046
+  redis-foreground) prepare; exec redis-server $(redis_args) ;;
+  *) echo "usage: $0 start|stop|env|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
 esac
