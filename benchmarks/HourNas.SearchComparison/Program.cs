@@ -9,13 +9,28 @@ using HourNas.SearchSpace;
 // HourNAS against full-space SPOS and random search on fashion-mnist at one FLOPs budget, several seeds, methods
 // alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3] [--budget-mflops 2.0]
+//   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- --report benchmarks/results/<date>-<profile>.json
+//     (writes the Markdown and the plots again from a finished run's JSON)
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..], x => args[x.i + 1]);
 string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
+if (opts.TryGetValue("report", out var reportFile))
+{
+    var finished = JsonSerializer.Deserialize<Report>(File.ReadAllText(reportFile), HourNasStages.Json)
+        ?? throw new InvalidDataException($"{reportFile}: empty");
+    var reportStem = Path.ChangeExtension(reportFile, null);
+    File.WriteAllText(reportStem + ".md", Markdown.Render(finished));
+    foreach (var file in ComparisonPlots.Write(finished, Path.GetDirectoryName(Path.GetFullPath(reportFile))!, Path.GetFileName(reportStem)))
+        Console.Error.WriteLine($"wrote {file}");
+    return;
+}
 var profile = Opt("profile", "quick") == "full" ? Profile.Full : Profile.Quick;
 var seeds = int.Parse(Opt("seeds", "3"));
 var budgetMFlops = double.Parse(Opt("budget-mflops", "2.0"), CultureInfo.InvariantCulture);
 var outRoot = Opt("out", Path.Combine("benchmarks", "results"));
-var work = Path.Combine(Path.GetTempPath(), $"hournas-comparison-{DateTime.UtcNow:yyyyMMddHHmmss}");
+var stemName = Opt("name", $"{DateTime.UtcNow:yyyy-MM-dd}-{profile.Name}");
+// A fixed work folder per run name: with --resume, finished runs are skipped and an interrupted one resumes from
+// its stage checkpoints; the rank study reuses seed 1's supernets from here.
+var work = Path.Combine(Path.GetTempPath(), $"hournas-comparison-{stemName}");
 
 var device = TorchRuntime.Initialize("cpu");
 var space = new ArchitectureSpace(Presets.Skeleton("fashion-mnist"));
@@ -27,7 +42,9 @@ StageContext Context(string name, ulong seed, TrainSettings train, int? limit) =
 
 var runs = new List<RunRecord>();
 Directory.CreateDirectory(outRoot);
-var stem = Path.Combine(outRoot, $"{DateTime.UtcNow:yyyy-MM-dd}-{profile.Name}");
+var stem = Path.Combine(outRoot, stemName);
+if (opts.ContainsKey("resume") && File.Exists(stem + ".runs.json"))
+    runs.AddRange(JsonSerializer.Deserialize<List<RunRecord>>(File.ReadAllText(stem + ".runs.json"), HourNasStages.Json) ?? []);
 // Every finished run is saved at once, so a crash late in a long profile loses nothing already measured.
 void SaveRuns() => File.WriteAllText(stem + ".runs.json", JsonSerializer.Serialize(runs, HourNasStages.Json));
 string[] methods = ["hournas", "spos", "random"];
@@ -37,7 +54,34 @@ for (var s = 0; s < seeds; s++)
     // Rotate the order per seed, so no method always runs first (or last) on a warming or loaded machine.
     foreach (var method in methods.Skip(s % 3).Concat(methods.Take(s % 3)))
     {
+        if (runs.Any(r => r.Method == method && r.Seed == seed)) continue;
         Log($"seed {seed}: {method}");
+        runs.Add(WithRetries(() => RunMethod(method, seed), $"seed {seed}: {method}"));
+        SaveRuns();
+        var record = runs[^1];
+        Log($"seed {seed}: {method} -> {record.Genotype} {record.MFlops:F2} MFLOPs, predicted {record.PredictedAccuracy:P2}, retrained {record.Top1:P2}, search {record.SearchSeconds:F0} s");
+    }
+}
+
+// TorchSharp 0.107 sometimes fails a native call on a Scalar the GC finalized too early (docs/engine.md): retry the run,
+// which resumes from its last epoch checkpoint, as a pipeline worker's retry would.
+T WithRetries<T>(Func<T> run, string what)
+{
+    for (var attempt = 1; ; attempt++)
+    {
+        try
+        {
+            return run();
+        }
+        catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
+        {
+            Log($"{what}: attempt {attempt} failed in libtorch ({e.Message.Split('\n')[0]}); resuming from the checkpoint");
+        }
+    }
+}
+
+RunRecord RunMethod(string method, ulong seed)
+{
         var stages = new List<StageRecord>();
         SearchResult search;
         string? vital = null;
@@ -66,13 +110,9 @@ for (var s = 0; s < seeds; s++)
         var genotype = space.Parse(search.Genotype);
         var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Train with { Epochs = profile.RetrainEpochs }, null),
             space, genotype);
-        var record = new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params, search.ValidationAccuracy, retrain.Top1,
+        return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params, search.ValidationAccuracy, retrain.Top1,
             retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages, retrain.Cost.Seconds,
             search.Evaluated.Count);
-        runs.Add(record);
-        SaveRuns();
-        Log($"seed {seed}: {method} -> {record.Genotype} {record.MFlops:F2} MFLOPs, predicted {record.PredictedAccuracy:P2}, retrained {record.Top1:P2}, search {record.SearchSeconds:F0} s");
-    }
 }
 
 // Rank correlation on seed 1: architectures from HourNAS's stage-2 space, scored by both supernets and trained stand-alone.
@@ -104,6 +144,7 @@ var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, 
     profile, runs, rank, ablation);
 File.WriteAllText(stem + ".json", JsonSerializer.Serialize(report, HourNasStages.Json));
 File.WriteAllText(stem + ".md", Markdown.Render(report));
+ComparisonPlots.Write(report, outRoot, Path.GetFileName(stem));
 Console.WriteLine(File.ReadAllText(stem + ".md"));
 File.Delete(stem + ".runs.json");
 Log($"wrote {stem}.json and {stem}.md");

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using HourNas.Components;
 using HourNas.Components.Coordinator;
-using HourNas.Components.Reports;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
@@ -71,7 +70,6 @@ internal static class RunCommand
                 Console.CancelKeyPress -= onCancel;
             }
             var store = host.Services.GetRequiredService<ArtifactStore>();
-            ExperimentReport.Write(state, store);
             if (json) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
             else ExperimentOutput.WriteSummary(cli.Console, state, store.ExperimentFolder(state.Id));
             if (state.Status != ExperimentStatus.Completed)

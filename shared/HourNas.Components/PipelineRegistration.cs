@@ -65,7 +65,6 @@ public static class PipelineRegistration
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.Clustering)}"] = nameof(Clustering.Localhost),
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.SiloPort)}"] = "0",
             [$"{PipelineOptions.Section}:{nameof(PipelineOptions.GatewayPort)}"] = "0",
-            [$"{PipelineOptions.Section}:{nameof(PipelineOptions.WriteReports)}"] = "false",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:LogLevel:Orleans"] = "Warning",
             ["Logging:LogLevel:MassTransit"] = "Warning",

@@ -124,6 +124,14 @@ public sealed class ExperimentGrain(
         stage.Metrics["top1"] = e.Top1;
         stage.Metrics["top5"] = e.Top5;
         S.Result = e;
+        // Completed only once the report is written (Complete), so a client that sees Completed finds every file.
+        await state.WriteStateAsync();
+    }
+
+    public async Task Complete(IReadOnlyList<ArtifactRef> report)
+    {
+        if (!Exists || S.Status != ExperimentStatus.Running || S.Result is null) return;
+        S.Stage(PipelineStages.Retrain)!.Artifacts.AddRange(report);
         await Finish(ExperimentStatus.Completed, null);
     }
 

@@ -27,7 +27,11 @@ public interface IExperimentGrain : IGrainWithStringKey
 
     Task OnArchitectureSearched(ArchitectureSearched e);
 
+    /// <summary>Records the retrained result; the experiment stays Running until <see cref="Complete"/>.</summary>
     Task OnArchitectureRetrained(ArchitectureRetrained e);
+
+    /// <summary>Marks a retrained experiment Completed, adding the report's files to its artifacts.</summary>
+    Task Complete(IReadOnlyList<ArtifactRef> report);
 
     Task OnStageFailed(StageFailed e);
 }

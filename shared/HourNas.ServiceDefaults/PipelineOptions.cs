@@ -40,7 +40,7 @@ public sealed class PipelineOptions
 
     public int GatewayPort { get; set; } = 30000;
 
-    /// <summary>The coordinator writes each finished experiment's report (CSVs, plots) into its artifact folder.</summary>
+    /// <summary>The coordinator writes each retrained experiment's report (CSVs, plots) into its folder before completing it.</summary>
     public bool WriteReports { get; set; } = true;
 
     public string WorkerName => Worker ?? $"{Environment.MachineName}:{Environment.ProcessId}";

@@ -69,7 +69,7 @@ public class CliTests
         var r = CliRunner.Run("presets", "--json");
         Assert.Equal(0, r.ExitCode);
         var names = r.Json.GetProperty("presets").EnumerateArray().Select(p => p.GetProperty("name").GetString()!).ToArray();
-        Assert.Equal(new[] { "cifar10", "fashion-mnist", "imagenet", "mobilenetv2" }, names);
+        Assert.Equal(new[] { "cifar10", "fashion-mnist", "imagenet", "mobilenetv2", "smoke" }, names);
         Assert.Contains(r.Json.GetProperty("genotypes").EnumerateArray(), g => g.GetProperty("name").GetString() == "hournas-f");
     }
 

@@ -27,7 +27,7 @@ public sealed class CoordinatorHost : IAsyncLifetime
     {
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.AddEmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:WriteReports"] = "true" });
+        builder.AddEmbeddedPipeline(Artifacts.Path);
         builder.Services.AddExperimentApi();
         App = builder.Build();
         App.MapDefaultEndpoints();

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using HourNas.Components;
 using HourNas.Components.Coordinator;
-using HourNas.Components.Reports;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.SearchSpace;
@@ -69,7 +68,8 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         MissingData = await Waits.Until(() => Experiments.Get("missing-data"), s => s.IsFinished, timeout, "'missing-data' finishing");
         CorruptData = await Waits.Until(() => Experiments.Get("corrupt-data"), s => s.IsFinished, timeout, "'corrupt-data' finishing");
         Cancelled = (await Experiments.Get("long"))!;
-        if (Good.Status == ExperimentStatus.Completed) Report = ExperimentReport.Write(Good, Store);
+        // The coordinator wrote the report before it marked the experiment Completed.
+        Report = Directory.GetFiles(Store.ExperimentFolder("good"));
     }
 
     public async Task DisposeAsync()
@@ -115,7 +115,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         var stages = File.ReadAllLines(Path.Combine(folder, "stages.csv"));
         Assert.Equal(1 + PipelineStages.All.Count, stages.Length);
         Assert.Contains(File.ReadAllLines(Path.Combine(folder, "progress.csv")), l => l.StartsWith("retrain,epoch,"));
-        // Every stage event's artifacts exist under the root.
+        // Every stage event's artifacts, and the report's, exist under the root.
+        Assert.Contains(scenario.Good.Stage(PipelineStages.Retrain)!.Artifacts, a => a.Path == "good/ablation.png");
         Assert.All(scenario.Good.Stages.SelectMany(s => s.Artifacts), a => Assert.True(File.Exists(scenario.Store.Resolve(a.Path)), a.Path));
     }
 

@@ -24,20 +24,29 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore
 
     public Task Consume(ConsumeContext<ArchitectureSearched> context) => Grain(context.Message).OnArchitectureSearched(context.Message);
 
+    /// <summary>
+    /// Records the result, writes the report (CSVs, plots, final weights) into the experiment's folder, then completes
+    /// the experiment. A redelivery after a crash between the two finds the result recorded and finishes the job.
+    /// </summary>
     public async Task Consume(ConsumeContext<ArchitectureRetrained> context)
     {
         var grain = Grain(context.Message);
         await grain.OnArchitectureRetrained(context.Message);
-        if (!options.Value.WriteReports || await grain.Get() is not { Status: ExperimentStatus.Completed } state) return;
-        try
+        if (await grain.Get() is not { Status: ExperimentStatus.Running, Result: not null } state) return;
+        IReadOnlyList<ArtifactRef> report = [];
+        if (options.Value.WriteReports)
         {
-            ExperimentReport.Write(state, store);
+            try
+            {
+                report = ExperimentReport.Write(state, store).Select(f => new ArtifactRef(Path.GetFileName(f), store.Relative(f))).ToArray();
+            }
+            catch (Exception e) when (e is IOException or FileNotFoundException or UnauthorizedAccessException)
+            {
+                // The experiment is complete either way, and every stage's own artifacts are in place.
+                logger.LogWarning(e, "Experiment {Id}: report not written", state.Id);
+            }
         }
-        catch (Exception e) when (e is IOException or FileNotFoundException)
-        {
-            // The experiment is complete either way, and every stage's own artifacts are in place.
-            logger.LogWarning(e, "Experiment {Id}: report not written", state.Id);
-        }
+        await grain.Complete(report);
     }
 
     public Task Consume(ConsumeContext<StageProgressed> context) => Grain(context.Message).OnProgress(context.Message);

@@ -134,29 +134,5 @@ public static class ExperimentReport
         return plot;
     }
 
-    /// <summary>
-    /// The Linux SkiaSharp native build we ship has no fontconfig, so it finds no system font and draws no text:
-    /// register a TrueType font file ourselves (Debian: fonts-dejavu-core; HOURNAS_PLOT_FONT names another file).
-    /// </summary>
-    private static readonly Lazy<string> FontName = new(() =>
-    {
-        string[] candidates = [Environment.GetEnvironmentVariable("HOURNAS_PLOT_FONT") ?? "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
-        var file = candidates.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException("no font for the plots: install fonts-dejavu-core or set HOURNAS_PLOT_FONT to a .ttf file");
-        const string name = "HourNas Plot Font";
-        Fonts.AddFontFile(name, file);
-        Fonts.Default = name;
-        return name;
-    });
-
-    private static IEnumerable<string> Save(Plot plot, string folder, string name)
-    {
-        plot.Font.Set(FontName.Value);
-        var png = Path.Combine(folder, name + ".png");
-        var svg = Path.Combine(folder, name + ".svg");
-        plot.SavePng(png, 900, 540);
-        plot.SaveSvg(svg, 900, 540);
-        return [png, svg];
-    }
+    private static IEnumerable<string> Save(Plot plot, string folder, string name) => Plots.Save(plot, folder, name);
 }

@@ -39,6 +39,8 @@ public sealed class MBConv : nn.Module<Tensor, Tensor>
     /// a block without a shortcut outputs zeros.</summary>
     public bool Ablated { get; set; }
 
+    private static readonly Scalar One = 1.ToScalar();
+
     public override Tensor forward(Tensor x)
     {
         if (Ablated)
@@ -51,7 +53,9 @@ public sealed class MBConv : nn.Module<Tensor, Tensor>
         y = depthwise.call(y);
         if (se is not null) y = se.call(y);
         y = project.call(y);
-        if (residual) y = y + x;
+        // A held Scalar: TorchSharp 0.107's 'y + x' makes a temporary Scalar(1) that the GC can finalize during the
+        // native add, which then fails with "Expected false to be true" in toFloat (seen in a 25-minute benchmark).
+        if (residual) y = y.add(x, One);
         return y.MoveToOuterDisposeScope();
     }
 }
