@@ -112,6 +112,23 @@ public sealed class StageConsumerTests : IDisposable
         Assert.False(await harness.Published.Any<VitalBlocksAnalyzed>());
     }
 
+    [Theory]
+    [InlineData("k3e1 | k3e3 k9e3 | k3e3 k3e3", "block 2 (stage 2, position 2): 'k9e3' is ")]
+    [InlineData("k3e1 | skip k3e3 | k3e3 k3e3", "is vital")]
+    [InlineData("k3e1 | k3e3", "stages")]
+    public async Task A_malformed_genotype_is_rejected_by_retraining_with_the_reason(string genotype, string reason)
+    {
+        var (provider, harness) = await Start(PipelineStages.Retrain);
+        await using var _ = provider;
+        await harness.Bus.Publish(new RetrainArchitecture { ExperimentId = "genotype-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Genotype = genotype });
+
+        Assert.True(await harness.Published.Any<Fault<RetrainArchitecture>>());
+        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
+        Assert.False(failed.Retriable);
+        Assert.Contains(reason, failed.Reason);
+        Assert.Single(harness.Consumed.Select<RetrainArchitecture>());
+    }
+
     [Fact]
     public async Task A_transient_fault_is_retried_with_backoff_and_reported_each_time_before_the_final_fault()
     {
