@@ -103,7 +103,8 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   env) print_env ;;
-  rabbitmq-foreground) prepare; rabbit rabbitmq-server ;;
+  # A private epmd left by an earlier node that was killed is stopped first (it only stops when no node is registered).
+  rabbitmq-foreground) prepare; ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true; rabbit rabbitmq-server ;;
   # shellcheck disable=SC2046
   redis-foreground) prepare; exec redis-server $(redis_args) ;;
   *) echo "usage: $0 start|stop|env|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;

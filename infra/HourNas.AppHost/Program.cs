@@ -10,6 +10,7 @@ var repository = Path.GetFullPath(Path.Combine(builder.AppHostDirectory, "..", "
 var state = builder.Configuration["HourNas:State"] ?? Path.Combine(repository, ".local", "apphost");
 var amqpPort = int.Parse(builder.Configuration["HourNas:RabbitMqPort"] ?? "25672");
 var redisPort = int.Parse(builder.Configuration["HourNas:RedisPort"] ?? "26379");
+var coordinatorPort = int.Parse(builder.Configuration["HourNas:CoordinatorPort"] ?? "5080");
 Directory.CreateDirectory(state);
 
 builder.Services.AddHealthChecks()
@@ -37,7 +38,10 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name) where TProject 
 Service<Projects.HourNas_Coordinator>("coordinator")
     .WithEnvironment("HourNas__Clustering", "Redis")
     .WithEnvironment("ConnectionStrings__redis", redisEndpoint)
-    .WithHttpEndpoint(port: 5080, targetPort: null, name: "http", isProxied: false)
+    // Orleans picks free silo and gateway ports: one coordinator per machine needs no fixed ones.
+    .WithEnvironment("HourNas__SiloPort", "0")
+    .WithEnvironment("HourNas__GatewayPort", "0")
+    .WithHttpEndpoint(port: coordinatorPort, targetPort: null, name: "http", isProxied: false)
     .WithHttpHealthCheck("/health")
     .WaitFor(redis);
 foreach (var (name, replicas) in new[] { ("vital-blocks", 1), ("space-shrinking", 1), ("supernet-training", 1), ("retraining", 2) })

@@ -16,12 +16,13 @@ public sealed class AppHostTests
     public async Task The_app_host_starts_every_service_and_runs_an_experiment_to_completion()
     {
         var state = Path.Combine(Path.GetTempPath(), "hournas-apphost-" + Guid.NewGuid().ToString("N")[..8]);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
         try
         {
-            // Ports apart from those ./test.sh's own RabbitMQ and Redis use.
+            // Ports apart from those ./test.sh's own RabbitMQ and Redis use; a free one for the coordinator's API.
             var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.HourNas_AppHost>(
-                [$"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379"], timeout.Token);
+                [$"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379", $"--HourNas:CoordinatorPort={FreePort()}"],
+                timeout.Token);
             await using var app = await builder.BuildAsync(timeout.Token);
             await app.StartAsync(timeout.Token);
             foreach (var resource in new[] { "rabbitmq", "redis", "coordinator" })
@@ -53,5 +54,12 @@ public sealed class AppHostTests
         {
             try { Directory.Delete(state, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
