@@ -41,9 +41,9 @@ public static class ExperimentReport
             written.Add(Path.Combine(folder, name));
         }
 
-        written.AddRange(Save(TrainingCurves(state), folder, "training-curves"));
-        if (Candidates(store, state.Id) is { Count: > 0 } candidates) written.AddRange(Save(AccuracyVsFlops(candidates, state), folder, "accuracy-vs-flops"));
-        if (state.Result?.Ablation is { Count: > 0 } ablation) written.AddRange(Save(AblationBars(ablation), folder, "ablation"));
+        written.AddRange(Plots.Save(TrainingCurves(state), folder, "training-curves"));
+        if (Candidates(store, state.Id) is { Count: > 0 } candidates) written.AddRange(Plots.Save(AccuracyVsFlops(candidates, state), folder, "accuracy-vs-flops"));
+        if (state.Result?.Ablation is { Count: > 0 } ablation) written.AddRange(Plots.Save(AblationBars(ablation), folder, "ablation"));
         return written;
     }
 
@@ -134,5 +134,4 @@ public static class ExperimentReport
         return plot;
     }
 
-    private static IEnumerable<string> Save(Plot plot, string folder, string name) => Plots.Save(plot, folder, name);
 }
