@@ -47,12 +47,12 @@ if (opts.ContainsKey("resume") && File.Exists(stem + ".runs.json"))
     runs.AddRange(JsonSerializer.Deserialize<List<RunRecord>>(File.ReadAllText(stem + ".runs.json"), HourNasStages.Json) ?? []);
 // Every finished run is saved at once, so a crash late in a long profile loses nothing already measured.
 void SaveRuns() => File.WriteAllText(stem + ".runs.json", JsonSerializer.Serialize(runs, HourNasStages.Json));
-string[] methods = ["hournas", "spos", "random"];
+var methods = Profile.Methods;
 for (var s = 0; s < seeds; s++)
 {
     var seed = (ulong)(s + 1);
     // Rotate the order per seed, so no method always runs first (or last) on a warming or loaded machine.
-    foreach (var method in methods.Skip(s % 3).Concat(methods.Take(s % 3)))
+    foreach (var method in methods.Skip(s % methods.Count).Concat(methods.Take(s % methods.Count)))
     {
         if (runs.Any(r => r.Method == method && r.Seed == seed)) continue;
         Log($"seed {seed}: {method}");
@@ -89,17 +89,22 @@ RunRecord RunMethod(string method, ulong seed)
         {
             case "hournas":
                 var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train, profile.TrainLimit), space, budget,
-                    profile.Search(profile.Stage1Epochs));
+                    profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
                 stages.Add(StageRecord.Of("stage1", s1.Cost));
                 vital = s1.VitalOperations;
                 search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train, profile.TrainLimit), space, budget,
-                    Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights, profile.Search(profile.Stage2Epochs));
+                    Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights, profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
                 stages.Add(StageRecord.Of("stage2", search.Cost));
                 break;
             case "spos":
                 search = HourNasStages.SearchSpos(Context($"{seed}-spos", seed, profile.Train, profile.TrainLimit), space, budget,
-                    profile.Search(profile.SposEpochs));
+                    profile.Search(profile.SposEpochs, profile.SposEvolution));
                 stages.Add(StageRecord.Of("spos", search.Cost));
+                break;
+            case "spos-short":
+                search = HourNasStages.SearchSpos(Context($"{seed}-spos-short", seed, profile.Train, profile.TrainLimit), space, budget,
+                    profile.Search(profile.SposShortEpochs, profile.SposShortEvolution));
+                stages.Add(StageRecord.Of("spos-short", search.Cost));
                 break;
             default:
                 search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit), space, budget,
