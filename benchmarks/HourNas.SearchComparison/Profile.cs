@@ -6,23 +6,26 @@ namespace HourNas.SearchComparison;
 
 /// <summary>
 /// How much work each method gets. Design choices (ours, documented in docs/results.md):
-/// - HourNAS trains the vital supernet 1 epoch and the warm-started stage-2 supernet 1 epoch, and sizes each
-///   evolution to its space: stage 1 chooses among 9^4 = 6,561 vital choices, stage 2 among the bulbs of one
-///   neck, both far smaller than the 23 M architectures SPOS must rank in the window;
+/// - HourNAS trains the small vital supernet (4 blocks, 9^4 = 6,561 paths) for one pass over half the training
+///   images, the warm-started stage-2 supernet for 1 epoch, and sizes each evolution to its space: stage 1
+///   chooses among the 6,561 vital choices, stage 2 among the bulbs of one neck, both far smaller than the 23 M
+///   architectures SPOS must rank in the window;
 /// - SPOS trains its full supernet for 6 epochs with the largest evolution;
-/// - `spos-short` is the control: SPOS with HourNAS's work (the epochs and evaluations of both stages), so a
-///   cost saving can be told apart from "less search would do anyway";
+/// - `spos-short` is the control: SPOS with about HourNAS's work (2 epochs, up to 80 evaluations), so a cost
+///   saving can be told apart from "less search would do anyway";
 /// - every method scores candidates the same way and every pick is retrained with the same recipe.
 /// </summary>
 public sealed record Profile(
     string Name,
     int? TrainLimit,
+    int? Stage1TrainLimit,
     int Stage1Epochs,
     EvolutionSettings Stage1Evolution,
     int Stage2Epochs,
     EvolutionSettings Stage2Evolution,
     int SposEpochs,
     EvolutionSettings SposEvolution,
+    int SposShortEpochs,
     EvolutionSettings SposShortEvolution,
     int RandomCandidates,
     int RandomEpochs,
@@ -35,17 +38,17 @@ public sealed record Profile(
 {
     private static readonly EvolutionSettings Small = new(Population: 10, Generations: 3, Parents: 4, Mutations: 5, Crossovers: 5);
 
-    public static Profile Quick { get; } = new("quick", TrainLimit: 12_000,
+    public static Profile Quick { get; } = new("quick", TrainLimit: 12_000, Stage1TrainLimit: 6_000,
         Stage1Epochs: 1, Stage1Evolution: Small, Stage2Epochs: 1, Stage2Evolution: Small,
         SposEpochs: 3, SposEvolution: new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10),
-        SposShortEvolution: Small with { Generations = 7 },
+        SposShortEpochs: 2, SposShortEvolution: Small with { Generations = 7 },
         RandomCandidates: 4, RandomEpochs: 1, RetrainEpochs: 2, RankSample: 6, RankEpochs: 1, AblationEpochs: 2,
         ValidationImages: 1000, BatchSize: 64);
 
-    public static Profile Full { get; } = new("full", TrainLimit: null,
+    public static Profile Full { get; } = new("full", TrainLimit: null, Stage1TrainLimit: 30_000,
         Stage1Epochs: 1, Stage1Evolution: Small, Stage2Epochs: 1, Stage2Evolution: Small,
         SposEpochs: 6, SposEvolution: new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10),
-        SposShortEvolution: Small with { Generations = 7 },
+        SposShortEpochs: 2, SposShortEvolution: Small with { Generations = 7 },
         RandomCandidates: 6, RandomEpochs: 2, RetrainEpochs: 5, RankSample: 10, RankEpochs: 2, AblationEpochs: 5,
         ValidationImages: 2000, BatchSize: 64);
 
@@ -53,8 +56,6 @@ public sealed record Profile(
     public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random", "spos-short"];
 
     public TrainSettings Train => new(BatchSize: BatchSize);
-
-    public int SposShortEpochs => Stage1Epochs + Stage2Epochs;
 
     public SearchSettings Search(int epochs, EvolutionSettings? evolution = null) =>
         new(Epochs: epochs, ValidationImages: ValidationImages, Evolution: evolution, RandomCandidates: RandomCandidates);

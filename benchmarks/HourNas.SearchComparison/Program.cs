@@ -11,7 +11,9 @@ using HourNas.SearchSpace;
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3] [--budget-mflops 2.0]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- --report benchmarks/results/<date>-<profile>.json
 //     (writes the Markdown and the plots again from a finished run's JSON)
-var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..], x => args[x.i + 1]);
+// "--name value" options and "--flag" switches (a switch is followed by nothing or by another option).
+var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
+    x => x.i + 1 < args.Length && !args[x.i + 1].StartsWith("--") ? args[x.i + 1] : "true");
 string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
 if (opts.TryGetValue("report", out var reportFile))
 {
@@ -88,7 +90,7 @@ RunRecord RunMethod(string method, ulong seed)
         switch (method)
         {
             case "hournas":
-                var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train, profile.TrainLimit), space, budget,
+                var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train, profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
                     profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
                 stages.Add(StageRecord.Of("stage1", s1.Cost));
                 vital = s1.VitalOperations;
