@@ -19,7 +19,7 @@ public static class ComparisonPlots
     private static Plot Scatter(Report report, Func<RunRecord, double> x, string xLabel, string title)
     {
         var plot = new Plot();
-        foreach (var method in report.Runs.GroupBy(r => r.Method))
+        foreach (var method in Profile.InMethodOrder(report.Runs))
         {
             var points = plot.Add.ScatterPoints(method.Select(x).ToArray(), method.Select(r => r.Top1 * 100).ToArray());
             points.MarkerSize = 10;

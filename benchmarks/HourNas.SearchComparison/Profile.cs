@@ -55,6 +55,10 @@ public sealed record Profile(
     /// <summary>The methods in the order seed 1 runs them; later seeds rotate it.</summary>
     public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random", "spos-short"];
 
+    /// <summary>Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.</summary>
+    public static IEnumerable<IGrouping<string, RunRecord>> InMethodOrder(IEnumerable<RunRecord> runs) =>
+        runs.GroupBy(x => x.Method).OrderBy(g => Methods.Contains(g.Key) ? Methods.TakeWhile(m => m != g.Key).Count() : int.MaxValue);
+
     public TrainSettings Train => new(BatchSize: BatchSize);
 
     public SearchSettings Search(int epochs, EvolutionSettings? evolution = null) =>

@@ -6,9 +6,10 @@ using HourNas.Engine.Training;
 using HourNas.SearchComparison;
 using HourNas.SearchSpace;
 
-// HourNAS against full-space SPOS and random search on fashion-mnist at one FLOPs budget, several seeds, methods
-// alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
+// HourNAS against full-space SPOS, a shortened SPOS and random search on fashion-mnist at one FLOPs budget, several
+// seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3] [--budget-mflops 2.0]
+//     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- --report benchmarks/results/<date>-<profile>.json
 //     (writes the Markdown and the plots again from a finished run's JSON)
 // "--name value" options and "--flag" switches (a switch is followed by nothing or by another option).
