@@ -43,6 +43,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Build outputs hard-link libtorch and the other natives from the NuGet cache instead of copying them
+# (Directory.Build.props): a copying build of the solution needs over 10 GB. Links need one file system, so when
+# the cache lives on another one, restore into a cache beside the checkout (about 3 GB) instead.
+package_cache="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+mkdir -p "$package_cache"
+if [ "$(stat -c %d "$package_cache")" != "$(stat -c %d .)" ]; then
+  export NUGET_PACKAGES="$PWD/.nuget-cache"
+  log "the NuGet cache is on another file system; restoring into $NUGET_PACKAGES so the build can hard-link"
+fi
+
 log "building"
 if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
   log "build failed"
