@@ -72,12 +72,6 @@ log "testing"
 status=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
-  # The Aspire AppHost test timed out in 4 of 7 runs on this 2-core machine under load (the coordinator never became
-  # healthy; cause not found, see docs/status.md), so it runs only when asked: HOURNAS_APPHOST_TEST=1 ./test.sh.
-  if [ "$name" = HourNas.AppHost.Tests ] && [ "${HOURNAS_APPHOST_TEST:-0}" != 1 ]; then
-    log "not running $name (set HOURNAS_APPHOST_TEST=1 to run it)"
-    continue
-  fi
   dotnet test "$project" -c Release --no-build -nologo --results-directory "$results" \
     --logger "trx;LogFileName=$name.trx" -v quiet || status=$?
 done

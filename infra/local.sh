@@ -33,7 +33,7 @@ rabbit() {
   # Only the server takes the fixed distribution port; the CLI tools must pick free ones.
   [ "$program" = rabbitmq-server ] && dist=(RABBITMQ_DIST_PORT="$dist_port")
   if [ "$(id -u)" -eq 0 ] && id rabbitmq >/dev/null 2>&1; then run=(runuser -u rabbitmq --); fi
-  "${run[@]}" env HOME="$dir/rabbitmq" RABBITMQ_NODENAME="$node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$amqp_port" \
+  ${RABBIT_EXEC:-} "${run[@]}" env HOME="$dir/rabbitmq" RABBITMQ_NODENAME="$node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$amqp_port" \
     "${dist[@]}" ERL_EPMD_PORT="$epmd_port" ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_BASE="$dir/rabbitmq" RABBITMQ_MNESIA_BASE="$dir/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$dir/rabbitmq/log" \
     RABBITMQ_PID_FILE="$dir/rabbitmq/rabbitmq.pid" RABBITMQ_CONFIG_FILE="$dir/rabbitmq/rabbitmq.conf" \
@@ -45,8 +45,10 @@ print_env() {
   echo "export ConnectionStrings__redis=127.0.0.1:${redis_port}"
 }
 
-prepare() {
-  mkdir -p "$dir/rabbitmq/log" "$dir/rabbitmq/mnesia" "$dir/redis"
+# Each service prepares only its own folder: the AppHost starts rabbitmq-foreground and redis-foreground at the same
+# time on one DIR, and the Redis side (which does not know the AMQP port) must not rewrite the broker's config.
+prepare_rabbitmq() {
+  mkdir -p "$dir/rabbitmq/log" "$dir/rabbitmq/mnesia"
   chmod 755 "$dir"
   # Stages run for minutes to hours and acknowledge only when done: allow 24 h before the broker gives up on a consumer.
   cat >"$dir/rabbitmq/rabbitmq.conf" <<CONF
@@ -59,6 +61,10 @@ CONF
   if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq:rabbitmq "$dir/rabbitmq"; fi
 }
 
+prepare_redis() {
+  mkdir -p "$dir/redis"
+}
+
 redis_args() {
   echo --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
 }
@@ -66,7 +72,8 @@ redis_args() {
 start() {
   command -v rabbitmq-server >/dev/null || { log "rabbitmq-server is not installed (apt-get install rabbitmq-server)"; exit 1; }
   command -v redis-server >/dev/null || { log "redis-server is not installed (apt-get install redis-server)"; exit 1; }
-  prepare
+  prepare_rabbitmq
+  prepare_redis
 
   if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
     log "starting redis on 127.0.0.1:$redis_port"
@@ -104,8 +111,9 @@ case "$cmd" in
   stop) stop ;;
   env) print_env ;;
   # A private epmd left by an earlier node that was killed is stopped first (it only stops when no node is registered).
-  rabbitmq-foreground) prepare; ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true; rabbit rabbitmq-server ;;
+  # exec: a SIGTERM to this script (how the AppHost stops it) reaches the broker, which then shuts down cleanly.
+  rabbitmq-foreground) prepare_rabbitmq; ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true; RABBIT_EXEC=exec rabbit rabbitmq-server ;;
   # shellcheck disable=SC2046
-  redis-foreground) prepare; exec redis-server $(redis_args) ;;
+  redis-foreground) prepare_redis; exec redis-server $(redis_args) ;;
   *) echo "usage: $0 start|stop|env|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
 esac
