@@ -43,6 +43,8 @@ public static class PipelineRegistration
     {
         bus.AddConsumer<ExperimentEventsConsumer>();
         bus.AddConsumer<StageFaultConsumer>();
+        bus.AddSingleton<ExperimentRecovery>();
+        bus.AddHostedService(services => services.GetRequiredService<ExperimentRecovery>());
         return bus;
     }
 

@@ -39,8 +39,22 @@ public sealed class ExperimentGrain(
         S.Status = ExperimentStatus.Submitted;
         S.SubmittedAt = DateTimeOffset.UtcNow;
         S.TraceParent = traceParent;
-        await StartStage(PipelineStages.VitalBlocks, new AnalyzeVitalBlocks { ExperimentId = S.Id, Spec = spec });
+        await StartStage(PipelineStages.VitalBlocks);
         return S;
+    }
+
+    public async Task<bool> Resume()
+    {
+        if (!Exists)
+        {
+            // Listed by a catalog update that a crash kept the experiment's own state from following: nothing was started.
+            await GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Remove(this.GetPrimaryKeyString());
+            return false;
+        }
+        if (S.IsFinished || S.Stage(S.CurrentStage ?? "") is not { Status: StageStatus.Running, CommandSentAt: null }) return false;
+        logger.LogWarning("Experiment {Id}: {Stage} is running but its command was never sent; sending it now", S.Id, S.CurrentStage);
+        await SendCommand();
+        return true;
     }
 
     public Task<ExperimentState?> Get() => Task.FromResult(Exists ? S : null);
@@ -81,7 +95,7 @@ public sealed class ExperimentGrain(
         stage.Metrics["blocks"] = e.Blocks;
         stage.Metrics["vitalBlocks"] = e.VitalBlocks.Count;
         S.VitalBlocks = e.VitalBlocks;
-        await StartStage(PipelineStages.VitalSearch, new SearchVitalBlocks { ExperimentId = S.Id, Spec = S.Spec! });
+        await StartStage(PipelineStages.VitalSearch);
     }
 
     public async Task OnVitalBlocksSearched(VitalBlocksSearched e)
@@ -91,7 +105,7 @@ public sealed class ExperimentGrain(
         stage.Metrics["validationTop1"] = e.ValidationAccuracy;
         S.VitalOperations = e.VitalOperations;
         S.VitalSupernet = e.VitalSupernet;
-        await StartStage(PipelineStages.Shrink, new ShrinkSearchSpace { ExperimentId = S.Id, Spec = S.Spec!, VitalOperations = e.VitalOperations });
+        await StartStage(PipelineStages.Shrink);
     }
 
     public async Task OnSearchSpaceShrunk(SearchSpaceShrunk e)
@@ -101,10 +115,7 @@ public sealed class ExperimentGrain(
         stage.Metrics["minMFlops"] = e.MinMFlops;
         stage.Metrics["maxMFlops"] = e.MaxMFlops;
         S.ShrinkRatio = e.ShrinkRatio;
-        await StartStage(PipelineStages.NonVitalSearch, new SearchNonVitalBlocks
-        {
-            ExperimentId = S.Id, Spec = S.Spec!, VitalOperations = S.VitalOperations!, VitalSupernet = S.VitalSupernet,
-        });
+        await StartStage(PipelineStages.NonVitalSearch);
     }
 
     public async Task OnArchitectureSearched(ArchitectureSearched e)
@@ -114,7 +125,7 @@ public sealed class ExperimentGrain(
         stage.Metrics["validationTop1"] = e.ValidationAccuracy;
         stage.Metrics["mflops"] = e.MFlops;
         S.Genotype = e.Genotype;
-        await StartStage(PipelineStages.Retrain, new RetrainArchitecture { ExperimentId = S.Id, Spec = S.Spec!, Genotype = e.Genotype });
+        await StartStage(PipelineStages.Retrain);
     }
 
     public async Task OnArchitectureRetrained(ArchitectureRetrained e)
@@ -177,21 +188,45 @@ public sealed class ExperimentGrain(
         stage.Metrics["evalImages"] = cost.EvalImages;
     }
 
-    private async Task StartStage<TCommand>(string stageName, TCommand command) where TCommand : class, IStageMessage
+    private async Task StartStage(string stageName)
     {
         S.Status = ExperimentStatus.Running;
         S.CurrentStage = stageName;
-        S.Stages.Add(new StageRecord { Stage = stageName, Attempt = command.Attempt, StartedAt = DateTimeOffset.UtcNow });
-        // Persist before publishing: a crash in between leaves a stage marked running whose command a restart can re-send.
-        await state.WriteStateAsync();
+        S.Stages.Add(new StageRecord { Stage = stageName, StartedAt = DateTimeOffset.UtcNow });
+        // The catalog first, then this state, then the command: after a crash at any point the coordinator's recovery
+        // finds the experiment in the catalog and sends a command that is recorded as running but not sent (Resume).
         await UpdateCatalog();
+        await state.WriteStateAsync();
+        await SendCommand();
+    }
+
+    /// <summary>Publishes the current stage's command, built from the state alone, and records that it went out.</summary>
+    private async Task SendCommand()
+    {
+        var stage = S.Stage(S.CurrentStage!)!;
+        IStageMessage command = stage.Stage switch
+        {
+            PipelineStages.VitalBlocks => new AnalyzeVitalBlocks { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec! },
+            PipelineStages.VitalSearch => new SearchVitalBlocks { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec! },
+            PipelineStages.Shrink => new ShrinkSearchSpace { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, VitalOperations = S.VitalOperations! },
+            PipelineStages.NonVitalSearch => new SearchNonVitalBlocks
+            {
+                ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, VitalOperations = S.VitalOperations!, VitalSupernet = S.VitalSupernet,
+            },
+            PipelineStages.Retrain => new RetrainArchitecture { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, Genotype = S.Genotype! },
+            _ => throw new InvalidOperationException($"no command for stage '{stage.Stage}'"),
+        };
         // Parent the command on the experiment's root span, so every stage joins the one trace of the experiment
         // whatever the grain call itself carried.
         ActivityContext.TryParse(S.TraceParent, null, out var root);
-        using var activity = Source.StartActivity($"start {stageName}", ActivityKind.Producer, root);
-        activity?.SetTag("hournas.experiment", S.Id);
-        activity?.SetTag("hournas.stage", stageName);
-        await bus.Publish(command);
+        using (var activity = Source.StartActivity($"start {stage.Stage}", ActivityKind.Producer, root))
+        {
+            activity?.SetTag("hournas.experiment", S.Id);
+            activity?.SetTag("hournas.stage", stage.Stage);
+            await bus.Publish(command, command.GetType());
+        }
+        stage.CommandSentAt = DateTimeOffset.UtcNow;
+        await state.WriteStateAsync();
     }
 
     private async Task Finish(ExperimentStatus status, string? reason)
@@ -218,6 +253,8 @@ public sealed class ExperimentCatalogGrain(
         state.State[summary.Id] = summary;
         return state.WriteStateAsync();
     }
+
+    public Task Remove(string id) => state.State.Remove(id) ? state.WriteStateAsync() : Task.CompletedTask;
 
     public Task<IReadOnlyList<ExperimentSummary>> List() =>
         Task.FromResult<IReadOnlyList<ExperimentSummary>>(state.State.Values.OrderBy(s => s.SubmittedAt).ToArray());

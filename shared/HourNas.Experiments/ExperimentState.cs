@@ -26,6 +26,9 @@ public sealed record StageRecord
     [Id(9)] public List<string> Failures { get; init; } = [];
     [Id(10)] public List<string> Workers { get; init; } = [];
 
+    /// <summary>When the stage's command went to the bus; null while it is recorded as running but not yet sent.</summary>
+    [Id(11)] public DateTimeOffset? CommandSentAt { get; set; }
+
     public double? Seconds => EndedAt is { } end ? (end - StartedAt).TotalSeconds : null;
 }
 

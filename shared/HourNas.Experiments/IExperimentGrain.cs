@@ -14,6 +14,13 @@ public interface IExperimentGrain : IGrainWithStringKey
     /// <summary>The experiment, or null if no experiment has this id.</summary>
     Task<ExperimentState?> Get();
 
+    /// <summary>
+    /// After a crash: sends the current stage's command if the state records the stage running but its command was never
+    /// sent (a crash or a broker fault between the two). True when it sent one. An id the catalog lists but that has no
+    /// state (a crash inside Submit) is taken off the catalog.
+    /// </summary>
+    Task<bool> Resume();
+
     /// <summary>Cancels a running experiment; throws <see cref="ExperimentConflictException"/> when it already finished.</summary>
     Task<ExperimentState> Cancel(string reason);
 
@@ -40,6 +47,8 @@ public interface IExperimentGrain : IGrainWithStringKey
 public interface IExperimentCatalogGrain : IGrainWithIntegerKey
 {
     Task Update(ExperimentSummary summary);
+
+    Task Remove(string id);
 
     Task<IReadOnlyList<ExperimentSummary>> List();
 }

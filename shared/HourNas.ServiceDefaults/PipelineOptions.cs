@@ -43,5 +43,11 @@ public sealed class PipelineOptions
     /// <summary>The coordinator writes each retrained experiment's report (CSVs, plots) into its folder before completing it.</summary>
     public bool WriteReports { get; set; } = true;
 
+    /// <summary>
+    /// How often the coordinator looks for stages recorded as running whose command never reached the broker (after a
+    /// crash or a broker fault) and sends it; it also looks once at start.
+    /// </summary>
+    public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     public string WorkerName => Worker ?? $"{Environment.MachineName}:{Environment.ProcessId}";
 }

@@ -8,6 +8,7 @@ using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Trace;
+using Orleans.Storage;
 
 namespace HourNas.Pipeline.Tests;
 
@@ -39,13 +40,23 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
     public IReadOnlyList<string> Report { get; private set; } = [];
 
+    /// <summary>The experiment left by a simulated coordinator crash between recording stage 1 and sending its command.</summary>
+    public ExperimentState Recovered { get; private set; } = null!;
+
+    /// <summary>Commands the first and the second recovery pass sent.</summary>
+    public (int First, int Second) RecoverySends { get; private set; }
+
+    public IReadOnlyList<ExperimentSummary> Catalog { get; private set; } = [];
+
     public async Task InitializeAsync()
     {
-        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path);
+        // Recovery passes run when this scenario calls them, not on a timer.
+        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "01:00:00" });
         builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
         Host = builder.Build();
         await Host.StartAsync();
         var timeout = TimeSpan.FromMinutes(3);
+        await SimulateCrashesAndRecover();
 
         // A long stage 1 (20 epochs), cancelled once it is training.
         await Experiments.Submit("long", Specs.Smoke with { SearchEpochs = 20 });
@@ -68,8 +79,34 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         MissingData = await Waits.Until(() => Experiments.Get("missing-data"), s => s.IsFinished, timeout, "'missing-data' finishing");
         CorruptData = await Waits.Until(() => Experiments.Get("corrupt-data"), s => s.IsFinished, timeout, "'corrupt-data' finishing");
         Cancelled = (await Experiments.Get("long"))!;
+        Recovered = await Waits.Until(() => Experiments.Get("crashed"), s => s.IsFinished, timeout, "'crashed' finishing after recovery");
+        Catalog = await Experiments.List();
         // The coordinator wrote the report before it marked the experiment Completed.
         Report = Directory.GetFiles(Store.ExperimentFolder("good"));
+    }
+
+    /// <summary>
+    /// The state a coordinator crash leaves between persisting "vital-blocks running" and publishing its command (the
+    /// catalog updated, the experiment's state written, no command sent), and a catalog entry whose Submit crashed
+    /// before the experiment's state was written. Then the recovery pass a restarted coordinator runs.
+    /// </summary>
+    private async Task SimulateCrashesAndRecover()
+    {
+        var grains = Host.Services.GetRequiredService<IGrainFactory>();
+        var catalog = grains.GetGrain<IExperimentCatalogGrain>(0);
+        var now = DateTimeOffset.UtcNow;
+        var crashed = new ExperimentState
+        {
+            Id = "crashed", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now,
+            CurrentStage = PipelineStages.VitalBlocks, Stages = { new StageRecord { Stage = PipelineStages.VitalBlocks, StartedAt = now } },
+        };
+        await catalog.Update(new ExperimentSummary("crashed", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
+        await Host.Services.GetRequiredKeyedService<IGrainStorage>(ExperimentGrain.Storage)
+            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>("crashed").GetGrainId(), new GrainState<ExperimentState>(crashed));
+        await catalog.Update(new ExperimentSummary("half-submitted", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
+
+        var recovery = Host.Services.GetRequiredService<ExperimentRecovery>();
+        RecoverySends = (await recovery.Sweep(), await recovery.Sweep());
     }
 
     public async Task DisposeAsync()
@@ -89,6 +126,7 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         Assert.True(good.Status == ExperimentStatus.Completed, Waits.Describe(good));
         Assert.Equal(PipelineStages.All, good.Stages.Select(s => s.Stage));
         Assert.All(good.Stages, s => Assert.Equal(StageStatus.Completed, s.Status));
+        Assert.All(good.Stages, s => Assert.True(s.CommandSentAt >= s.StartedAt, $"{s.Stage}: command sent at {s.CommandSentAt}"));
         // Training stages started once, from scratch.
         Assert.All(good.Stages.Where(s => s.Stage is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch or PipelineStages.Retrain),
             s => Assert.Equal((1, 0), (s.Starts, s.ResumedFromEpoch)));
@@ -101,6 +139,22 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         // One row per block that is not a skip; disabling any vital block leaves chance accuracy.
         Assert.Equal(space.Parse(result.Genotype).Blocks.Count(op => !op.IsSkip), result.Ablation.Count);
         Assert.All(result.Ablation.Where(a => a.Vital), a => Assert.InRange(a.Top1, 0, 0.2));
+    }
+
+    [Fact]
+    public void A_stage_whose_command_a_crash_kept_from_the_broker_is_sent_by_the_recovery_pass_and_runs_once()
+    {
+        // The first pass sent the one missing command; the second found it sent (in flight now) and sent nothing.
+        Assert.Equal((1, 0), scenario.RecoverySends);
+        var recovered = scenario.Recovered;
+        Assert.True(recovered.Status == ExperimentStatus.Completed, Waits.Describe(recovered));
+        Assert.Equal(PipelineStages.All, recovered.Stages.Select(s => s.Stage));
+        Assert.All(recovered.Stages, s => Assert.NotNull(s.CommandSentAt));
+        Assert.Equal(1, recovered.Stage(PipelineStages.VitalSearch)!.Starts);
+        Assert.InRange(recovered.Result!.Top1, 0.3, 1.0);
+        // The catalog entry of the Submit that crashed before any state was written is gone; the others stay.
+        Assert.DoesNotContain(scenario.Catalog, e => e.Id == "half-submitted");
+        Assert.Contains(scenario.Catalog, e => e.Id == "crashed" && e.Status == ExperimentStatus.Completed);
     }
 
     [Fact]
@@ -207,7 +261,7 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public async Task The_catalog_lists_every_experiment_with_its_status()
     {
         var list = await scenario.Experiments.List();
-        Assert.Equal(["corrupt-data", "good", "impossible-budget", "long", "missing-data"], list.Select(e => e.Id).Order());
+        Assert.Equal(["corrupt-data", "crashed", "good", "impossible-budget", "long", "missing-data"], list.Select(e => e.Id).Order());
         Assert.Equal(ExperimentStatus.Completed, list.Single(e => e.Id == "good").Status);
         Assert.Equal(scenario.Good.Result!.Top1, list.Single(e => e.Id == "good").Top1);
     }
