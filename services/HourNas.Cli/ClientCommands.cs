@@ -52,7 +52,11 @@ internal static class ClientCommands
             using var client = Client(parse, coordinator);
             var state = client.Submit(parse.GetValue(id), spec.Read(parse)).GetAwaiter().GetResult();
             if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
-            else cli.Out.WriteLine(state.Id);
+            else
+            {
+                cli.Out.WriteLine(state.Id);
+                cli.Error.WriteLine($"page: {Page(client, state.Id)}");  // stdout stays the bare id, for scripts
+            }
             return 0;
         }));
         return command;
@@ -69,12 +73,19 @@ internal static class ClientCommands
             using var client = Client(parse, coordinator);
             var state = client.Get(parse.GetValue(id)!).GetAwaiter().GetResult();
             if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
-            else if (state.IsFinished) ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
-            else ExperimentOutput.WriteStatus(cli.Console, state);
+            else
+            {
+                if (state.IsFinished) ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
+                else ExperimentOutput.WriteStatus(cli.Console, state);
+                cli.Out.WriteLine($"page:           {Page(client, state.Id)}");
+            }
             return 0;
         }));
         return command;
     }
+
+    /// <summary>The experiment's web page on the coordinator (stage timeline, curves, plots, genotype, artifacts).</summary>
+    private static string Page(CoordinatorClient client, string id) => $"{client.Address}ui/experiments/{Uri.EscapeDataString(id)}";
 
     private static Command Watch(HournasCli cli)
     {

@@ -4,6 +4,7 @@ using System.Text.Json;
 using HourNas.Cli;
 using HourNas.Components;
 using HourNas.Components.Coordinator;
+using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
@@ -62,6 +63,7 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var submit = host.Cli("submit", "--preset", "smoke", "--id", "api-1");
         Assert.True(submit.Exit == 0, submit.Error);
         Assert.Equal("api-1", submit.Out.Trim());
+        Assert.Contains($"page: {host.Address}/ui/experiments/api-1", submit.Error);
 
         var watch = host.Cli("watch", "api-1", "--interval", "0.3");
         Assert.True(watch.Exit == 0, watch.Error);
@@ -71,6 +73,7 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var status = host.Cli("status", "api-1", "--json");
         var state = JsonSerializer.Deserialize<ExperimentState>(status.Out, PipelineJson.Options)!;
         Assert.Equal(ExperimentStatus.Completed, state.Status);
+        Assert.Contains($"page:           {host.Address}/ui/experiments/api-1", host.Cli("status", "api-1").Out);
 
         var list = host.Cli("list");
         Assert.Contains("api-1", list.Out);
@@ -124,5 +127,63 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
 
         var again = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("paths-1", Specs.Smoke), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_experiment_page_shows_stages_plots_genotype_and_artifact_links_that_work()
+    {
+        (await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("page-1", Specs.Smoke), PipelineJson.Options)).EnsureSuccessStatusCode();
+        var experiments = host.App.Services.GetRequiredService<ExperimentService>();
+        var done = await Waits.Until(() => experiments.Get("page-1"), s => s.IsFinished, TimeSpan.FromMinutes(3), "'page-1' finishing");
+        Assert.True(done.Status == ExperimentStatus.Completed, Waits.Describe(done));
+
+        var response = await host.Http.GetAsync("ui/experiments/page-1");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        var page = await response.Content.ReadAsStringAsync();
+        Assert.Contains(done.Result!.Genotype, page);
+        Assert.Contains($"top-1 {done.Result.Top1:P2}", page);
+        Assert.All(PipelineStages.All, stage => Assert.Contains($"<td>{stage}</td>", page));
+        // Stage timeline, training curves, accuracy vs FLOPs, ablation: four inline plots; a finished page does not reload.
+        Assert.Equal(4, System.Text.RegularExpressions.Regex.Count(page, "<svg"));
+        Assert.DoesNotContain("http-equiv=\"refresh\"", page);
+        var links = System.Text.RegularExpressions.Regex.Matches(page, "href=\"(/experiments/page-1/artifacts/[^\"]+)\"").Select(m => m.Groups[1].Value).ToArray();
+        Assert.Contains("/experiments/page-1/artifacts/weights.pth", links);
+        Assert.Equal(host.App.Services.GetRequiredService<ArtifactStore>().List("page-1").Count, links.Length);
+        foreach (var link in links.Where(l => l.EndsWith(".json") || l.EndsWith(".pth")))
+            Assert.Equal(HttpStatusCode.OK, (await host.Http.GetAsync(link.TrimStart('/'))).StatusCode);
+
+        var list = await host.Http.GetStringAsync("ui");
+        Assert.Contains("<a href=\"/ui/experiments/page-1\">page-1</a>", list);
+        var missing = await host.Http.GetAsync("ui/experiments/nope");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Contains("No experiment 'nope'", await missing.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public void A_running_experiment_page_reloads_itself_and_encodes_what_it_shows()
+    {
+        using var artifacts = new TempFolder();
+        var now = DateTimeOffset.UtcNow;
+        var state = new ExperimentState
+        {
+            Id = "enc-1", Spec = Specs.Smoke with { Preset = "<b>smoke</b>" }, Status = ExperimentStatus.Running, SubmittedAt = now.AddSeconds(-30),
+            CurrentStage = PipelineStages.VitalSearch, Genotype = "k3e1 <script>",
+            Stages =
+            {
+                new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now.AddSeconds(-30), EndedAt = now.AddSeconds(-25) },
+                new StageRecord { Stage = PipelineStages.VitalSearch, StartedAt = now.AddSeconds(-25), Failures = { "worker lost: \"x\" < y" } },
+            },
+        };
+        var page = ExperimentPages.ExperimentPage(state, new ArtifactStore(artifacts.Path), now);
+        Assert.Contains("http-equiv=\"refresh\"", page);
+        Assert.Contains("&lt;b&gt;smoke&lt;/b&gt;", page);
+        Assert.Contains("k3e1 &lt;script&gt;", page);
+        Assert.Contains("worker lost: &quot;x&quot; &lt; y", page);
+        Assert.DoesNotContain("<script>", page);
+        Assert.DoesNotContain("<b>smoke", page);
+        // The running stage is drawn up to now: the timeline is the one plot before any training step.
+        Assert.Equal(1, System.Text.RegularExpressions.Regex.Count(page, "<svg"));
+        Assert.Contains("No training step reported yet.", page);
     }
 }

@@ -67,6 +67,7 @@ public static class ExperimentApi
             return File.Exists(file) ? Results.File(file, "application/octet-stream", Path.GetFileName(file))
                 : Results.NotFound(new ApiError($"experiment '{id}' has no artifact '{path}'"));
         }));
+        app.MapExperimentPages();
         return app;
     }
 

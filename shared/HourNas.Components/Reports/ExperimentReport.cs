@@ -76,7 +76,7 @@ public static class ExperimentReport
         return JsonSerializer.Deserialize<SearchResult>(File.ReadAllText(file), HourNasStages.Json)?.Evaluated ?? [];
     }
 
-    private static Plot TrainingCurves(ExperimentState state)
+    public static Plot TrainingCurves(ExperimentState state)
     {
         var plot = new Plot();
         foreach (var stage in state.Progress.Where(p => p.Phase == "train").GroupBy(p => p.Stage))
@@ -94,7 +94,7 @@ public static class ExperimentReport
         return plot;
     }
 
-    private static Plot AccuracyVsFlops(IReadOnlyList<EvaluatedCandidate> candidates, ExperimentState state)
+    public static Plot AccuracyVsFlops(IReadOnlyList<EvaluatedCandidate> candidates, ExperimentState state)
     {
         var plot = new Plot();
         var all = plot.Add.ScatterPoints(candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
@@ -115,7 +115,7 @@ public static class ExperimentReport
         return plot;
     }
 
-    private static Plot AblationBars(IReadOnlyList<BlockAblation> ablation)
+    public static Plot AblationBars(IReadOnlyList<BlockAblation> ablation)
     {
         var plot = new Plot();
         var bars = ablation.Select((b, i) => new Bar
@@ -134,4 +134,27 @@ public static class ExperimentReport
         return plot;
     }
 
+    /// <summary>Each stage as a bar from its start to its end (to now while it runs), in seconds since submission.</summary>
+    public static Plot StageTimeline(ExperimentState state, DateTimeOffset now)
+    {
+        var plot = new Plot();
+        var bars = state.Stages.Select((s, i) => new Bar
+        {
+            Position = i,
+            ValueBase = (s.StartedAt - state.SubmittedAt).TotalSeconds,
+            Value = ((s.EndedAt ?? now) - state.SubmittedAt).TotalSeconds,
+            FillColor = s.Status switch
+            {
+                StageStatus.Completed => Colors.SeaGreen,
+                StageStatus.Running => Colors.SteelBlue,
+                _ => Colors.FireBrick,
+            },
+        }).ToArray();
+        plot.Add.Bars(bars).Horizontal = true;
+        plot.Axes.Left.SetTicks(state.Stages.Select((_, i) => (double)i).ToArray(), state.Stages.Select(s => $"{s.Stage} ({s.Status})").ToArray());
+        plot.Axes.InvertY();
+        plot.Title("Stages (green: completed, blue: running, red: failed or cancelled)");
+        plot.XLabel("seconds since submission");
+        return plot;
+    }
 }

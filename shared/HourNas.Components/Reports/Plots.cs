@@ -21,6 +21,14 @@ public static class Plots
         return name;
     });
 
+    /// <summary>The plot as an inline SVG element, for a web page.</summary>
+    public static string Svg(Plot plot, int width = 900, int height = 420)
+    {
+        plot.Font.Set(FontName.Value);
+        var svg = plot.GetSvgHtml(width, height);
+        return svg[svg.IndexOf("<svg", StringComparison.Ordinal)..];  // without the XML declaration, which HTML does not take
+    }
+
     /// <summary>Saves <c>name.png</c> and <c>name.svg</c> in the folder; returns both paths.</summary>
     public static IReadOnlyList<string> Save(Plot plot, string folder, string name, int width = 900, int height = 540)
     {

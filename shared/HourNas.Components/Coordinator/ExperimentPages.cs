@@ -1,0 +1,132 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using HourNas.Components.Reports;
+using HourNas.Contracts;
+using HourNas.Experiments;
+using HourNas.ServiceDefaults;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace HourNas.Components.Coordinator;
+
+/// <summary>
+/// The coordinator's web pages, for people: <c>/ui</c> lists the experiments, <c>/ui/experiments/{id}</c> shows one
+/// (stage timeline, training curves, accuracy vs FLOPs, ablation, final genotype, artifacts). Rendered on the server
+/// from the experiment's state on each request, with the report's plots drawn live; a page of an unfinished
+/// experiment reloads itself every 5 s.
+/// </summary>
+public static class ExperimentPages
+{
+    public static IEndpointRouteBuilder MapExperimentPages(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/ui", async (ExperimentService experiments) => Html(ListPage(await experiments.List())));
+        app.MapGet("/ui/experiments/{id}", async (string id, ExperimentService experiments, ArtifactStore store) =>
+        {
+            ExperimentState? state;
+            try
+            {
+                state = await experiments.Get(id);
+            }
+            catch (ArgumentException e)
+            {
+                return Html(Page("Bad experiment id", $"<p>{E(e.Message)}</p>", refresh: false), StatusCodes.Status400BadRequest);
+            }
+            return state is null
+                ? Html(Page("No such experiment", $"<p>No experiment '{E(id)}'. <a href=\"/ui\">All experiments</a></p>", refresh: false), StatusCodes.Status404NotFound)
+                : Html(ExperimentPage(state, store, DateTimeOffset.UtcNow));
+        });
+        return app;
+    }
+
+    public static string ListPage(IReadOnlyList<ExperimentSummary> experiments)
+    {
+        var body = new StringBuilder("<table><tr><th>experiment</th><th>preset</th><th>status</th><th>stage</th><th>submitted (UTC)</th><th>ended</th><th>test top-1</th></tr>\n");
+        foreach (var e in experiments.OrderByDescending(e => e.SubmittedAt))
+            body.Append(CultureInfo.InvariantCulture,
+                $"<tr><td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td><td>{E(e.Preset)}</td><td class=\"{e.Status}\">{e.Status}</td><td>{E(e.CurrentStage ?? "")}</td><td>{e.SubmittedAt:yyyy-MM-dd HH:mm:ss}</td><td>{e.EndedAt:HH:mm:ss}</td><td>{e.Top1:P2}</td></tr>\n");
+        body.Append("</table>");
+        if (experiments.Count == 0) body.Append("<p>No experiments yet: <code>hournas submit --preset smoke</code>.</p>");
+        return Page("HourNAS experiments", body.ToString(), refresh: experiments.Any(e => e.Status is ExperimentStatus.Submitted or ExperimentStatus.Running));
+    }
+
+    public static string ExperimentPage(ExperimentState s, ArtifactStore store, DateTimeOffset now)
+    {
+        var body = new StringBuilder();
+        var spec = s.Spec!;
+        body.Append(CultureInfo.InvariantCulture, $"""
+            <p><a href="/ui">All experiments</a> · <a href="/experiments/{Uri.EscapeDataString(s.Id)}">JSON</a></p>
+            <table class="facts">
+            <tr><th>status</th><td class="{s.Status}">{s.Status}{(s.IsFinished ? "" : $" ({E(s.CurrentStage ?? "")})")}</td></tr>
+            <tr><th>preset</th><td>{E(spec.Preset)}</td></tr>
+            <tr><th>budget</th><td>{(spec.BudgetMFlops is { } budget ? $"{budget:0.###} MFLOPs" : "the preset's")}</td></tr>
+            <tr><th>submitted</th><td>{s.SubmittedAt:yyyy-MM-dd HH:mm:ss} UTC</td></tr>
+            <tr><th>ended</th><td>{(s.EndedAt is { } end ? $"{end:HH:mm:ss} UTC, after {(end - s.SubmittedAt).TotalSeconds:F0} s" : "running")}</td></tr>
+            """);
+        if (s.FailureReason is { } reason) body.Append($"<tr><th>reason</th><td class=\"Failed\">{E(reason)}</td></tr>");
+        if (s.VitalBlocks is { } vital) body.Append($"<tr><th>vital blocks</th><td>{string.Join(' ', vital)}</td></tr>");
+        if (s.ShrinkRatio is { } ratio) body.Append(CultureInfo.InvariantCulture, $"<tr><th>shrink ratio</th><td>{ratio:G4}</td></tr>");
+        if (s.Result is { } r)
+        {
+            body.Append(CultureInfo.InvariantCulture, $"""
+                <tr><th>final genotype</th><td><code>{E(r.Genotype)}</code></td></tr>
+                <tr><th>cost</th><td>{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {r.LatencyMilliseconds:F2} ms latency at batch 1</td></tr>
+                <tr><th>test accuracy</th><td>top-1 {r.Top1:P2}, top-5 {r.Top5:P2}</td></tr>
+                """);
+        }
+        else if (s.Genotype is { } genotype)
+            body.Append($"<tr><th>searched genotype</th><td><code>{E(genotype)}</code></td></tr>");
+        body.Append("</table>\n");
+
+        body.Append("<h2>Stages</h2>\n<table><tr><th>stage</th><th>status</th><th>starts</th><th>resumed from epoch</th><th>seconds</th><th>train images</th><th>eval images</th><th>workers</th><th>failures</th></tr>\n");
+        foreach (var stage in s.Stages)
+        {
+            var seconds = ((stage.EndedAt ?? now) - stage.StartedAt).TotalSeconds;
+            body.Append(CultureInfo.InvariantCulture,
+                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td><td>{stage.Metrics.GetValueOrDefault("trainImages"):N0}</td><td>{stage.Metrics.GetValueOrDefault("evalImages"):N0}</td><td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
+        }
+        body.Append("</table>\n");
+        if (s.Stages.Count > 0) body.Append(Plots.Svg(ExperimentReport.StageTimeline(s, now), height: 80 + 40 * s.Stages.Count));
+
+        body.Append("<h2>Training curves</h2>\n");
+        body.Append(s.Progress.Any(p => p.Phase == "train") ? Plots.Svg(ExperimentReport.TrainingCurves(s)) : "<p>No training step reported yet.</p>");
+        if (ExperimentReport.Candidates(store, s.Id) is { Count: > 0 } candidates)
+            body.Append("<h2>Accuracy vs FLOPs</h2>\n").Append(Plots.Svg(ExperimentReport.AccuracyVsFlops(candidates, s)));
+        if (s.Result?.Ablation is { Count: > 0 } ablation)
+            body.Append("<h2>Block ablation</h2>\n").Append(Plots.Svg(ExperimentReport.AblationBars(ablation)));
+
+        var prefix = s.Id + "/";
+        var files = store.List(s.Id);
+        body.Append("<h2>Artifacts</h2>\n");
+        body.Append(files.Count == 0 ? "<p>None yet.</p>" : "<ul>" + string.Concat(files.Select(f =>
+        {
+            var inExperiment = f.StartsWith(prefix, StringComparison.Ordinal) ? f[prefix.Length..] : f;
+            var href = $"/experiments/{Uri.EscapeDataString(s.Id)}/artifacts/{string.Join('/', inExperiment.Split('/').Select(Uri.EscapeDataString))}";
+            return $"<li><a href=\"{href}\">{E(inExperiment)}</a></li>";
+        })) + "</ul>");
+        return Page($"Experiment {s.Id}", body.ToString(), refresh: !s.IsFinished);
+    }
+
+    private static string E(string text) => WebUtility.HtmlEncode(text);
+
+    private static IResult Html(string html, int status = StatusCodes.Status200OK) =>
+        Results.Content(html, "text/html; charset=utf-8", Encoding.UTF8, status);
+
+    private static string Page(string title, string body, bool refresh) => $$"""
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>{{E(title)}} · HourNAS</title>
+        {{(refresh ? "<meta http-equiv=\"refresh\" content=\"5\">" : "")}}
+        <style>
+        body { font-family: "DejaVu Sans", sans-serif; margin: 2em; max-width: 1000px; color: #222; }
+        table { border-collapse: collapse; margin: 0.5em 0 1em; }
+        th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; vertical-align: top; }
+        .facts th { color: #555; font-weight: normal; }
+        .Completed { color: #1a7f37; } .Running, .Submitted { color: #0b5cad; } .Failed, .Cancelled { color: #b42318; }
+        svg { display: block; margin: 0.5em 0 1.5em; }
+        </style></head>
+        <body><h1>{{E(title)}}</h1>
+        {{body}}
+        </body></html>
+        """;
+}
