@@ -23,9 +23,9 @@ public static class PipelineRegistration
             switch (stage)
             {
                 case PipelineStages.VitalBlocks: bus.AddConsumer<AnalyzeVitalBlocksConsumer>(); break;
-                case PipelineStages.VitalSearch: bus.AddConsumer<SearchVitalBlocksConsumer, TrainingStageDefinition<SearchVitalBlocksConsumer>>(); break;
+                case PipelineStages.VitalSearch: bus.AddConsumer<SearchVitalBlocksConsumer, SupernetStageDefinition<SearchVitalBlocksConsumer>>(); break;
                 case PipelineStages.Shrink: bus.AddConsumer<ShrinkSearchSpaceConsumer>(); break;
-                case PipelineStages.NonVitalSearch: bus.AddConsumer<SearchNonVitalBlocksConsumer, TrainingStageDefinition<SearchNonVitalBlocksConsumer>>(); break;
+                case PipelineStages.NonVitalSearch: bus.AddConsumer<SearchNonVitalBlocksConsumer, SupernetStageDefinition<SearchNonVitalBlocksConsumer>>(); break;
                 case PipelineStages.Retrain: bus.AddConsumer<RetrainArchitectureConsumer, TrainingStageDefinition<RetrainArchitectureConsumer>>(); break;
                 default: throw new ArgumentException($"unknown stage '{stage}': the stages are {string.Join(", ", PipelineStages.All)}");
             }

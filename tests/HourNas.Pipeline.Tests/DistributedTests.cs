@@ -201,6 +201,17 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
                 Assert.DoesNotContain(stageSpans, s => s.ProcessId == Environment.ProcessId);
                 Assert.True(stageSpans.Select(s => s.ProcessId).Distinct().Count() >= 4);
             }
+
+            // A SupernetTraining worker trains one supernet at a time: A's stage 2 and B's stage 1 share its one queue.
+            var supernetSpans = SpanRecord.ReadAll(TraceFile).Where(s => s.Name is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch).ToArray();
+            Assert.True(supernetSpans.Count(s => s.Tags["hournas.worker"] == "supernet-2") >= 4, "supernet-2 ran both stages of A and B");
+            foreach (var worker in supernetSpans.GroupBy(s => s.Tags["hournas.worker"]))
+            {
+                var ordered = worker.OrderBy(s => s.Start).ToArray();
+                for (var i = 1; i < ordered.Length; i++)
+                    Assert.True(ordered[i].Start >= ordered[i - 1].Start.AddMilliseconds(ordered[i - 1].DurationMs),
+                        $"{worker.Key} ran {ordered[i].Name} of {ordered[i].Tags["hournas.experiment"]} during {ordered[i - 1].Name} of {ordered[i - 1].Tags["hournas.experiment"]}");
+            }
         }
         finally
         {

@@ -143,7 +143,7 @@ public sealed class RetrainArchitectureConsumer(StageServices services) : StageC
 }
 
 /// <summary>Training stages run one at a time per worker and take one message at a time, so idle workers get the next.</summary>
-public sealed class TrainingStageDefinition<TConsumer> : ConsumerDefinition<TConsumer> where TConsumer : class, IConsumer
+public class TrainingStageDefinition<TConsumer> : ConsumerDefinition<TConsumer> where TConsumer : class, IConsumer
 {
     public TrainingStageDefinition() => ConcurrentMessageLimit = 1;
 
@@ -152,6 +152,17 @@ public sealed class TrainingStageDefinition<TConsumer> : ConsumerDefinition<TCon
     {
         endpoint.PrefetchCount = 1;
     }
+}
+
+/// <summary>
+/// Both supernet stages (stage 1 and stage 2) share one queue, so a SupernetTraining worker, one GPU in a cluster,
+/// trains one supernet at a time whichever stage it is: with prefetch 1 the broker hands it one command at a time.
+/// </summary>
+public sealed class SupernetStageDefinition<TConsumer> : TrainingStageDefinition<TConsumer> where TConsumer : class, IConsumer
+{
+    public const string Queue = "supernet-training";
+
+    public SupernetStageDefinition() => EndpointName = Queue;
 }
 
 internal static class StageArtifacts
