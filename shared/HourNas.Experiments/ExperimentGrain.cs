@@ -139,11 +139,11 @@ public sealed class ExperimentGrain(
         await state.WriteStateAsync();
     }
 
-    public async Task Complete(IReadOnlyList<ArtifactRef> report)
+    public async Task Complete(IReadOnlyList<ArtifactRef> report, DateTimeOffset endedAt)
     {
         if (!Exists || S.Status != ExperimentStatus.Running || S.Result is null) return;
         S.Stage(PipelineStages.Retrain)!.Artifacts.AddRange(report);
-        await Finish(ExperimentStatus.Completed, null);
+        await Finish(ExperimentStatus.Completed, null, endedAt);
     }
 
     public async Task OnStageFailed(StageFailed e)
@@ -229,11 +229,11 @@ public sealed class ExperimentGrain(
         await state.WriteStateAsync();
     }
 
-    private async Task Finish(ExperimentStatus status, string? reason)
+    private async Task Finish(ExperimentStatus status, string? reason, DateTimeOffset? endedAt = null)
     {
         S.Status = status;
         S.FailureReason = reason;
-        S.EndedAt = DateTimeOffset.UtcNow;
+        S.EndedAt = endedAt ?? DateTimeOffset.UtcNow;
         await state.WriteStateAsync();
         await UpdateCatalog();
     }

@@ -37,8 +37,11 @@ public interface IExperimentGrain : IGrainWithStringKey
     /// <summary>Records the retrained result; the experiment stays Running until <see cref="Complete"/>.</summary>
     Task OnArchitectureRetrained(ArchitectureRetrained e);
 
-    /// <summary>Marks a retrained experiment Completed, adding the report's files to its artifacts.</summary>
-    Task Complete(IReadOnlyList<ArtifactRef> report);
+    /// <summary>
+    /// Marks a retrained experiment Completed at <paramref name="endedAt"/> (the time its report already records), adding
+    /// the report's files to its artifacts.
+    /// </summary>
+    Task Complete(IReadOnlyList<ArtifactRef> report, DateTimeOffset endedAt);
 
     Task OnStageFailed(StageFailed e);
 }

@@ -166,6 +166,9 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
             Assert.Contains(Path.Combine(folder, name), scenario.Report);
         foreach (var png in scenario.Report.Where(f => f.EndsWith(".png")))
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        // The report's record of the experiment is the completed one the API returns.
+        var recorded = System.Text.Json.JsonSerializer.Deserialize<ExperimentState>(File.ReadAllText(Path.Combine(folder, "experiment.json")), PipelineJson.Options)!;
+        Assert.Equal((ExperimentStatus.Completed, scenario.Good.EndedAt), (recorded.Status, recorded.EndedAt));
         var stages = File.ReadAllLines(Path.Combine(folder, "stages.csv"));
         Assert.Equal(1 + PipelineStages.All.Count, stages.Length);
         Assert.Contains(File.ReadAllLines(Path.Combine(folder, "progress.csv")), l => l.StartsWith("retrain,epoch,"));

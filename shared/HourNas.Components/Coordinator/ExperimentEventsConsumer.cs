@@ -33,12 +33,14 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore
         var grain = Grain(context.Message);
         await grain.OnArchitectureRetrained(context.Message);
         if (await grain.Get() is not { Status: ExperimentStatus.Running, Result: not null } state) return;
+        // The report shows the experiment as it is once completed, so its experiment.json agrees with the API.
+        var endedAt = DateTimeOffset.UtcNow;
         IReadOnlyList<ArtifactRef> report = [];
         if (options.Value.WriteReports)
         {
             try
             {
-                report = ExperimentReport.Write(state, store).Select(f => new ArtifactRef(Path.GetFileName(f), store.Relative(f))).ToArray();
+                report = ExperimentReport.Write(state with { Status = ExperimentStatus.Completed, EndedAt = endedAt }, store).Select(f => new ArtifactRef(Path.GetFileName(f), store.Relative(f))).ToArray();
             }
             catch (Exception e) when (e is IOException or FileNotFoundException or UnauthorizedAccessException)
             {
@@ -46,7 +48,7 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore
                 logger.LogWarning(e, "Experiment {Id}: report not written", state.Id);
             }
         }
-        await grain.Complete(report);
+        await grain.Complete(report, endedAt);
     }
 
     public Task Consume(ConsumeContext<StageProgressed> context) => Grain(context.Message).OnProgress(context.Message);
