@@ -128,7 +128,8 @@ public static class Extensions
                     ?? throw new InvalidOperationException("HourNas:Clustering is Redis but ConnectionStrings:redis is not set (host:port)");
                 silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 silo.AddRedisGrainStorage("experiments", o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
-                silo.ConfigureEndpoints(IPAddress.Loopback, siloPort, gatewayPort);
+                var advertised = options.AdvertisedSiloAddress();
+                silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             }
             else
             {

@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+
 namespace HourNas.ServiceDefaults;
 
 public enum Transport { InMemory, RabbitMQ }
@@ -39,6 +42,28 @@ public sealed class PipelineOptions
     public int SiloPort { get; set; } = 11111;
 
     public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>
+    /// Redis clustering: the address (IP or host name) other silos and clients reach this coordinator's silo at. Unset,
+    /// the silo stays on loopback (one coordinator per machine); set, it listens on every interface and advertises this.
+    /// </summary>
+    public string? SiloAddress { get; set; }
+
+    /// <summary>The silo's advertised address: <see cref="SiloAddress"/> resolved to IPv4, or loopback when unset.</summary>
+    public IPAddress AdvertisedSiloAddress()
+    {
+        if (string.IsNullOrWhiteSpace(SiloAddress)) return IPAddress.Loopback;
+        if (IPAddress.TryParse(SiloAddress, out var ip)) return ip;
+        try
+        {
+            return Dns.GetHostAddresses(SiloAddress).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+                ?? throw new InvalidOperationException($"{Section}:{nameof(SiloAddress)} '{SiloAddress}' has no IPv4 address");
+        }
+        catch (SocketException e)
+        {
+            throw new InvalidOperationException($"{Section}:{nameof(SiloAddress)} '{SiloAddress}' is neither an IP address nor a host name that resolves: {e.Message}", e);
+        }
+    }
 
     /// <summary>The coordinator writes each retrained experiment's report (CSVs, plots) into its folder before completing it.</summary>
     public bool WriteReports { get; set; } = true;

@@ -174,3 +174,20 @@ public sealed class ArtifactStoreTests
         Assert.Throws<ArgumentException>(() => new ArtifactStore(root.Path).ExperimentFolder(id));
     }
 }
+
+public sealed class PipelineOptionsTests
+{
+    [Theory]
+    [InlineData(null, "127.0.0.1")]
+    [InlineData("10.1.2.3", "10.1.2.3")]
+    [InlineData("localhost", "127.0.0.1")]
+    public void The_silo_advertises_loopback_unless_given_an_address_or_a_host_name(string? setting, string expected) =>
+        Assert.Equal(System.Net.IPAddress.Parse(expected), new PipelineOptions { SiloAddress = setting }.AdvertisedSiloAddress());
+
+    [Fact]
+    public void An_unresolvable_silo_address_is_an_error_naming_the_setting()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => new PipelineOptions { SiloAddress = "no-such-host.invalid" }.AdvertisedSiloAddress());
+        Assert.Contains("HourNas:SiloAddress 'no-such-host.invalid'", error.Message);
+    }
+}
