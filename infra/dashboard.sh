@@ -5,7 +5,8 @@
 #   infra/dashboard.sh                  UI on http://127.0.0.1:18888, OTLP/gRPC on 18889, OTLP/HTTP on 18890
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:18889 hournas run --preset smoke
 #
-# Local use only: both the UI and the OTLP endpoints run without authentication.
+# Local use only: the UI, the OTLP endpoints and the telemetry API run without authentication. Scripts can read what it
+# holds as OTLP JSON: curl http://127.0.0.1:18888/api/telemetry/traces
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ui=${HOURNAS_DASHBOARD_URL:-http://127.0.0.1:18888}
@@ -21,5 +22,5 @@ echo "dashboard: $ui  (export OTEL_EXPORTER_OTLP_ENDPOINT=$otlp_grpc)" >&2
 exec env ASPNETCORE_URLS="$ui" \
   ASPIRE_DASHBOARD_OTLP_ENDPOINT_URL="$otlp_grpc" ASPIRE_DASHBOARD_OTLP_HTTP_ENDPOINT_URL="$otlp_http" \
   ASPIRE_ALLOW_UNSECURED_TRANSPORT=true \
-  DASHBOARD__FRONTEND__AUTHMODE=Unsecured DASHBOARD__OTLP__AUTHMODE=Unsecured \
+  DASHBOARD__FRONTEND__AUTHMODE=Unsecured DASHBOARD__OTLP__AUTHMODE=Unsecured DASHBOARD__API__AUTHMODE=Unsecured \
   "$dashboard"

@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text.Json;
+using HourNas.Components;
+using HourNas.Components.Coordinator;
+using HourNas.Contracts;
+using HourNas.Experiments;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit.Abstractions;
+
+namespace HourNas.Pipeline.Tests;
+
+/// <summary>
+/// The trace viewer for embedded runs as a user starts it (infra/dashboard.sh: the standalone Aspire dashboard from its
+/// NuGet package, no Docker): an embedded smoke experiment exported over OTLP shows up there as one trace holding the
+/// root span and every stage span, read back through the dashboard's telemetry API.
+/// </summary>
+public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly TempFolder _folder = new();
+    private Process? _dashboard;
+    private readonly System.Text.StringBuilder _log = new();
+
+    [Fact]
+    public async Task An_embedded_experiment_exported_over_otlp_is_one_trace_in_the_standalone_dashboard()
+    {
+        var (ui, grpc, http) = (FreePort(), FreePort(), FreePort());
+        var start = new ProcessStartInfo("bash", [Path.Combine(RepositoryRoot(), "infra", "dashboard.sh")])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            Environment =
+            {
+                ["HOURNAS_DASHBOARD_URL"] = $"http://127.0.0.1:{ui}",
+                ["HOURNAS_DASHBOARD_OTLP_GRPC"] = $"http://127.0.0.1:{grpc}",
+                ["HOURNAS_DASHBOARD_OTLP_HTTP"] = $"http://127.0.0.1:{http}",
+            },
+        };
+        _dashboard = Process.Start(start)!;
+        _dashboard.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _dashboard.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _dashboard.BeginOutputReadLine();
+        _dashboard.BeginErrorReadLine();
+        using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ui}/api/telemetry/") };
+        await Until(async () => !_dashboard.HasExited && (await Try(() => api.GetAsync("traces")))?.IsSuccessStatusCode == true,
+            TimeSpan.FromSeconds(120), "the dashboard answering");
+
+        var id = "traced-" + Guid.NewGuid().ToString("N")[..6];
+        var builder = PipelineRegistration.EmbeddedPipeline(_folder.Path, new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{grpc}",
+        });
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            var experiments = host.Services.GetRequiredService<ExperimentService>();
+            await experiments.Submit(id, Specs.Smoke);
+            var done = await Waits.Until(() => experiments.Get(id), s => s.IsFinished, TimeSpan.FromMinutes(3), $"'{id}' finishing");
+            Assert.True(done.Status == ExperimentStatus.Completed, Waits.Describe(done));
+            await host.StopAsync();  // flushes the exporter
+        }
+
+        // The root span's trace holds every stage span, as the dashboard's trace view shows it.
+        string[] expected = [$"experiment {id}", .. PipelineStages.All];
+        string[] found = [];
+        await Until(async () =>
+        {
+            using var traces = JsonDocument.Parse(await api.GetStringAsync("traces"));
+            var spans = traces.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray()
+                .SelectMany(r => r.GetProperty("scopeSpans").EnumerateArray())
+                .SelectMany(s => s.GetProperty("spans").EnumerateArray())
+                .Select(s => (Trace: s.GetProperty("traceId").GetString()!, Name: s.GetProperty("name").GetString()!)).ToArray();
+            var root = spans.FirstOrDefault(s => s.Name == $"experiment {id}").Trace;
+            found = spans.Where(s => s.Trace == root && expected.Contains(s.Name)).Select(s => s.Name).Distinct().Order().ToArray();
+            return root is not null && found.Length == expected.Length;
+        }, TimeSpan.FromSeconds(30), "the experiment's trace in the dashboard");
+        Assert.Equal(expected.Order(), found);
+    }
+
+    private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                lock (_log) output.WriteLine(_log.ToString());
+                throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s");
+            }
+            await Task.Delay(500);
+        }
+    }
+
+    private static async Task<HttpResponseMessage?> Try(Func<Task<HttpResponseMessage>> request)
+    {
+        try
+        {
+            return await request();
+        }
+        catch (HttpRequestException)
+        {
+            return null;  // not listening yet
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        // tests/HourNas.Pipeline.Tests/bin/<configuration>/net10.0 -> the repository
+        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        return bin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_dashboard is { HasExited: false })
+        {
+            _dashboard.Kill(entireProcessTree: true);
+            await _dashboard.WaitForExitAsync();
+        }
+        _dashboard?.Dispose();
+        _folder.Dispose();
+    }
+}
