@@ -40,6 +40,7 @@ public static class Extensions
             .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName, serviceInstanceId: options.WorkerName))
             .WithTracing(tracing =>
             {
+                if (!options.TraceBackgroundCalls) tracing.AddProcessor(new BackgroundCallsFilter());
                 tracing.AddSource(TraceSources).AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHealthPath(http.Request.Path))
                     .AddHttpClientInstrumentation();
                 if (options.TraceFile is { Length: > 0 } file) tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(file)));

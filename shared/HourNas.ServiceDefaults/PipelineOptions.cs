@@ -27,6 +27,13 @@ public sealed class PipelineOptions
     /// <summary>If set, every finished span is appended to this JSON-lines file (a local trace record without a collector).</summary>
     public string? TraceFile { get; set; }
 
+    /// <summary>
+    /// Also trace Orleans calls that start a trace of their own (membership-table reads, timers, state polls). Off by
+    /// default: they bury experiments on a dashboard. Orleans calls inside an experiment's or a request's trace are
+    /// always traced.
+    /// </summary>
+    public bool TraceBackgroundCalls { get; set; }
+
     /// <summary>This process's name in progress reports; default host:pid.</summary>
     public string? Worker { get; set; }
 

@@ -63,18 +63,30 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
         // The root span's trace holds every stage span, as the dashboard's trace view shows it.
         string[] expected = [$"experiment {id}", .. PipelineStages.All];
         string[] found = [];
+        (string Trace, string Scope, string Name)[] spans = [];
+        string? root = null;
         await Until(async () =>
         {
             using var traces = JsonDocument.Parse(await api.GetStringAsync("traces"));
-            var spans = traces.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray()
+            spans = traces.RootElement.GetProperty("data").GetProperty("resourceSpans").EnumerateArray()
                 .SelectMany(r => r.GetProperty("scopeSpans").EnumerateArray())
-                .SelectMany(s => s.GetProperty("spans").EnumerateArray())
-                .Select(s => (Trace: s.GetProperty("traceId").GetString()!, Name: s.GetProperty("name").GetString()!)).ToArray();
-            var root = spans.FirstOrDefault(s => s.Name == $"experiment {id}").Trace;
+                .SelectMany(s => s.GetProperty("spans").EnumerateArray().Select(span => (
+                    Trace: span.GetProperty("traceId").GetString()!,
+                    Scope: s.GetProperty("scope").GetProperty("name").GetString()!,
+                    Name: span.GetProperty("name").GetString()!)))
+                .ToArray();
+            root = spans.FirstOrDefault(s => s.Name == $"experiment {id}").Trace;
             found = spans.Where(s => s.Trace == root && expected.Contains(s.Name)).Select(s => s.Name).Distinct().Order().ToArray();
             return root is not null && found.Length == expected.Length;
         }, TimeSpan.FromSeconds(30), "the experiment's trace in the dashboard");
         Assert.Equal(expected.Order(), found);
+
+        // Orleans calls inside the experiment's trace are kept; Orleans calls that would start a trace of their own
+        // (the membership table, timers, the test's state polls) are not there to bury it.
+        Assert.Contains(spans, s => s.Trace == root && s.Name == "IExperimentGrain/Submit");
+        var orleansOnly = spans.GroupBy(s => s.Trace).Where(t => t.All(s => s.Scope.StartsWith("Microsoft.Orleans", StringComparison.Ordinal)))
+            .Select(t => t.First().Name).ToArray();
+        Assert.True(orleansOnly.Length == 0, $"{orleansOnly.Length} traces of Orleans calls alone, e.g. {string.Join(", ", orleansOnly.Distinct().Take(5))}");
     }
 
     private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
