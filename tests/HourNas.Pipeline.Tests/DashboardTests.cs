@@ -24,8 +24,8 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task An_embedded_experiment_exported_over_otlp_is_one_trace_in_the_standalone_dashboard()
     {
-        var (ui, grpc, http) = (FreePort(), FreePort(), FreePort());
-        var start = new ProcessStartInfo("bash", [Path.Combine(RepositoryRoot(), "infra", "dashboard.sh")])
+        var (ui, grpc, http) = (TestEnvironment.FreePort(), TestEnvironment.FreePort(), TestEnvironment.FreePort());
+        var start = new ProcessStartInfo("bash", [Path.Combine(TestEnvironment.RepositoryRoot, "infra", "dashboard.sh")])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -113,20 +113,6 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
         {
             return null;  // not listening yet
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        // tests/HourNas.Pipeline.Tests/bin/<configuration>/net10.0 -> the repository
-        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        return bin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

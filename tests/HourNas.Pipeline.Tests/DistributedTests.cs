@@ -40,11 +40,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static string ServiceDll(string service)
     {
-        // tests/HourNas.Pipeline.Tests/bin/<configuration>/net10.0 -> services/<service>/bin/<configuration>/net10.0
-        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var configuration = bin.Parent!.Name;
-        var root = bin.Parent.Parent!.Parent!.Parent!.Parent!.FullName;
-        var dll = Path.Combine(root, "services", service, "bin", configuration, bin.Name, service + ".dll");
+        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "services", service, "bin", TestEnvironment.Configuration, TestEnvironment.Framework, service + ".dll");
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built: build the solution first");
     }
 

@@ -6,6 +6,28 @@ using HourNas.Experiments;
 
 namespace HourNas.Pipeline.Tests;
 
+/// <summary>Where this test run is: the repository and build it runs from, and free ports.</summary>
+public static class TestEnvironment
+{
+    private static readonly DirectoryInfo Bin = new(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+
+    /// <summary>The build configuration the tests run from (Debug or Release).</summary>
+    public static string Configuration => Bin.Parent!.Name;
+
+    /// <summary>The target framework folder (net10.0).</summary>
+    public static string Framework => Bin.Name;
+
+    /// <summary>tests/HourNas.Pipeline.Tests/bin/&lt;configuration&gt;/&lt;framework&gt; -> the repository.</summary>
+    public static string RepositoryRoot => Bin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
+
+    public static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
 /// <summary>A folder under the system temp folder, deleted at the end of the test.</summary>
 public sealed class TempFolder : IDisposable
 {
