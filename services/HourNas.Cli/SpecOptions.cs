@@ -12,6 +12,7 @@ internal sealed class SpecOptions
     private readonly Option<string?> _data = new("--data") { Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)" };
     private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
     private readonly Option<int?> _trainLimit = new("--train-limit") { Description = "use only this many training images (seeded subset)" };
+    private readonly Option<int?> _stage1TrainLimit = new("--stage1-train-limit") { Description = "stage 1 (the vital blocks' search) trains on only this many images (seeded subset; default: as the other stages)" };
     private readonly Option<int?> _searchEpochs = new("--search-epochs") { Description = "supernet epochs per search stage (default: the preset's recipe, else 3)" };
     private readonly Option<int?> _retrainEpochs = new("--retrain-epochs") { Description = "epochs of the final retraining (default: the preset's recipe, else 5)" };
     private readonly Option<int?> _batch = new("--batch-size") { Description = "batch size (default: the preset's recipe, else 128)" };
@@ -23,7 +24,7 @@ internal sealed class SpecOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _preset, _budget, _minFraction, _data, _seed, _trainLimit, _searchEpochs, _retrainEpochs, _batch, _lr,
+        foreach (var option in new Option[] { _preset, _budget, _minFraction, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs, _retrainEpochs, _batch, _lr,
                      _population, _generations, _noAblation, _device })
             command.Options.Add(option);
     }
@@ -37,6 +38,7 @@ internal sealed class SpecOptions
             Data = parse.GetValue(_data) is { } data ? Path.GetFullPath(data) : null,
             Seed = parse.GetValue(_seed),
             TrainLimit = parse.GetValue(_trainLimit),
+            VitalSearchTrainLimit = parse.GetValue(_stage1TrainLimit),
             SearchEpochs = parse.GetValue(_searchEpochs),
             RetrainEpochs = parse.GetValue(_retrainEpochs),
             BatchSize = parse.GetValue(_batch),

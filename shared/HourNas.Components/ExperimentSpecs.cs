@@ -43,6 +43,7 @@ public static class ExperimentSpecs
         Positive(resolved.Generations, "generations");
         Positive(resolved.ValidationImages, "validation images");
         if (resolved.TrainLimit is < 1) throw new SearchSpaceException($"the train limit must be positive, got {resolved.TrainLimit}");
+        if (resolved.VitalSearchTrainLimit is < 1) throw new SearchSpaceException($"the stage-1 train limit must be positive, got {resolved.VitalSearchTrainLimit}");
         if (!(resolved.LearningRate > 0)) throw new SearchSpaceException($"the learning rate must be positive, got {resolved.LearningRate}");
         return resolved;
     }

@@ -21,6 +21,12 @@ public sealed record ExperimentSpec
     /// <summary>Seeded subset of the training set, for quick runs; null trains on all of it.</summary>
     public int? TrainLimit { get; init; }
 
+    /// <summary>
+    /// Stage 1 (the vital blocks' search) trains on a seeded subset of this many images instead of <see cref="TrainLimit"/>:
+    /// its space is small, and the comparison benchmark found half the images enough there. Null: the same as the others.
+    /// </summary>
+    public int? VitalSearchTrainLimit { get; init; }
+
     public ulong Seed { get; init; }
 
     public int? SearchEpochs { get; init; }

@@ -47,7 +47,8 @@ public sealed class SearchVitalBlocksConsumer(StageServices services) : StageCon
     protected override Task<VitalBlocksSearched> Run(SearchVitalBlocks command, StageRun run)
     {
         var spec = command.Spec;
-        var result = HourNasStages.SearchVitalBlocks(run.Context(spec), ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), ExperimentSpecs.Search(spec));
+        var context = run.Context(spec with { TrainLimit = spec.VitalSearchTrainLimit ?? spec.TrainLimit });
+        var result = HourNasStages.SearchVitalBlocks(context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), ExperimentSpecs.Search(spec));
         return Task.FromResult(new VitalBlocksSearched
         {
             ExperimentId = command.ExperimentId, Attempt = command.Attempt, VitalOperations = result.VitalOperations,
