@@ -132,7 +132,19 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
         // A trains stage 1 long enough to be killed in it.
         var specA = Specs.Smoke with { SearchEpochs = 3, TrainLimit = 6000 };
         (await http.PostAsJsonAsync("experiments", new SubmitExperiment(a, specA), PipelineJson.Options)).EnsureSuccessStatusCode();
-        Log("workers and coordinator up, A submitted");
+        // Bad input over the real broker: its command is rejected into the error queue, not lost, and the experiment says why.
+        var rejectedBefore = await MessagesIn("analyze-vital-blocks_error");
+        var bad = $"dist-bad-{suffix}";
+        (await http.PostAsJsonAsync("experiments", new SubmitExperiment(bad, Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options)).EnsureSuccessStatusCode();
+        Log("workers and coordinator up, A and a bad experiment submitted");
+        var failed = await Waits.Until(() => Get(coordinator, bad), s => s.IsFinished, timeout, "the bad experiment failing");
+        Assert.Equal(ExperimentStatus.Failed, failed.Status);
+        Assert.Contains("impossible budget", failed.FailureReason);
+        // The experiment hears of the failure (StageFailed) just before the broker moves the command: allow a moment.
+        var rejected = await MessagesIn("analyze-vital-blocks_error");
+        for (var wait = 0; rejected == rejectedBefore && wait < 20; wait++, rejected = await MessagesIn("analyze-vital-blocks_error"))
+            await Task.Delay(250);
+        Assert.Equal(rejectedBefore + 1, rejected);
 
         // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivered command.
         await Waits.Until(() => Get(coordinator, a), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "epoch"),
@@ -213,6 +225,22 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
         {
             await restarted.StopAsync();
             await restarted.DisposeAsync();
+        }
+    }
+
+    /// <summary>How many messages wait in a RabbitMQ queue (0 when it does not exist yet).</summary>
+    private async Task<uint> MessagesIn(string queue)
+    {
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(_rabbitmq) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;  // 404: no such queue yet
         }
     }
 
