@@ -95,6 +95,10 @@ public sealed class AppHostTests(ITestOutputHelper output)
         var workers = experiment.GetProperty("stages").EnumerateArray().SelectMany(s => s.GetProperty("workers").EnumerateArray()).Select(w => w.GetString()).ToHashSet();
         Assert.True(workers.Count >= 2, $"training stages ran in the worker processes: {string.Join(", ", workers)}");
         Assert.True(File.Exists(Path.Combine(state, "artifacts", "apphost-smoke", "retrain", "weights.pth")));
+        // The experiment's web page, from the Redis-held state and the shared artifact folder.
+        var page = await http.GetStringAsync("ui/experiments/apphost-smoke", cancel);
+        Assert.Contains(experiment.GetProperty("result").GetProperty("genotype").GetString()!, page);
+        Assert.Contains("/experiments/apphost-smoke/artifacts/weights.pth", page);
     }
 
     private static int FreePort()
