@@ -94,11 +94,34 @@ start() {
   print_env
 }
 
+# Stops the node's private epmd, which refuses while a node is still registered: waits up to 10 s for the node to go.
+stop_epmd() {
+  for _ in $(seq 20); do
+    ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 && return 0
+    ERL_EPMD_PORT="$epmd_port" epmd -names >/dev/null 2>&1 || return 0  # none is running
+    sleep 0.5
+  done
+}
+
+# The broker in the foreground, for the AppHost. A private epmd left by an earlier node that was killed is stopped
+# first. A SIGTERM (how the AppHost stops this) stops the broker, then its private epmd, which would outlive it.
+rabbitmq_foreground() {
+  prepare_rabbitmq
+  ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true
+  # exec: $! is then the broker's own process (runuser), not a subshell whose death would leave the broker running.
+  RABBIT_EXEC=exec rabbit rabbitmq-server &
+  local server=$!
+  # (|| true: a broker stopped by a signal exits non-zero, and set -e would end this script before stop_epmd.)
+  trap 'kill -TERM "$server" 2>/dev/null; wait "$server" || true; stop_epmd; exit 0' TERM INT
+  wait "$server" || true
+  stop_epmd
+}
+
 stop() {
   if [ -f "$dir/rabbitmq/rabbitmq.pid" ]; then
     log "stopping rabbitmq node $node"
     rabbit rabbitmqctl -q stop "$dir/rabbitmq/rabbitmq.pid" >/dev/null 2>&1 || true
-    ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true
+    stop_epmd
   fi
   if [ -f "$dir/redis/redis.pid" ]; then
     log "stopping redis on $redis_port"
@@ -110,9 +133,7 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   env) print_env ;;
-  # A private epmd left by an earlier node that was killed is stopped first (it only stops when no node is registered).
-  # exec: a SIGTERM to this script (how the AppHost stops it) reaches the broker, which then shuts down cleanly.
-  rabbitmq-foreground) prepare_rabbitmq; ERL_EPMD_PORT="$epmd_port" epmd -kill >/dev/null 2>&1 || true; RABBIT_EXEC=exec rabbit rabbitmq-server ;;
+  rabbitmq-foreground) rabbitmq_foreground ;;
   # shellcheck disable=SC2046
   redis-foreground) prepare_redis; exec redis-server $(redis_args) ;;
   *) echo "usage: $0 start|stop|env|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
