@@ -60,6 +60,14 @@ if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
   exit 1
 fi
 
+# The standalone trace dashboard (a NuGet package the dashboard test starts through infra/dashboard.sh): fetch it now,
+# so the test's start-up wait does not include the download.
+if ! dotnet restore infra/dashboard/Dashboard.csproj -v quiet >/dev/null; then
+  log "could not fetch the Aspire dashboard package"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
 log "starting RabbitMQ and Redis"
 if ! infra_env=$(infra/local.sh start "$infra_dir"); then
   log "RabbitMQ or Redis did not start"
