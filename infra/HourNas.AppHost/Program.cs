@@ -42,8 +42,6 @@ Service<Projects.HourNas_Coordinator>("coordinator")
     .WithEnvironment("HourNas__SiloPort", "0")
     .WithEnvironment("HourNas__GatewayPort", "0")
     .WithHttpEndpoint(port: coordinatorPort, targetPort: null, name: "http", isProxied: false)
-    // The coordinator's appsettings.json names a Urls key, which outranks the ASPNETCORE_URLS Aspire sets: override it.
-    .WithEnvironment("Urls", "http://127.0.0.1:" + coordinatorPort)
     .WithHttpHealthCheck("/health")
     .WaitFor(redis);
 foreach (var (name, replicas) in new[] { ("vital-blocks", 1), ("space-shrinking", 1), ("supernet-training", 1), ("retraining", 2) })

@@ -4,6 +4,7 @@ using HourNas.Contracts;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -35,6 +36,9 @@ public static class Extensions
         builder.Services.Configure<PipelineOptions>(builder.Configuration.GetSection(PipelineOptions.Section));
         var options = builder.Configuration.GetPipelineOptions();
         builder.Services.AddSingleton(new ArtifactStore(options.Artifacts));
+        // Configuration["urls"] holds ASPNETCORE_URLS, Urls and --urls alike.
+        if (builder is WebApplicationBuilder web && string.IsNullOrEmpty(web.Configuration["urls"]) && options.DefaultUrls is { Length: > 0 } urls)
+            web.WebHost.UseUrls(urls);
 
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName, serviceInstanceId: options.WorkerName))

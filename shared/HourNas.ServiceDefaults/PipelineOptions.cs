@@ -21,6 +21,13 @@ public sealed class PipelineOptions
     /// <summary>Localhost: one silo, in-memory grain storage. Redis: Redis clustering and grain storage, survives restarts.</summary>
     public Clustering Clustering { get; set; } = Clustering.Localhost;
 
+    /// <summary>
+    /// The address a service listens on when whoever started it named none (no ASPNETCORE_URLS, Urls or --urls).
+    /// Each service's appsettings.json gives its own; a plain Urls key there would outrank the ASPNETCORE_URLS that
+    /// Aspire and container platforms set.
+    /// </summary>
+    public string? DefaultUrls { get; set; }
+
     /// <summary>Root folder of every experiment's artifacts (a shared volume in distributed mode).</summary>
     public string Artifacts { get; set; } = "artifacts";
 

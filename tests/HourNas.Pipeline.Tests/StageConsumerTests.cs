@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Text.Json;
 using HourNas.Components;
 using HourNas.Components.Stages;
@@ -189,5 +190,29 @@ public sealed class PipelineOptionsTests
     {
         var error = Assert.Throws<InvalidOperationException>(() => new PipelineOptions { SiloAddress = "no-such-host.invalid" }.AdvertisedSiloAddress());
         Assert.Contains("HourNas:SiloAddress 'no-such-host.invalid'", error.Message);
+    }
+}
+
+public sealed class ServiceAddressTests
+{
+    /// <summary>A service listens on its own default address unless whoever started it named one (here as --urls).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_service_takes_its_default_address_only_when_none_is_given(bool given)
+    {
+        using var folder = new TempFolder();
+        var (fallback, named) = ($"http://127.0.0.1:{TestEnvironment.FreePort()}", $"http://127.0.0.1:{TestEnvironment.FreePort()}");
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder(given ? ["--urls", named] : []);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["HourNas:DefaultUrls"] = fallback,
+            ["HourNas:Artifacts"] = folder.Path,
+        });
+        builder.AddServiceDefaults();
+        await using var app = builder.Build();
+        await app.StartAsync();
+        Assert.Equal(given ? named : fallback, Assert.Single(app.Urls));
+        await app.StopAsync();
     }
 }
