@@ -89,17 +89,17 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(orleansOnly.Length == 0, $"{orleansOnly.Length} traces of Orleans calls alone, e.g. {string.Join(", ", orleansOnly.Distinct().Take(5))}");
     }
 
+    /// <summary><see cref="Waits.Until(Func{Task{bool}}, TimeSpan, string)"/>, with the dashboard's own output when it times out.</summary>
     private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
+        try
         {
-            if (clock.Elapsed > timeout)
-            {
-                lock (_log) output.WriteLine(_log.ToString());
-                throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s");
-            }
-            await Task.Delay(500);
+            await Waits.Until(condition, timeout, what);
+        }
+        catch (TimeoutException)
+        {
+            lock (_log) output.WriteLine(_log.ToString());
+            throw;
         }
     }
 

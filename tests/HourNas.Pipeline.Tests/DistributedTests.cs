@@ -141,10 +141,8 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(ExperimentStatus.Failed, failed.Status);
         Assert.Contains("impossible budget", failed.FailureReason);
         // The experiment hears of the failure (StageFailed) just before the broker moves the command: allow a moment.
-        var rejected = await MessagesIn("analyze-vital-blocks_error");
-        for (var wait = 0; rejected == rejectedBefore && wait < 20; wait++, rejected = await MessagesIn("analyze-vital-blocks_error"))
-            await Task.Delay(250);
-        Assert.Equal(rejectedBefore + 1, rejected);
+        await Waits.Until(async () => await MessagesIn("analyze-vital-blocks_error") != rejectedBefore, TimeSpan.FromSeconds(5), "the rejected command reaching the error queue");
+        Assert.Equal(rejectedBefore + 1, await MessagesIn("analyze-vital-blocks_error"));
 
         // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivered command.
         await Waits.Until(() => Get(coordinator, a), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "epoch"),

@@ -67,6 +67,17 @@ public static class Waits
         throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s; last state: {Describe(last)}");
     }
 
+    /// <summary>Polls until the condition holds; fails naming what did not happen in time.</summary>
+    public static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > timeout) throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s");
+            await Task.Delay(250);
+        }
+    }
+
     public static string Describe(ExperimentState? s) => s is null ? "none"
         : $"{s.Status} at {s.CurrentStage} ({string.Join(", ", s.Stages.Select(x => $"{x.Stage}:{x.Status}x{x.Starts}"))}) {s.FailureReason}";
 }
