@@ -18,9 +18,8 @@ public static class Markdown
             Line($"| {g.Key} | {100 * Statistics.Mean(g.Select(x => x.Top1)):F2} ± {100 * Statistics.Std(g.Select(x => x.Top1)):F2} | {100 * Statistics.Mean(g.Select(x => x.PredictedAccuracy)):F2} | {Statistics.Mean(g.Select(x => x.SearchSeconds)):F0} ± {Statistics.Std(g.Select(x => x.SearchSeconds)):F0} | {Statistics.Mean(g.Select(x => (double)x.SearchImages)):N0} | {Statistics.Mean(g.Select(x => x.MFlops)):F2} | {Statistics.Mean(g.Select(x => (double)x.Params)):N0} |");
         md.AppendLine();
         var hour = r.Runs.Where(x => x.Method == "hournas").ToArray();
-        foreach (var other in Profile.InMethodOrder(r.Runs).Where(g => g.Key != "hournas"))
+        foreach (var other in Profile.InMethodOrder(r.Runs).Where(g => hour.Length > 0 && g.Key != "hournas"))
         {
-            if (hour.Length == 0) break;
             Line($"HourNAS against {other.Key}: search-cost ratio {Statistics.Mean(hour.Select(x => x.SearchSeconds)) / Statistics.Mean(other.Select(x => x.SearchSeconds)):F2} (seconds), {Statistics.Mean(hour.Select(x => (double)x.SearchImages)) / Statistics.Mean(other.Select(x => (double)x.SearchImages)):F2} (images); accuracy difference {100 * (Statistics.Mean(hour.Select(x => x.Top1)) - Statistics.Mean(other.Select(x => x.Top1))):+0.00;-0.00} points.");
             md.AppendLine();
         }

@@ -38,16 +38,18 @@ public sealed record Profile(
 {
     private static readonly EvolutionSettings Small = new(Population: 10, Generations: 3, Parents: 4, Mutations: 5, Crossovers: 5);
 
+    private static readonly EvolutionSettings Large = new(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
+
     public static Profile Quick { get; } = new("quick", TrainLimit: 12_000, Stage1TrainLimit: 6_000,
         Stage1Epochs: 1, Stage1Evolution: Small, Stage2Epochs: 1, Stage2Evolution: Small,
-        SposEpochs: 3, SposEvolution: new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10),
+        SposEpochs: 3, SposEvolution: Large,
         SposShortEpochs: 2, SposShortEvolution: Small with { Generations = 7 },
         RandomCandidates: 4, RandomEpochs: 1, RetrainEpochs: 2, RankSample: 6, RankEpochs: 1, AblationEpochs: 2,
         ValidationImages: 1000, BatchSize: 64);
 
     public static Profile Full { get; } = new("full", TrainLimit: null, Stage1TrainLimit: 30_000,
         Stage1Epochs: 1, Stage1Evolution: Small, Stage2Epochs: 1, Stage2Evolution: Small,
-        SposEpochs: 6, SposEvolution: new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10),
+        SposEpochs: 6, SposEvolution: Large,
         SposShortEpochs: 2, SposShortEvolution: Small with { Generations = 7 },
         RandomCandidates: 6, RandomEpochs: 2, RetrainEpochs: 5, RankSample: 10, RankEpochs: 2, AblationEpochs: 5,
         ValidationImages: 2000, BatchSize: 64);

@@ -99,15 +99,11 @@ RunRecord RunMethod(string method, ulong seed)
                     Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights, profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
                 stages.Add(StageRecord.Of("stage2", search.Cost));
                 break;
-            case "spos":
-                search = HourNasStages.SearchSpos(Context($"{seed}-spos", seed, profile.Train, profile.TrainLimit), space, budget,
-                    profile.Search(profile.SposEpochs, profile.SposEvolution));
-                stages.Add(StageRecord.Of("spos", search.Cost));
-                break;
-            case "spos-short":
-                search = HourNasStages.SearchSpos(Context($"{seed}-spos-short", seed, profile.Train, profile.TrainLimit), space, budget,
-                    profile.Search(profile.SposShortEpochs, profile.SposShortEvolution));
-                stages.Add(StageRecord.Of("spos-short", search.Cost));
+            case "spos" or "spos-short":
+                var settings = method == "spos" ? profile.Search(profile.SposEpochs, profile.SposEvolution)
+                    : profile.Search(profile.SposShortEpochs, profile.SposShortEvolution);
+                search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit), space, budget, settings);
+                stages.Add(StageRecord.Of(method, search.Cost));
                 break;
             default:
                 search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit), space, budget,
