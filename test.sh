@@ -13,6 +13,13 @@ APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-co
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
+# A step before the tests failed: say which, and count it as the one failure.
+abort() {
+  log "$*"
+  echo "0 passed, 1 failed"
+  exit 1
+}
+
 ensure_apt_packages() {
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -24,13 +31,9 @@ ensure_apt_packages() {
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-if ! command -v dotnet >/dev/null 2>&1; then
-  echo "dotnet SDK (10.0) not found on PATH: install it first" >&2
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+command -v dotnet >/dev/null 2>&1 || abort "dotnet SDK (10.0) not found on PATH: install it first"
 
-ensure_apt_packages || { log "package install failed"; echo "0 passed, 1 failed"; exit 1; }
+ensure_apt_packages || abort "package install failed"
 
 results=$(mktemp -d)
 # Outside $results (mode 700): the RabbitMQ node runs as the rabbitmq user and must reach its folder.
@@ -54,26 +57,14 @@ if [ "$(stat -c %d "$package_cache")" != "$(stat -c %d .)" ]; then
 fi
 
 log "building"
-if ! dotnet build HourNas.Services.sln -c Release -nologo -v quiet; then
-  log "build failed"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+dotnet build HourNas.Services.sln -c Release -nologo -v quiet || abort "build failed"
 
 # The standalone trace dashboard (a NuGet package the dashboard test starts through infra/dashboard.sh): fetch it now,
 # so the test's start-up wait does not include the download.
-if ! dotnet restore infra/dashboard/Dashboard.csproj -v quiet >/dev/null; then
-  log "could not fetch the Aspire dashboard package"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+dotnet restore infra/dashboard/Dashboard.csproj -v quiet >/dev/null || abort "could not fetch the Aspire dashboard package"
 
 log "starting RabbitMQ and Redis"
-if ! infra_env=$(infra/local.sh start "$infra_dir"); then
-  log "RabbitMQ or Redis did not start"
-  echo "0 passed, 1 failed"
-  exit 1
-fi
+infra_env=$(infra/local.sh start "$infra_dir") || abort "RabbitMQ or Redis did not start"
 eval "$infra_env"
 
 log "testing"
