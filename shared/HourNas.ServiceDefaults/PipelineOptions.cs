@@ -84,7 +84,8 @@ public sealed class PipelineOptions
 
     /// <summary>
     /// How often the coordinator looks for stages recorded as running whose command never reached the broker (after a
-    /// crash or a broker fault) and sends it; it also looks once at start.
+    /// crash or a broker fault) and sends it; it also looks once at start. Infinite (-00:00:00.001) turns both off:
+    /// then only an explicit <c>ExperimentRecovery.Sweep</c> looks.
     /// </summary>
     public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
 

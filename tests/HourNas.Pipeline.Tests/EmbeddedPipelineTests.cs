@@ -50,8 +50,8 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // Recovery passes run when this scenario calls them, not on a timer.
-        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "01:00:00" });
+        // Recovery passes run only when this scenario calls them: none at start, none on a timer.
+        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" });
         builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
         Host = builder.Build();
         await Host.StartAsync();

@@ -30,6 +30,7 @@ public sealed class ExperimentRecovery(IGrainFactory grains, IOptions<PipelineOp
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (options.Value.RecoveryInterval == Timeout.InfiniteTimeSpan) return;  // passes only when called
         using var timer = new PeriodicTimer(options.Value.RecoveryInterval);
         do
         {
