@@ -16,8 +16,9 @@ cmd=${1:-}
 dir=$(realpath -m "${2:-.local/infra}")
 amqp_port=${HOURNAS_RABBITMQ_PORT:-25672}
 redis_port=${HOURNAS_REDIS_PORT:-26379}
-# The CLI tools take ports 35672-35682 for themselves: keep the node's distribution port clear of them.
-dist_port=$((amqp_port + 20000))
+# Fixed ports beside the AMQP one, below the ephemeral range (an outgoing connection could hold a port there when the
+# node starts; RabbitMQ's own AMQP+20000 default lands in it).
+dist_port=$((amqp_port + 2))
 epmd_port=$((amqp_port + 1))
 node="hournas-${amqp_port}@localhost"
 
@@ -30,8 +31,8 @@ rabbit() {
   local program=$1
   shift
   local run=() dist=()
-  # Only the server takes the fixed distribution port; the CLI tools must pick free ones.
-  [ "$program" = rabbitmq-server ] && dist=(RABBITMQ_DIST_PORT="$dist_port")
+  # Only the server takes the fixed distribution port (on loopback only); the CLI tools must pick free ones.
+  [ "$program" = rabbitmq-server ] && dist=(RABBITMQ_DIST_PORT="$dist_port" RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}")
   if [ "$(id -u)" -eq 0 ] && id rabbitmq >/dev/null 2>&1; then run=(runuser -u rabbitmq --); fi
   ${RABBIT_EXEC:-} "${run[@]}" env HOME="$dir/rabbitmq" RABBITMQ_NODENAME="$node" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$amqp_port" \
     "${dist[@]}" ERL_EPMD_PORT="$epmd_port" ERL_EPMD_ADDRESS=127.0.0.1 \
