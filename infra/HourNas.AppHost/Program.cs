@@ -38,10 +38,11 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name) where TProject 
 Service<Projects.HourNas_Coordinator>("coordinator")
     .WithEnvironment("HourNas__Clustering", "Redis")
     .WithEnvironment("ConnectionStrings__redis", redisEndpoint)
-    // Orleans picks free silo and gateway ports: one coordinator per machine needs no fixed ones.
+    // 0: free silo and gateway ports, picked at start: one coordinator per machine needs no fixed ones.
     .WithEnvironment("HourNas__SiloPort", "0")
     .WithEnvironment("HourNas__GatewayPort", "0")
-    .WithHttpEndpoint(port: coordinatorPort, targetPort: null, name: "http", isProxied: false)
+    // 0: Aspire picks a free port below the ephemeral range (tests; several AppHosts on one machine).
+    .WithHttpEndpoint(port: coordinatorPort == 0 ? null : coordinatorPort, targetPort: null, name: "http", isProxied: false)
     .WithHttpHealthCheck("/health")
     .WaitFor(redis);
 foreach (var (name, replicas) in new[] { ("vital-blocks", 1), ("space-shrinking", 1), ("supernet-training", 1), ("retraining", 2) })

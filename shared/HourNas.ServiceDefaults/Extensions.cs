@@ -118,8 +118,9 @@ public static class Extensions
     public static TBuilder AddExperimentSilo<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var options = builder.Configuration.GetPipelineOptions();
-        var siloPort = options.SiloPort == 0 ? FreePort() : options.SiloPort;
-        var gatewayPort = options.GatewayPort == 0 ? FreePort() : options.GatewayPort;
+        var free = LoopbackPorts.PickFree(2);
+        var siloPort = options.SiloPort == 0 ? free[0] : options.SiloPort;
+        var gatewayPort = options.GatewayPort == 0 ? free[1] : options.GatewayPort;
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>
@@ -161,11 +162,4 @@ public static class Extensions
     }
 
     private static bool IsHealthPath(string? path) => path is "/health" or "/alive";
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -4,6 +4,7 @@ using HourNas.Components;
 using HourNas.Components.Coordinator;
 using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Xunit.Abstractions;
@@ -24,7 +25,8 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task An_embedded_experiment_exported_over_otlp_is_one_trace_in_the_standalone_dashboard()
     {
-        var (ui, grpc, http) = (TestEnvironment.FreePort(), TestEnvironment.FreePort(), TestEnvironment.FreePort());
+        var ports = LoopbackPorts.PickFree(3);
+        var (ui, grpc, http) = (ports[0], ports[1], ports[2]);
         var start = new ProcessStartInfo("bash", [Path.Combine(TestEnvironment.RepositoryRoot, "infra", "dashboard.sh")])
         {
             RedirectStandardOutput = true,

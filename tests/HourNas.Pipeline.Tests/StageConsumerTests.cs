@@ -202,7 +202,8 @@ public sealed class ServiceAddressTests
     public async Task A_service_takes_its_default_address_only_when_none_is_given(bool given)
     {
         using var folder = new TempFolder();
-        var (fallback, named) = ($"http://127.0.0.1:{TestEnvironment.FreePort()}", $"http://127.0.0.1:{TestEnvironment.FreePort()}");
+        var ports = LoopbackPorts.PickFree(2);
+        var (fallback, named) = ($"http://127.0.0.1:{ports[0]}", $"http://127.0.0.1:{ports[1]}");
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateBuilder(given ? ["--urls", named] : []);
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -214,5 +215,48 @@ public sealed class ServiceAddressTests
         await app.StartAsync();
         Assert.Equal(given ? named : fallback, Assert.Single(app.Urls));
         await app.StopAsync();
+    }
+}
+
+public sealed class LoopbackPortsTests
+{
+    [Theory]
+    [InlineData("32768\t60999\n", 32768)]
+    [InlineData("1024 65000", 1024)]
+    [InlineData("", null)]
+    [InlineData("32768", null)]
+    [InlineData("a b", null)]
+    public void The_ephemeral_range_start_is_read_from_the_kernel_setting(string text, int? expected) =>
+        Assert.Equal(expected, LoopbackPorts.ParseEphemeralStart(text));
+
+    [Fact]
+    public void Picked_ports_are_distinct_free_and_below_the_ephemeral_range()
+    {
+        var ports = LoopbackPorts.PickFree(20);
+        Assert.Equal(20, ports.Distinct().Count());
+        Assert.All(ports, p => Assert.InRange(p, LoopbackPorts.RangeStart, LoopbackPorts.EphemeralStart() - 1));
+        foreach (var port in ports)
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();  // throws if the port was not free
+            listener.Stop();
+        }
+    }
+
+    [Fact]
+    public void A_port_in_use_is_never_picked()
+    {
+        // Hold 500 ports of the range, then pick 1000: none may land on a held one.
+        var held = LoopbackPorts.PickFree(500).Select(p => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, p)).ToList();
+        held.ForEach(l => l.Start());
+        try
+        {
+            var taken = held.Select(l => ((System.Net.IPEndPoint)l.LocalEndpoint).Port).ToHashSet();
+            Assert.DoesNotContain(LoopbackPorts.PickFree(1000), taken.Contains);  // unchecked, about 22 would hit
+        }
+        finally
+        {
+            held.ForEach(l => l.Stop());
+        }
     }
 }

@@ -6,7 +6,7 @@ using HourNas.Experiments;
 
 namespace HourNas.Pipeline.Tests;
 
-/// <summary>Where this test run is: the repository and build it runs from, and free ports.</summary>
+/// <summary>Where this test run is: the repository and build it runs from.</summary>
 public static class TestEnvironment
 {
     private static readonly DirectoryInfo Bin = new(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
@@ -19,13 +19,6 @@ public static class TestEnvironment
 
     /// <summary>tests/HourNas.Pipeline.Tests/bin/&lt;configuration&gt;/&lt;framework&gt; -> the repository.</summary>
     public static string RepositoryRoot => Bin.Parent!.Parent!.Parent!.Parent!.Parent!.FullName;
-
-    public static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A folder under the system temp folder, deleted at the end of the test.</summary>
