@@ -39,7 +39,8 @@ public sealed class ExperimentRecovery(IGrainFactory grains, IOptions<PipelineOp
                 if (await Sweep() is > 0 and var sent) logger.LogWarning("Recovery sent {Count} stage command(s) that had not gone out", sent);
             }
             // Whatever stopped this pass (Redis or the broker away, the silo still starting), the next one tries again.
-            catch (Exception e) when (e is not OperationCanceledException)
+            // (A timeout inside a call can be an OperationCanceledException too: only the host's own stop ends the loop.)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 logger.LogWarning(e, "Recovery pass failed; the next is in {Interval}", options.Value.RecoveryInterval);
             }
