@@ -15,9 +15,6 @@ namespace HourNas.AppHost.Tests;
 /// </summary>
 public sealed class AppHostTests(ITestOutputHelper output)
 {
-    private static readonly string[] Resources =
-        ["rabbitmq", "redis", "coordinator", "vital-blocks", "space-shrinking", "supernet-training", "retraining"];
-
     [Fact]
     public async Task The_app_host_starts_every_service_and_runs_an_experiment_to_completion()
     {
@@ -26,39 +23,48 @@ public sealed class AppHostTests(ITestOutputHelper output)
         var keepState = false;
         try
         {
-            // Ports apart from those ./test.sh's own RabbitMQ and Redis use; a free one for the coordinator's API.
+            // Ports apart from those ./test.sh's own RabbitMQ and Redis use; Aspire picks a free one for the coordinator's API.
             var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.HourNas_AppHost>(
-                [$"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379", $"--HourNas:CoordinatorPort={FreePort()}"],
+                [$"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379", "--HourNas:CoordinatorPort=0"],
                 timeout.Token);
             await using var app = await builder.BuildAsync(timeout.Token);
             // Every resource's state changes and log lines, so a failure says which resource stalled and why.
-            var record = new ConcurrentQueue<string>();
+            var record = new ConcurrentQueue<Entry>();
+            var states = new ConcurrentDictionary<string, (string Resource, string State)>();  // by replica
             var started = DateTime.UtcNow;
-            void Note(string resource, string line) => record.Enqueue($"{(DateTime.UtcNow - started).TotalSeconds,6:F1}s {resource}: {line}");
+            void Note(string resource, string line, bool isLog = true) =>
+                record.Enqueue(new(resource, $"{(DateTime.UtcNow - started).TotalSeconds,6:F1}s {resource}: {line}", isLog));
             var logs = app.Services.GetRequiredService<ResourceLoggerService>();
-            foreach (var resource in Resources)
-                _ = Task.Run(async () =>
-                {
-                    await foreach (var batch in logs.WatchAsync(resource).WithCancellation(timeout.Token))
-                        foreach (var line in batch)
-                            Note(resource, line.Content);
-                }, timeout.Token);
             _ = Task.Run(async () =>
             {
                 await foreach (var change in app.ResourceNotifications.WatchAsync(timeout.Token))
-                    Note(change.Resource.Name, $"[{change.Snapshot.State?.Text} {change.Snapshot.HealthStatus}]");
+                {
+                    if (change.Snapshot.IsHidden) continue;  // Aspire's own helpers (a project's rebuilder)
+                    // Logs are kept per replica id (a project's carries a suffix): follow each id once it appears.
+                    if (!states.ContainsKey(change.ResourceId))
+                        _ = Task.Run(async () =>
+                        {
+                            await foreach (var batch in logs.WatchAsync(change.ResourceId).WithCancellation(timeout.Token))
+                                foreach (var line in batch)
+                                    Note(change.Resource.Name, Timestamp.Replace(line.Content, "", 1));
+                        }, timeout.Token);
+                    var now = $"{change.Snapshot.State?.Text} {change.Snapshot.HealthStatus}{(change.Snapshot.ExitCode is { } code ? $" exit {code}" : "")}";
+                    states[change.ResourceId] = (change.Resource.Name, now);
+                    Note(change.Resource.Name, $"[{now}]", isLog: false);
+                }
             }, timeout.Token);
             try
             {
                 await RunSmokeExperiment(app, state, timeout.Token);
             }
-            catch
+            catch (Exception e)
             {
                 output.WriteLine($"state folder: {state} (kept)");
-                foreach (var line in record.TakeLast(400))
-                    output.WriteLine(line);
+                foreach (var entry in record.TakeLast(400))
+                    output.WriteLine(entry.Line);
                 keepState = true;
-                throw;
+                // CI shows only the end of its log: the failure message itself says what each resource was doing.
+                throw new Xunit.Sdk.XunitException($"{e.Message}\n{Diagnosis(states, record)}", e);
             }
         }
         finally
@@ -101,10 +107,28 @@ public sealed class AppHostTests(ITestOutputHelper output)
         Assert.Contains("/experiments/apphost-smoke/artifacts/weights.pth", page);
     }
 
-    private static int FreePort()
+    /// <summary>
+    /// A few lines: every resource's last state, then the error-looking log lines (else the last lines) of each resource
+    /// that is not running.
+    /// </summary>
+    private static string Diagnosis(IReadOnlyDictionary<string, (string Resource, string State)> states, IEnumerable<Entry> record)
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var lines = new List<string> { "states: " + string.Join("; ", states.Values.Order().Select(s => $"{s.Resource} {s.State}")) };
+        var down = states.Values.Where(s => !s.State.StartsWith(KnownResourceStates.Running, StringComparison.Ordinal)).Select(s => s.Resource).Distinct();
+        foreach (var resource in down)
+        {
+            var own = record.Where(r => r.Resource == resource && r.IsLog).Select(r => r.Line).ToList();
+            var errors = own.Where(l => ErrorLike.IsMatch(l)).ToList();
+            lines.AddRange((errors.Count > 0 ? errors : own).TakeLast(6).Select(l => l.Length > 220 ? l[..220] + "..." : l));
+        }
+        return string.Join("\n", lines);
     }
+
+    private sealed record Entry(string Resource, string Line, bool IsLog);
+
+    /// <summary>The time DCP puts before each log line (the record has its own, relative one).</summary>
+    private static readonly System.Text.RegularExpressions.Regex Timestamp = new(@"^\d{4}-\d\d-\d\dT[\d:.]+Z ");
+
+    private static readonly System.Text.RegularExpressions.Regex ErrorLike =
+        new("exception|error|fail|crit|unhandled|refused|denied|in use", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
 }
