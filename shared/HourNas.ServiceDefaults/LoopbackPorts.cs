@@ -25,38 +25,42 @@ public static class LoopbackPorts
         text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries) is [var first, _] && int.TryParse(first, out var port) && port is > 0 and < 65536
             ? port : null;
 
-    public static int PickFree() => PickFree(1)[0];
+    /// <summary>
+    /// Distinct ports that were free on 127.0.0.1 a moment ago, from [<see cref="RangeStart"/>, ephemeral start); where the
+    /// ephemeral range leaves no room below it, ports the system hands out.
+    /// </summary>
+    public static int[] PickFree(int count) => PickFree(count, EphemeralStart());
 
-    /// <summary>Distinct ports that were free on 127.0.0.1 a moment ago, from [<see cref="RangeStart"/>, ephemeral start).</summary>
-    public static int[] PickFree(int count)
+    /// <summary>As <see cref="PickFree(int)"/>, for an ephemeral range that starts at <paramref name="end"/>.</summary>
+    public static int[] PickFree(int count, int end)
     {
-        var end = EphemeralStart();  // exclusive
-        if (end - RangeStart < 1000)
-            throw new InvalidOperationException($"The ephemeral port range starts at {end}: no room below it for fixed ports from {RangeStart}");
+        var below = end - RangeStart >= 1000;
         var picked = new List<int>(count);
         for (var misses = 0; picked.Count < count;)
         {
-            var port = Random.Shared.Next(RangeStart, end);
-            if (!picked.Contains(port) && IsFree(port))
-                picked.Add(port);
+            var port = below ? Bind(Random.Shared.Next(RangeStart, end)) : Bind(0);
+            if (port is { } free && !picked.Contains(free))
+                picked.Add(free);
             else if (++misses == 1000)
                 throw new InvalidOperationException($"No free loopback port found in {RangeStart}-{end - 1}: 1000 candidates were taken");
         }
         return [.. picked];
     }
 
-    private static bool IsFree(int port)
+    /// <summary>Binds and releases the port (0: one the system picks); null if it is taken.</summary>
+    private static int? Bind(int port)
     {
         try
         {
             var listener = new TcpListener(IPAddress.Loopback, port);
             listener.Start();
+            var bound = ((IPEndPoint)listener.LocalEndpoint).Port;
             listener.Stop();
-            return true;
+            return bound;
         }
         catch (SocketException)
         {
-            return false;
+            return null;
         }
     }
 }

@@ -109,12 +109,12 @@ public sealed class AppHostTests(ITestOutputHelper output)
 
     /// <summary>
     /// A few lines: every resource's last state, then the error-looking log lines (else the last lines) of each resource
-    /// that is not running.
+    /// that is not running and healthy.
     /// </summary>
     private static string Diagnosis(IReadOnlyDictionary<string, (string Resource, string State)> states, IEnumerable<Entry> record)
     {
         var lines = new List<string> { "states: " + string.Join("; ", states.Values.Order().Select(s => $"{s.Resource} {s.State}")) };
-        var down = states.Values.Where(s => !s.State.StartsWith(KnownResourceStates.Running, StringComparison.Ordinal)).Select(s => s.Resource).Distinct();
+        var down = states.Values.Where(s => !s.State.StartsWith($"{KnownResourceStates.Running} Healthy", StringComparison.Ordinal)).Select(s => s.Resource).Distinct();
         foreach (var resource in down)
         {
             var own = record.Where(r => r.Resource == resource && r.IsLog).Select(r => r.Line).ToList();

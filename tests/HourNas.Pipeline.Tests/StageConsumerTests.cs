@@ -243,6 +243,17 @@ public sealed class LoopbackPortsTests
         }
     }
 
+    [Theory]
+    [InlineData(20000)]  // room below: picked there
+    [InlineData(10500)]  // no room below: the system's own picks
+    public void Picked_ports_respect_where_the_ephemeral_range_starts(int ephemeralStart)
+    {
+        var ports = LoopbackPorts.PickFree(10, ephemeralStart);
+        Assert.Equal(10, ports.Distinct().Count());
+        if (ephemeralStart == 20000) Assert.All(ports, p => Assert.InRange(p, LoopbackPorts.RangeStart, 19999));
+        else Assert.All(ports, p => Assert.True(p >= LoopbackPorts.EphemeralStart(), $"{p} is not one the system handed out"));
+    }
+
     [Fact]
     public void A_port_in_use_is_never_picked()
     {
