@@ -46,7 +46,7 @@ public sealed class AppHostTests(ITestOutputHelper output)
                         {
                             await foreach (var batch in logs.WatchAsync(change.ResourceId).WithCancellation(timeout.Token))
                                 foreach (var line in batch)
-                                    Note(change.Resource.Name, Timestamp.Replace(line.Content, "", 1));
+                                    Note(change.Resource.Name, Colours.Replace(Timestamp.Replace(line.Content, "", 1), ""));
                         }, timeout.Token);
                     var now = $"{change.Snapshot.State?.Text} {change.Snapshot.HealthStatus}{(change.Snapshot.ExitCode is { } code ? $" exit {code}" : "")}";
                     states[change.ResourceId] = (change.Resource.Name, now);
@@ -128,6 +128,9 @@ public sealed class AppHostTests(ITestOutputHelper output)
 
     /// <summary>The time DCP puts before each log line (the record has its own, relative one).</summary>
     private static readonly System.Text.RegularExpressions.Regex Timestamp = new(@"^\d{4}-\d\d-\d\dT[\d:.]+Z ");
+
+    /// <summary>The console logger's colour codes.</summary>
+    private static readonly System.Text.RegularExpressions.Regex Colours = new(@"\x1B\[[0-9;]*m");
 
     private static readonly System.Text.RegularExpressions.Regex ErrorLike =
         new("exception|error|fail|crit|unhandled|refused|denied|in use", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
