@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using HourNas.Contracts;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -118,9 +117,10 @@ public static class Extensions
     public static TBuilder AddExperimentSilo<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         var options = builder.Configuration.GetPipelineOptions();
-        var free = LoopbackPorts.PickFree(2);
-        var siloPort = options.SiloPort == 0 ? free[0] : options.SiloPort;
-        var gatewayPort = options.GatewayPort == 0 ? free[1] : options.GatewayPort;
+        // Port 0: a free one, probed only when asked for.
+        var free = new Queue<int>(LoopbackPorts.PickFree(new[] { options.SiloPort, options.GatewayPort }.Count(p => p == 0)));
+        var siloPort = options.SiloPort == 0 ? free.Dequeue() : options.SiloPort;
+        var gatewayPort = options.GatewayPort == 0 ? free.Dequeue() : options.GatewayPort;
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>
