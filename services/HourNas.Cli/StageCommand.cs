@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
@@ -10,7 +11,7 @@ namespace HourNas.Cli;
 /// <summary><c>hournas stage NAME</c>: runs one stage from files, with no message bus.</summary>
 internal static class StageCommand
 {
-    public static readonly string[] Names = ["ablation", "stage1", "stage2", "retrain", "spos", "random"];
+    public static readonly string[] Names = ["ablation", "stage1", "stage2", "retrain", "spos", "random", "predict"];
 
     public static Command Create(HournasCli cli)
     {
@@ -28,7 +29,16 @@ internal static class StageCommand
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint in the output folder" };
         var from = new Option<string?>("--from") { Description = "stage2: the stage-1 output folder (vital choices and supernet weights)" };
         var vital = new Option<string?>("--vital-genotype") { Description = "stage2: the vital operations, when not taken from --from" };
-        var weights = new Option<string?>("--weights") { Description = "ablation: trained weights (.dat) instead of training first" };
+        var weights = new Option<string?>("--weights")
+        {
+            Description = "ablation: trained weights (.dat) instead of training first; predict: a saved supernet (stage1/vital-supernet.dat, stage2/supernet.dat, spos/supernet.dat)",
+        };
+        var genotypes = new Option<string?>("--genotypes") { Description = "predict: a file of genotypes, one per line in text form ('#' starts a comment)" };
+        var sharing = new Option<WeightSharing>("--weight-sharing")
+        {
+            Description = "stage1, stage2, spos: the supernet's candidates hold independent or entangled weights",
+            DefaultValueFactory = _ => new SearchSettings().Sharing,
+        };
         var batch = new Option<int>("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
         var population = new Option<int?>("--population") { Description = "evolution population (default 20)" };
@@ -40,7 +50,7 @@ internal static class StageCommand
         var command = new Command("stage", "run one stage from files: vital-block ablation, stage 1, stage 2, retraining, or a baseline")
         {
             name, preset, genotype, epochs, trainLimit, data, budget, minFraction, seed, output, resume, from, vital, weights, batch, lr,
-            population, generations, validationImages, randomCandidates, device, json,
+            population, generations, validationImages, randomCandidates, device, json, genotypes, sharing,
         };
         command.SetAction(parse => cli.Guard(() =>
         {
@@ -53,6 +63,9 @@ internal static class StageCommand
             else space = new ArchitectureSpace(skeleton);
             if (stage is "retrain" or "ablation" && network is null)
                 throw new SearchSpaceException($"stage {stage} needs --genotype");
+            if (stage is "predict" && (parse.GetValue(weights) is null || parse.GetValue(genotypes) is null))
+                throw new SearchSpaceException("stage predict needs --weights (a saved supernet) and --genotypes (a file)");
+            var toScore = stage is "predict" ? ReadGenotypes(space, parse.GetValue(genotypes)!) : [];
             Budget? window = parse.GetValue(budget) is { } b ? Budget.FromMFlops(b, parse.GetValue(minFraction)) : null;
             if (stage is "stage1" or "stage2" or "spos" or "random" && window is null)
                 throw new SearchSpaceException($"stage {stage} needs --budget-mflops");
@@ -66,7 +79,10 @@ internal static class StageCommand
             var train = new TrainSettings(Epochs: parse.GetValue(epochs) ?? (stage is "retrain" or "ablation" ? 5 : 3),
                 BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr));
             var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages), parse.GetValue(minFraction),
-                parse.GetValue(population), parse.GetValue(generations), parse.GetValue(randomCandidates));
+                parse.GetValue(population), parse.GetValue(generations), parse.GetValue(randomCandidates)) with
+            {
+                Sharing = parse.GetValue(sharing),
+            };
             var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train, parse.GetValue(trainLimit),
                 p => cli.Error.WriteLine(FormatProgress(p)));
 
@@ -78,6 +94,7 @@ internal static class StageCommand
                 "random" => HourNasStages.SearchRandom(ctx, space, window!, search),
                 "retrain" => HourNasStages.Retrain(ctx, space, network!),
                 "ablation" => HourNasStages.Ablate(ctx, space, network!, parse.GetValue(weights)),
+                "predict" => Predict(ctx, space, parse.GetValue(weights)!, toScore, search),
                 _ => throw new SearchSpaceException($"unknown stage '{stage}'"),
             };
             if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(result, result.GetType(), HourNasStages.Json));
@@ -105,6 +122,49 @@ internal static class StageCommand
         return HourNasStages.SearchNonVitalBlocks(ctx, space, budget, Presets.ResolveVitalChoices(space, vitalSpec), weights, search);
     }
 
+    /// <summary>What <c>stage predict</c> prints: one prediction per genotype of the file, in file order.</summary>
+    internal sealed record PredictionList(string Weights, int ValidationImages, IReadOnlyList<Prediction> Predictions);
+
+    internal sealed record Prediction(string Genotype, double MFlops, long Params, double Accuracy);
+
+    private static PredictionList Predict(StageContext ctx, ArchitectureSpace space, string weights,
+        IReadOnlyList<(int Line, Genotype Genotype)> genotypes, SearchSettings search)
+    {
+        var accuracy = HourNasStages.PredictAccuracy(ctx, space, weights, genotypes.Select(g => g.Genotype).ToArray(), search,
+            genotypes.Select(g => $"line {g.Line}").ToArray());
+        return new PredictionList(weights, search.ValidationImages, genotypes.Select((g, i) =>
+        {
+            var cost = space.Costs.Of(g.Genotype).Total;
+            return new Prediction(g.Genotype.ToString(), cost.MFlops, cost.Params, accuracy[i]);
+        }).ToArray());
+    }
+
+    /// <summary>The genotypes of a file, one per line in text form; blank lines and '#' comments are skipped.</summary>
+    internal static IReadOnlyList<(int Line, Genotype Genotype)> ReadGenotypes(ArchitectureSpace space, string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"genotypes file '{path}' does not exist", path);
+        var info = new FileInfo(path);
+        const long maxBytes = 16 << 20;
+        if (info.Length > maxBytes) throw new InvalidDataException($"genotypes file '{path}' is {info.Length:N0} bytes; at most {maxBytes:N0} are read");
+        var result = new List<(int, Genotype)>();
+        var lines = File.ReadAllLines(path);
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var text = lines[i].Split('#', 2)[0].Trim();
+            if (text.Length == 0) continue;
+            try
+            {
+                result.Add((i + 1, space.Parse(text)));
+            }
+            catch (SearchSpaceException e)
+            {
+                throw new SearchSpaceException($"{path} line {i + 1}: {e.Message}");
+            }
+        }
+        if (result.Count == 0) throw new SearchSpaceException($"genotypes file '{path}' holds no genotype");
+        return result;
+    }
+
     internal static string FormatProgress(Progress p) =>
         FormatProgress(p.Stage, p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond, p.Seconds);
 
@@ -126,6 +186,9 @@ internal static class StageCommand
         AblationResult r => string.Join(Environment.NewLine,
             [$"ablation of {r.Genotype}: baseline test top-1 {r.BaselineTop1:P2}", .. r.Blocks.Select(b =>
                 $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): top-1 {b.Top1:P2}, drop {b.Drop * 100:F2} points")]),
+        PredictionList r => string.Join(Environment.NewLine,
+            [$"supernet {r.Weights}: validation top-1 on {r.ValidationImages} images", .. r.Predictions.Select(p =>
+                $"  {p.Accuracy:P2}  {p.MFlops:F2} MFLOPs  {p.Genotype}")]),
         _ => result.ToString() ?? "",
     };
 }

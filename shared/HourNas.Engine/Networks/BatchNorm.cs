@@ -51,4 +51,16 @@ public sealed class BatchNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x) =>
         nn.functional.batch_norm(x, running_mean, running_var, weight, bias, training, Momentum, Eps);
+
+    /// <summary>
+    /// Normalises an input holding only the first <paramref name="channels"/> channels (a weight-entangled
+    /// supernet's narrower candidate): the parameters and running statistics of those channels, updated in place.
+    /// </summary>
+    public Tensor Forward(Tensor x, long channels)
+    {
+        if (channels == weight.shape[0]) return forward(x);
+        using var scope = NewDisposeScope();
+        return nn.functional.batch_norm(x, running_mean.narrow(0, 0, channels), running_var.narrow(0, 0, channels),
+            weight.narrow(0, 0, channels), bias.narrow(0, 0, channels), training, Momentum, Eps).MoveToOuterDisposeScope();
+    }
 }

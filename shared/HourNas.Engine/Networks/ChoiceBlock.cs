@@ -6,31 +6,100 @@ using static TorchSharp.torch;
 namespace HourNas.Engine.Networks;
 
 /// <summary>
-/// One block of a supernet: every candidate operation with its own weights (keyed by its name, e.g. "k5e6", so
-/// the same block and operation have the same parameter names in every network built from the space); the
-/// active option decides which one runs. <see cref="Operation.Skip"/> runs nothing (identity).
+/// One block of a network: its options (candidate operations) and the one that runs. With independent weights each
+/// option has an <see cref="MBConv"/> of its own, keyed by its name (e.g. "k5e6", so the same block and operation
+/// have the same parameter names in every network built from the space); with entangled weights the options share
+/// an <see cref="EntangledMBConv"/> per family, sized by the block's candidates in the whole space (not by the
+/// options given), so every entangled network of a space has the same parameter shapes and inherits from any other.
+/// <see cref="Operation.Skip"/> runs nothing (identity). A supernet's block also counts the training steps of every
+/// candidate (buffer <c>steps</c>, indexed like the space's candidates), so a saved supernet knows which of its
+/// candidates it can score.
 /// </summary>
 public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
 {
-    private readonly ModuleDict<MBConv> ops;
+    private readonly ModuleDict<MBConv>? ops;
+    private readonly ModuleDict<EntangledMBConv>? shared;
+    private readonly Tensor? steps;
+    private readonly int[] _candidateIndex;
 
-    public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, BlockStyle style) : base(nameof(ChoiceBlock))
+    public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates, BlockStyle style,
+        WeightSharing sharing, bool countSteps) : base(nameof(ChoiceBlock))
     {
         if (options.Count == 0) throw new ArgumentException($"block {block.Index} has no options", nameof(options));
         Options = options;
-        ops = new ModuleDict<MBConv>();
-        foreach (var op in options.Where(o => !o.IsSkip)) ops.Add(op.ToString(), new MBConv(block, op, style));
-        RegisterComponents();
+        Sharing = sharing;
+        _candidateIndex = options.Select(o => IndexOf(spaceCandidates, o)).ToArray();
+        if (_candidateIndex.Any(i => i < 0))
+            throw new ArgumentException($"block {block.Index}: options {string.Join(", ", options)} are not all candidates of the space");
+        if (sharing == WeightSharing.Independent)
+        {
+            ops = new ModuleDict<MBConv>();
+            foreach (var op in options.Where(o => !o.IsSkip)) ops.Add(op.ToString(), new MBConv(block, op, style));
+        }
+        else
+        {
+            shared = new ModuleDict<EntangledMBConv>();
+            foreach (var expanded in new[] { true, false })
+            {
+                if (!options.Any(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded)) continue;
+                var family = spaceCandidates.Where(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded).ToArray();
+                shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style));
+            }
+        }
+        if (countSteps) steps = zeros(spaceCandidates.Count, dtype: ScalarType.Float64);
+        Style = style;
+        // Registered by hand: a field left null must not become an entry.
+        if (ops is not null) register_module(nameof(ops), ops);
+        if (shared is not null) register_module(nameof(shared), shared);
+        if (steps is not null) register_buffer(nameof(steps), steps);
     }
 
     public IReadOnlyList<Operation> Options { get; }
+
+    public WeightSharing Sharing { get; }
+
+    public BlockStyle Style { get; }
 
     public int Active { get; set; }
 
     public Operation ActiveOperation => Options[Active];
 
-    /// <summary>The module of the active option, or null for skip.</summary>
-    public MBConv? ActiveModule => ActiveOperation.IsSkip ? null : ops[ActiveOperation.ToString()];
+    /// <summary>The module of the active option with independent weights, or null for skip (and for entangled weights).</summary>
+    public MBConv? ActiveModule => ops is not null && !ActiveOperation.IsSkip ? ops[ActiveOperation.ToString()] : null;
 
-    public override Tensor forward(Tensor x) => ActiveModule is { } m ? m.call(x) : x.alias();
+    /// <summary>Parameters the active option trains: its own module's, or the whole of its entangled family's.</summary>
+    public IEnumerable<Parameter> ActiveParameters() =>
+        ActiveOperation.IsSkip ? [] : ActiveModule?.parameters() ?? ActiveFamily()!.parameters();
+
+    /// <summary>Training steps per candidate of the space (null when this block does not count them).</summary>
+    public Tensor? Steps => steps;
+
+    /// <summary>Counts one training step of the active option.</summary>
+    public void CountStep()
+    {
+        if (steps is null) return;
+        using var _ = no_grad();
+        using var one = steps[_candidateIndex[Active]];
+        one.add_(1.0);
+    }
+
+    /// <summary>The state-dict prefix of a family of entangled weights ("shared.expanded" or "shared.plain").</summary>
+    public static string FamilyName(bool expanded) => expanded ? "expanded" : "plain";
+
+    public override Tensor forward(Tensor x)
+    {
+        if (ActiveOperation.IsSkip) return x.alias();
+        if (ActiveModule is { } m) return m.call(x);
+        var family = ActiveFamily()!;
+        family.Active = ActiveOperation;
+        return family.call(x);
+    }
+
+    private EntangledMBConv? ActiveFamily() => shared?[FamilyName(CostModel.HasExpansion(Style, ActiveOperation))];
+
+    internal static int IndexOf(IReadOnlyList<Operation> options, Operation op)
+    {
+        for (var i = 0; i < options.Count; i++) if (options[i] == op) return i;
+        return -1;
+    }
 }

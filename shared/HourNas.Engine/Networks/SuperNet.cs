@@ -10,7 +10,8 @@ namespace HourNas.Engine.Networks;
 /// global pooling, classifier. Each block holds the options it is given, so one class is every network HourNAS
 /// trains: the full supernet (all candidates), the vital supernet (non-vital blocks are skip only), the stage-2
 /// supernet (vital blocks fixed, bulbs shrunk) and a child network (one option per block). A path picks one
-/// option per block.
+/// option per block. A supernet's candidates hold independent or entangled weights (<see cref="WeightSharing"/>);
+/// a child's are always independent, so retraining and export see one layout.
 /// </summary>
 public sealed class SuperNet : nn.Module<Tensor, Tensor>
 {
@@ -19,14 +20,17 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     private readonly Sequential head;
     private readonly Linear classifier;
 
-    public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options) : base(nameof(SuperNet))
+    public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
+        WeightSharing sharing = WeightSharing.Independent, bool countSteps = false) : base(nameof(SuperNet))
     {
         if (options.Count != space.Blocks.Count)
             throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}", nameof(options));
         Space = space;
+        Sharing = sharing;
         var s = space.Skeleton;
         stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
-        blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index], s.Style)).ToArray());
+        blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index],
+            space.Candidates[b.Index], s.Style, sharing, countSteps)).ToArray());
         head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
         classifier = nn.Linear(s.HeadWidth, s.Classes);
         RegisterComponents();
@@ -34,20 +38,25 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     public ArchitectureSpace Space { get; }
 
+    public WeightSharing Sharing { get; }
+
     public IReadOnlyList<ChoiceBlock> Blocks => blocks.ToArray();
 
     /// <summary>The options of every block (the space this network can run).</summary>
     public IReadOnlyList<IReadOnlyList<Operation>> Options => blocks.Select(b => b.Options).ToArray();
 
     /// <summary>Every candidate of the space in every block.</summary>
-    public static SuperNet Full(ArchitectureSpace space) => new(space, space.Candidates);
+    public static SuperNet Full(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
+        new(space, space.Candidates, sharing, countSteps: true);
 
     /// <summary>Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).</summary>
-    public static SuperNet Vital(ArchitectureSpace space) =>
-        new(space, space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray());
+    public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
+        new(space, space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(), sharing,
+            countSteps: true);
 
     /// <summary>The supernet over a shrunk space (fixed blocks have one option).</summary>
-    public static SuperNet Shrunk(ShrunkSpace shrunk) => new(shrunk.Space, shrunk.Allowed);
+    public static SuperNet Shrunk(ShrunkSpace shrunk, WeightSharing sharing = WeightSharing.Independent) =>
+        new(shrunk.Space, shrunk.Allowed, sharing, countSteps: true);
 
     /// <summary>A stand-alone network for one genotype.</summary>
     public static SuperNet Child(ArchitectureSpace space, Genotype genotype)
@@ -71,7 +80,7 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     /// <summary>Activates the operations of a genotype; each must be one of its block's options.</summary>
     public void SetPath(Genotype genotype) => SetPath(genotype.Blocks.Select((op, b) =>
     {
-        var i = IndexOf(blocks[b].Options, op);
+        var i = ChoiceBlock.IndexOf(blocks[b].Options, op);
         return i >= 0 ? i : throw new SearchSpaceException($"block {b}: '{op}' is not an option of this network ({string.Join(", ", blocks[b].Options)})");
     }).ToArray());
 
@@ -80,8 +89,42 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     /// <summary>Parameters on the active path (stem, active operations, head, classifier).</summary>
     public IEnumerable<Parameter> ActiveParameters() =>
-        stem.parameters().Concat(blocks.SelectMany(b => b.ActiveModule?.parameters() ?? []))
+        stem.parameters().Concat(blocks.SelectMany(b => b.ActiveParameters()))
             .Concat(head.parameters()).Concat(classifier.parameters());
+
+    /// <summary>
+    /// Why this network cannot score <paramref name="genotype"/> with trained weights, or null when it can: a block
+    /// without weights for its operation, or (where steps were counted) weights no training step reached. With
+    /// entangled weights an operation is trained when a trained candidate of its family has at least its kernel and
+    /// expansion: exactly then every weight it slices was updated.
+    /// </summary>
+    public string? CannotRun(Genotype genotype)
+    {
+        for (var b = 0; b < blocks.Count; b++)
+        {
+            var block = blocks[b];
+            var op = genotype.Blocks[b];
+            if (ChoiceBlock.IndexOf(block.Options, op) < 0)
+                return $"block {b}: this supernet holds no weights for '{op}' (it holds {string.Join(", ", block.Options)})";
+            if (op.IsSkip || block.Steps is not { } steps) continue;
+            var candidates = Space.Candidates[b];
+            var counts = steps.data<double>().ToArray();
+            var trained = candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
+            var covered = block.Sharing == WeightSharing.Independent
+                ? trained.Contains(op)
+                : trained.Any(c => CostModel.HasExpansion(Space.Skeleton.Style, c) == CostModel.HasExpansion(Space.Skeleton.Style, op)
+                                   && c.Kernel >= op.Kernel && c.Expansion >= op.Expansion);
+            if (!covered)
+                return $"block {b}: '{op}' was never trained in this supernet (trained: {(trained.Length == 0 ? "none" : string.Join(", ", trained))})";
+        }
+        return null;
+    }
+
+    /// <summary>Counts one training step of the active path in every block that counts steps.</summary>
+    public void CountStep()
+    {
+        foreach (var block in blocks) block.CountStep();
+    }
 
     public override Tensor forward(Tensor x)
     {
@@ -109,11 +152,5 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
             copied++;
         }
         return copied;
-    }
-
-    private static int IndexOf(IReadOnlyList<Operation> options, Operation op)
-    {
-        for (var i = 0; i < options.Count; i++) if (options[i] == op) return i;
-        return -1;
     }
 }

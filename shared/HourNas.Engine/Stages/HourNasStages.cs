@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
+using TorchSharp;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ public static class HourNasStages
     {
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Vital(space);
+        using var net = SuperNet.Vital(space, settings.Sharing);
         var scorer = CandidateScorer.Create(ctx, settings);
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
@@ -91,9 +92,7 @@ public static class HourNasStages
         return SearchWithSupernet(ctx, "hournas", shrunk, proposal, settings, net =>
         {
             if (vitalSupernetWeights is null) return;
-            if (!File.Exists(vitalSupernetWeights)) throw new FileNotFoundException($"vital supernet weights '{vitalSupernetWeights}' do not exist");
-            using var vital = SuperNet.Vital(space);
-            vital.load(vitalSupernetWeights);
+            using var vital = SupernetFile.Open(space, vitalSupernetWeights);
             net.InheritFrom(vital);
         });
     }
@@ -211,17 +210,37 @@ public static class HourNasStages
     }
 
     /// <summary>
-    /// Supernet-predicted validation accuracy of genotypes, from the supernet a search saved (its weights over
-    /// <paramref name="shrunk"/>): the one-shot estimate whose ranking a search relies on.
+    /// Supernet-predicted validation accuracy of genotypes: weights inherited from a saved supernet (any of the
+    /// stages', read by <see cref="SupernetFile"/>), BatchNorm re-estimated per genotype, top-1 on the held-out
+    /// validation split; the one-shot estimate a search ranks by. Every genotype is checked before any is scored:
+    /// one the supernet cannot run is a <see cref="SearchSpaceException"/> naming it (by <paramref name="names"/>, else
+    /// its position) and the block. Use the seed and training-image limit of the stage that trained the supernet:
+    /// they fix the held-out split, so the scored images are ones the supernet never trained on.
     /// </summary>
-    public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ShrunkSpace shrunk, string supernetWeights,
-        IReadOnlyList<Genotype> genotypes, SearchSettings settings)
+    public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ArchitectureSpace space, string supernetWeights,
+        IReadOnlyList<Genotype> genotypes, SearchSettings settings, IReadOnlyList<string>? names = null)
     {
-        if (!File.Exists(supernetWeights)) throw new FileNotFoundException($"supernet weights '{supernetWeights}' do not exist");
-        using var net = SuperNet.Shrunk(shrunk);
-        net.load(supernetWeights);
+        using var net = SupernetFile.Open(space, supernetWeights);
+        for (var i = 0; i < genotypes.Count; i++)
+        {
+            var name = names?[i] ?? $"genotype {i + 1}";
+            try
+            {
+                space.Validate(genotypes[i]);
+            }
+            catch (SearchSpaceException e)
+            {
+                throw new SearchSpaceException($"{name}: {e.Message}");
+            }
+            if (net.CannotRun(genotypes[i]) is { } why) throw new SearchSpaceException($"{name} ({genotypes[i]}): {why}");
+        }
+        net.to(ctx.Device);
         var scorer = CandidateScorer.Create(ctx, settings);
-        return genotypes.Select(g => scorer.Score(net, shrunk.Encode(g))).ToArray();
+        return genotypes.Select(g =>
+        {
+            net.SetPath(g);
+            return scorer.Score(net, net.Blocks.Select(b => b.Active).ToArray());
+        }).ToArray();
     }
 
     /// <summary>Validation accuracy of a genotype trained from scratch for a few epochs on the search split (stand-alone accuracy).</summary>
@@ -249,7 +268,7 @@ public static class HourNasStages
         var clock = Stopwatch.StartNew();
         var space = shrunk.Space;
         manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Shrunk(shrunk);
+        using var net = SuperNet.Shrunk(shrunk, settings.Sharing);
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var sampler = new ArchitectureSampler(proposal);

@@ -1,4 +1,5 @@
 using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
 using static TorchSharp.torch;
@@ -10,6 +11,7 @@ namespace HourNas.Engine.Stages;
 /// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches;
 /// stage 1 admits a vital choice only when at least <see cref="MinBulbShare"/> of the bulbs' architectures still
 /// fit the budget window with it (else stage 1 spends the whole budget on the neck and stage 2 has nothing to search).
+/// <see cref="Sharing"/> is how the supernets hold their candidates' weights (docs/results.md measures both).
 /// </summary>
 public sealed record SearchSettings(
     int Epochs = 3,
@@ -20,7 +22,8 @@ public sealed record SearchSettings(
     double? TargetMFlops = null,
     EvolutionSettings? Evolution = null,
     int RandomCandidates = 8,
-    double MinBulbShare = 0.01)
+    double MinBulbShare = 0.01,
+    WeightSharing Sharing = WeightSharing.Independent)
 {
     /// <summary>Settings from the user-facing knobs: the evolution's other sizes follow its population.</summary>
     public static SearchSettings Create(int epochs, int validationImages, double minFraction, int? population = null, int? generations = null,

@@ -74,6 +74,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                     net.zero_grad(true);
                     l.backward();
                     optimizer.step();
+                    net.CountStep();
                     lossSum += l.item<float>() * batch.Count;
                     correct += logits.argmax(1).eq(y).sum().item<long>();
                 }

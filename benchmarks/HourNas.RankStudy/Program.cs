@@ -1,0 +1,68 @@
+using System.Globalization;
+using HourNas.Engine.Data;
+using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
+using HourNas.RankStudy;
+using HourNas.SearchSpace;
+
+// The rank study: how well a supernet's inherited-weight accuracy ranks architectures it never trained alone.
+//   reference: draw the reference set of fashion-mnist architectures and train each alone with the retrain recipe
+//     under every seed (resumable: runs already in the file are kept)
+//       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- reference [--seeds 2] [--epochs 5]
+//         [--table benchmarks/results/rank-reference-fashion-mnist.json]
+var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
+    x => x.i + 2 < args.Length && !args[x.i + 2].StartsWith("--") ? args[x.i + 2] : "true");
+string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
+void Log(string line) => Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {line}");
+var command = args.FirstOrDefault() ?? "";
+const string preset = "fashion-mnist";
+var space = new ArchitectureSpace(Presets.Skeleton(preset));
+var tablePath = Opt("table", Path.Combine("benchmarks", "results", "rank-reference-fashion-mnist.json"));
+
+switch (command)
+{
+    case "reference":
+        Reference();
+        break;
+    default:
+        Console.Error.WriteLine("usage: HourNas.RankStudy reference [--seeds 2] [--epochs 5] [--table FILE]");
+        return 2;
+}
+return 0;
+
+void Reference()
+{
+    var seeds = int.Parse(Opt("seeds", "2"), CultureInfo.InvariantCulture);
+    var epochs = int.Parse(Opt("epochs", "5"), CultureInfo.InvariantCulture);
+    var train = new TrainSettings(Epochs: epochs);
+    var table = File.Exists(tablePath)
+        ? ReferenceTable.Load(tablePath)
+        : new ReferenceTable(preset, 1.8, 2.0, epochs, train.ToString(), Environment.MachineName, Environment.ProcessorCount,
+            ReferenceSelection.Draw(space, 1.8, 2.0, inWindow: 12, seed: 2026).Select(g =>
+            {
+                var cost = space.Costs.Of(g).Total;
+                return new ReferenceArchitecture(g.ToString(), cost.MFlops, cost.Params, cost.MFlops is >= 1.8 and <= 2.0, []);
+            }).ToArray());
+    if (table.Epochs != epochs) throw new InvalidOperationException($"{tablePath} was trained for {table.Epochs} epochs, not {epochs}");
+    table.Save(tablePath);
+    var device = TorchRuntime.Initialize("cpu");
+    var data = Datasets.Open(null, space.Skeleton);
+    var work = Path.Combine(Path.GetTempPath(), "hournas-rank-reference");
+    var architectures = table.Architectures.ToList();
+    // Seed by seed, so a partial table already has every architecture once.
+    for (var s = 1UL; s <= (ulong)seeds; s++)
+    {
+        for (var a = 0; a < architectures.Count; a++)
+        {
+            var arch = architectures[a];
+            if (arch.Runs.Any(r => r.Seed == s)) continue;
+            var ctx = new StageContext(device, data, Path.Combine(work, $"{a}-{s}"), s, train);
+            var result = HourNasStages.Retrain(ctx, space, space.Parse(arch.Genotype));
+            architectures[a] = arch with { Runs = [.. arch.Runs, new StandAloneRun(s, result.Top1, result.Top5, result.Cost.Seconds)] };
+            table = table with { Architectures = architectures.ToArray() };
+            table.Save(tablePath);
+            Log($"seed {s} #{a + 1}/{architectures.Count} {arch.Genotype} {arch.MFlops:F2} MFLOPs: {result.Top1:P2} in {result.Cost.Seconds:F0} s");
+            Directory.Delete(ctx.OutputFolder, true);
+        }
+    }
+}

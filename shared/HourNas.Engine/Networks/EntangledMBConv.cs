@@ -1,0 +1,121 @@
+using HourNas.SearchSpace;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Networks;
+
+/// <summary>
+/// The weight-entangled form of a block's MBConv candidates (the idea of Once-for-All and BigNAS): one set of
+/// weights at the family's largest kernel and expansion; a candidate uses the centre kxk of every depthwise filter
+/// and the first (in x e) expanded channels, so the weights every candidate shares train on every step that runs
+/// any of them. A family is the candidates that have a 1x1 expansion under the block style (their depthwise conv
+/// sees expanded features) or those that do not (e=1 without expansion: the depthwise sees the block's input);
+/// the two see different inputs, so they do not share.
+/// </summary>
+public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter? expand_weight;
+    private readonly BatchNorm? expand_bn;
+    private readonly Parameter depthwise_weight;
+    private readonly BatchNorm depthwise_bn;
+    private readonly Parameter? se_reduce_weight;
+    private readonly Parameter? se_reduce_bias;
+    private readonly Parameter? se_expand_weight;
+    private readonly Parameter? se_expand_bias;
+    private readonly Parameter project_weight;
+    private readonly BatchNorm project_bn;
+    private readonly nn.Module<Tensor, Tensor> act;
+    private readonly BlockSpec _block;
+    private readonly BlockStyle _style;
+    private readonly int _maxKernel;
+
+    /// <param name="family">The candidates sharing these weights (all with or all without expansion).</param>
+    public EntangledMBConv(BlockSpec block, IReadOnlyList<Operation> family, BlockStyle style) : base(nameof(EntangledMBConv))
+    {
+        if (family.Count == 0 || family.Any(o => o.IsSkip)) throw new ArgumentException("a family holds MBConv candidates only", nameof(family));
+        Expanded = CostModel.HasExpansion(style, family[0]);
+        if (family.Any(o => CostModel.HasExpansion(style, o) != Expanded))
+            throw new ArgumentException("a family's candidates either all have an expansion conv or none has", nameof(family));
+        _block = block;
+        _style = style;
+        _maxKernel = family.Max(o => o.Kernel);
+        var maxMid = (long)block.InWidth * family.Max(o => o.Expansion);
+        if (Expanded)
+        {
+            expand_weight = Init(empty(maxMid, block.InWidth, 1, 1), block.InWidth);
+            expand_bn = new BatchNorm(maxMid);
+        }
+        depthwise_weight = Init(empty(maxMid, 1, _maxKernel, _maxKernel), _maxKernel * _maxKernel);
+        depthwise_bn = new BatchNorm(maxMid);
+        if (style.SqueezeExcitation is { } se)
+        {
+            var maxSe = family.Max(o => CostModel.SeWidth(se, block.InWidth, block.InWidth * o.Expansion));
+            se_reduce_weight = Init(empty(maxSe, maxMid, 1, 1), maxMid);
+            se_reduce_bias = new Parameter(zeros(maxSe));
+            se_expand_weight = Init(empty(maxMid, maxSe, 1, 1), maxSe);
+            se_expand_bias = new Parameter(zeros(maxMid));
+        }
+        project_weight = Init(empty(block.OutWidth, maxMid, 1, 1), maxMid);
+        project_bn = new BatchNorm(block.OutWidth);
+        act = Layers.Activation(style.Activation);
+        Family = family;
+        Active = family[0];
+        // Registered by hand, under the field names: the fields a style does not use stay null and unregistered.
+        foreach (var (name, p) in new[]
+                 {
+                     (nameof(expand_weight), expand_weight), (nameof(depthwise_weight), depthwise_weight),
+                     (nameof(se_reduce_weight), se_reduce_weight), (nameof(se_reduce_bias), se_reduce_bias),
+                     (nameof(se_expand_weight), se_expand_weight), (nameof(se_expand_bias), se_expand_bias),
+                     (nameof(project_weight), project_weight),
+                 })
+            if (p is not null) register_parameter(name, p);
+        if (expand_bn is not null) register_module(nameof(expand_bn), expand_bn);
+        register_module(nameof(depthwise_bn), depthwise_bn);
+        register_module(nameof(project_bn), project_bn);
+    }
+
+    /// <summary>Whether this family's candidates have the 1x1 expansion conv.</summary>
+    public bool Expanded { get; }
+
+    public IReadOnlyList<Operation> Family { get; }
+
+    /// <summary>The candidate the next forward runs; one of <see cref="Family"/>.</summary>
+    public Operation Active { get; set; }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var k = Active.Kernel;
+        var mid = (long)_block.InWidth * Active.Expansion;
+        var y = x;
+        if (expand_weight is not null)
+            y = act.call(expand_bn!.Forward(nn.functional.conv2d(y, expand_weight.narrow(0, 0, mid)), mid));
+        var offset = (_maxKernel - k) / 2;
+        var dw = depthwise_weight.narrow(0, 0, mid).narrow(2, offset, k).narrow(3, offset, k);
+        y = nn.functional.conv2d(y, dw, strides: [_block.Stride, _block.Stride], padding: [k / 2, k / 2], groups: mid);
+        y = act.call(depthwise_bn.Forward(y, mid));
+        if (_style.SqueezeExcitation is { } se)
+        {
+            var r = CostModel.SeWidth(se, _block.InWidth, (int)mid);
+            var s = nn.functional.adaptive_avg_pool2d(y, 1);
+            s = act.call(nn.functional.conv2d(s, se_reduce_weight!.narrow(0, 0, r).narrow(1, 0, mid), se_reduce_bias!.narrow(0, 0, r)));
+            s = nn.functional.conv2d(s, se_expand_weight!.narrow(0, 0, mid).narrow(1, 0, r), se_expand_bias!.narrow(0, 0, mid)).sigmoid();
+            y = y * s;
+        }
+        y = project_bn.Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)), _block.OutWidth);
+        if (_block.HasIdentityShortcut) y = y.add(x, One);
+        return y.MoveToOuterDisposeScope();
+    }
+
+    // A held Scalar, for the reason MBConv gives.
+    private static readonly Scalar One = 1.ToScalar();
+
+    /// <summary>Kaiming-uniform over the fan-in, as TorchSharp's Conv2d initialises its weights.</summary>
+    private static Parameter Init(Tensor weight, long fanIn)
+    {
+        var bound = 1.0 / Math.Sqrt(fanIn);
+        using (no_grad()) weight.uniform_(-bound, bound);
+        return new Parameter(weight);
+    }
+}

@@ -1,0 +1,169 @@
+using HourNas.Engine.Networks;
+using HourNas.SearchSpace;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace HourNas.Engine.Tests;
+
+public class EntangledSupernetTests
+{
+    private static readonly ArchitectureSpace Space = new(Presets.Skeleton("fashion-mnist"));
+
+    private static Tensor Param(nn.Module module, string name) => module.named_parameters().Single(p => p.name == name).parameter;
+
+    [Fact]
+    public void A_smaller_candidate_is_the_centre_and_prefix_of_the_largest()
+    {
+        // Block 2 keeps width and resolution (identity shortcut): the test also covers the residual add.
+        var block = Space.Blocks[2];
+        var family = Space.Candidates[2].Where(o => o.Expansion > 1).ToArray();
+        using var conv = new EntangledMBConv(block, family, Space.Skeleton.Style);
+        conv.eval();
+        using var x = randn(3, block.InWidth, block.InputSize, block.InputSize);
+        conv.Active = Operation.Parse("k3e3");
+        using var small = conv.call(x);
+
+        // Zero every weight k3e3 does not use: the largest candidate must then compute exactly the same.
+        var mid = block.InWidth * 3;
+        using (no_grad())
+        {
+            var dw = Param(conv, "depthwise_weight");
+            using var mask = zeros_like(dw);
+            mask[TensorIndex.Slice(0, mid), TensorIndex.Colon, TensorIndex.Slice(2, 5), TensorIndex.Slice(2, 5)] = 1;
+            dw.mul_(mask);
+            Param(conv, "expand_weight")[TensorIndex.Slice(mid)].zero_();
+            Param(conv, "project_weight")[TensorIndex.Colon, TensorIndex.Slice(mid)].zero_();
+        }
+        conv.Active = Operation.Parse("k7e6");
+        using var large = conv.call(x);
+        Assert.True(small.allclose(large, rtol: 1e-4, atol: 1e-5), "k7e6 with the unused weights zeroed differs from k3e3");
+        // And the candidates do differ when the outer weights are not zero (the test can fail).
+        using (no_grad()) Param(conv, "depthwise_weight").add_(0.1);
+        using var changed = conv.call(x);
+        Assert.False(small.allclose(changed, rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
+    public void Every_entangled_network_of_a_space_has_the_same_shapes_so_stage2_inherits_all_of_stage1()
+    {
+        using var vital = SuperNet.Vital(Space, WeightSharing.Entangled);
+        var vitalChoices = Presets.ResolveVitalChoices(Space, "k3e1 k5e3 k7e6 k3e3");
+        using var stage2 = SuperNet.Shrunk(SpaceShrinker.Shrink(Space, Budget.FromMFlops(2.0), vitalChoices), WeightSharing.Entangled);
+        var shared = stage2.state_dict().Keys.Intersect(vital.state_dict().Keys).ToArray();
+        // The vital blocks' weights are there in both, for both families, though stage 2 fixed one candidate each.
+        Assert.Contains("blocks.1.shared.expanded.depthwise_weight", shared);
+        Assert.Contains("blocks.0.shared.plain.depthwise_weight", shared);
+        Assert.Equal(shared.Length, stage2.InheritFrom(vital));
+    }
+
+    [Fact]
+    public void An_entangled_supernet_holds_far_fewer_weights_than_an_independent_one()
+    {
+        using var independent = SuperNet.Full(Space);
+        using var entangled = SuperNet.Full(Space, WeightSharing.Entangled);
+        var a = independent.parameters().Sum(p => p.numel());
+        var b = entangled.parameters().Sum(p => p.numel());
+        Assert.True(b < a / 2, $"entangled {b:N0} parameters, independent {a:N0}");
+        // The largest path has exactly as many parameters to train as its child network.
+        var largest = Space.Parse("k7e6 | k7e6 k7e6 k7e6 | k7e6 k7e6 k7e6 | k7e6 k7e6");
+        using var child = SuperNet.Child(Space, largest);
+        var plainFamilies = entangled.parameters().Sum(p => p.numel()) - child.parameters().Sum(p => p.numel());
+        Assert.True(plainFamilies > 0);
+        entangled.SetPath(largest);
+        using var y = entangled.call(randn(2, 1, 28, 28));
+        Assert.Equal(new long[] { 2, 10 }, y.shape);
+    }
+
+    [Fact]
+    public void A_squeeze_excitation_style_runs_every_entangled_candidate()
+    {
+        var skeleton = Presets.Skeleton("smoke") with
+        {
+            Style = Presets.Skeleton("smoke").Style with { SqueezeExcitation = new SqueezeExcitation(0.25, SeBasis.Expanded) },
+        };
+        var space = new ArchitectureSpace(skeleton);
+        using var net = SuperNet.Full(space, WeightSharing.Entangled);
+        foreach (var op in space.Candidates[0])
+        {
+            net.SetPath(space.FromBlocks(space.Blocks.Select(b => space.Candidates[b.Index].Contains(op) ? op : space.Candidates[b.Index][0]).ToArray()));
+            using var y = net.call(randn(2, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize));
+            Assert.Equal(new long[] { 2, skeleton.Classes }, y.shape);
+        }
+    }
+}
+
+public class SupernetFileTests
+{
+    private static readonly ArchitectureSpace Space = new(Presets.Skeleton("fashion-mnist"));
+
+    [Theory]
+    [InlineData(WeightSharing.Independent)]
+    [InlineData(WeightSharing.Entangled)]
+    public void A_saved_supernet_opens_with_its_layout_options_and_step_counts(WeightSharing sharing)
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("vital.dat");
+        using (var net = SuperNet.Vital(Space, sharing))
+        {
+            net.SetPath(Space.Parse("k3e3 | k5e6 skip skip | k3e1 skip skip | k7e3 skip"));
+            net.CountStep();
+            net.save(path);
+        }
+        using var opened = SupernetFile.Open(Space, path);
+        Assert.Equal(sharing, opened.Sharing);
+        Assert.All(Space.NonVitalBlocks, b => Assert.Equal([Operation.Skip], opened.Blocks[b].Options));
+        Assert.Null(opened.CannotRun(Space.Parse("k3e3 | k5e6 skip skip | k3e1 skip skip | k7e3 skip")));
+        // A bulb the vital supernet never held.
+        Assert.Contains("block 2: this supernet holds no weights for 'k3e3'",
+            opened.CannotRun(Space.Parse("k3e3 | k5e6 k3e3 skip | k3e1 skip skip | k7e3 skip")));
+        // A vital candidate no step trained: independent weights need its own steps; entangled ones a trained
+        // candidate of the same family at least as large (k5e6 covers k3e3, k3e1 is another family).
+        var smaller = opened.CannotRun(Space.Parse("k3e3 | k3e3 skip skip | k3e1 skip skip | k7e3 skip"));
+        if (sharing == WeightSharing.Independent) Assert.Contains("block 1: 'k3e3' was never trained", smaller);
+        else Assert.Null(smaller);
+        Assert.Contains("block 1: 'k7e6' was never trained", opened.CannotRun(Space.Parse("k3e3 | k7e6 skip skip | k3e1 skip skip | k7e3 skip")));
+        Assert.Contains("block 1: 'k5e1' was never trained", opened.CannotRun(Space.Parse("k3e3 | k5e1 skip skip | k3e1 skip skip | k7e3 skip")));
+    }
+
+    [Fact]
+    public void Loaded_weights_are_the_saved_ones()
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("full.dat");
+        var g = Space.Parse("k5e3 | k3e6 skip k5e1 | k7e3 k3e3 skip | k3e6 k5e3");
+        using var x = randn(4, 1, 28, 28);
+        using var net = SuperNet.Full(Space, WeightSharing.Entangled);
+        net.SetPath(g);
+        net.eval();
+        using var expected = net.call(x);
+        net.save(path);
+        using var opened = SupernetFile.Open(Space, path);
+        opened.SetPath(g);
+        opened.eval();
+        using var actual = opened.call(x);
+        Assert.True(expected.allclose(actual));
+    }
+
+    [Fact]
+    public void A_file_that_is_no_supernet_of_the_preset_is_a_clear_error()
+    {
+        using var dir = new TempFolder();
+        Assert.Contains("do not exist", Assert.Throws<FileNotFoundException>(() => SupernetFile.Open(Space, dir.File("none.dat"))).Message);
+
+        var garbage = dir.File("garbage.dat");
+        File.WriteAllBytes(garbage, [.. Enumerable.Range(0, 64).Select(i => (byte)(i * 37))]);
+        Assert.Contains("is not a TorchSharp weights file", Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, garbage)).Message);
+
+        var truncated = dir.File("truncated.dat");
+        using (var net = SuperNet.Vital(Space)) net.save(truncated);
+        var bytes = File.ReadAllBytes(truncated);
+        File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
+        Assert.Contains("runs past the end", Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, truncated)).Message);
+
+        var other = dir.File("cifar.dat");
+        using (var net = SuperNet.Vital(new ArchitectureSpace(Presets.Skeleton("cifar10")))) net.save(other);
+        var wrong = Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, other)).Message;
+        Assert.Contains("does not fit preset 'fashion-mnist'", wrong);
+        Assert.Contains("stem.conv.weight", wrong);
+    }
+}
