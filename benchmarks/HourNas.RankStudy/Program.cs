@@ -10,6 +10,11 @@ using HourNas.SearchSpace;
 //     under every seed (resumable: runs already in the file are kept)
 //       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- reference [--seeds 2] [--epochs 5]
 //         [--table benchmarks/results/rank-reference-fashion-mnist.json]
+//   study: train full-space supernets one after the other (independent and entangled weights), score the reference set
+//     with each, and write <out>/<name>.json, .md and the scatter plot
+//       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- study [--epochs 3] [--seed 1]
+//         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study] [--out benchmarks/results]
+//         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
     x => x.i + 2 < args.Length && !args[x.i + 2].StartsWith("--") ? args[x.i + 2] : "true");
 string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
@@ -24,11 +29,30 @@ switch (command)
     case "reference":
         Reference();
         break;
+    case "study":
+        RunStudy();
+        break;
     default:
-        Console.Error.WriteLine("usage: HourNas.RankStudy reference [--seeds 2] [--epochs 5] [--table FILE]");
+        Console.Error.WriteLine("usage: HourNas.RankStudy reference|study [options] (see the comment at the top of Program.cs)");
         return 2;
 }
 return 0;
+
+void RunStudy()
+{
+    var table = ReferenceTable.Load(tablePath);
+    var sharings = Opt("sharing", "independent,entangled").Split(',').Select(s => Enum.Parse<HourNas.Engine.Networks.WeightSharing>(s, true)).ToArray();
+    var outRoot = Opt("out", Path.Combine("benchmarks", "results"));
+    var name = Opt("name", $"{DateTime.UtcNow:yyyy-MM-dd}-rank-study");
+    var report = Study.Run(space, table, sharings, int.Parse(Opt("epochs", "3"), CultureInfo.InvariantCulture),
+        int.Parse(Opt("validation-images", "6000"), CultureInfo.InvariantCulture), ulong.Parse(Opt("seed", "1"), CultureInfo.InvariantCulture),
+        Path.Combine(Path.GetTempPath(), $"hournas-{name}"), opts.ContainsKey("reuse"), Log);
+    var stem = Path.Combine(outRoot, name);
+    File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(report, HourNasStages.Json));
+    File.WriteAllText(stem + ".md", Study.Markdown(report, table));
+    Study.Plot(report, table, outRoot, name);
+    Console.WriteLine(File.ReadAllText(stem + ".md"));
+}
 
 void Reference()
 {

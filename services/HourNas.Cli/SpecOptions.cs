@@ -19,13 +19,17 @@ internal sealed class SpecOptions
     private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
     private readonly Option<int?> _population = new("--population") { Description = "evolution population (default: the preset's recipe, else 20)" };
     private readonly Option<int?> _generations = new("--generations") { Description = "evolution generations (default: the preset's recipe, else 5)" };
+    private readonly Option<string?> _sharing = new("--weight-sharing")
+    {
+        Description = "the search supernets' candidates hold independent or entangled weights (default: entangled)",
+    };
     private readonly Option<bool> _noAblation = new("--no-ablation") { Description = "skip the block ablation of the final network" };
     private readonly Option<string?> _device = new("--device") { Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)" };
 
     public void AddTo(Command command)
     {
         foreach (var option in new Option[] { _preset, _budget, _minFraction, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs, _retrainEpochs, _batch, _lr,
-                     _population, _generations, _noAblation, _device })
+                     _population, _generations, _sharing, _noAblation, _device })
             command.Options.Add(option);
     }
 
@@ -45,6 +49,7 @@ internal sealed class SpecOptions
             LearningRate = parse.GetValue(_lr),
             Population = parse.GetValue(_population),
             Generations = parse.GetValue(_generations),
+            WeightSharing = parse.GetValue(_sharing),
             Ablate = !parse.GetValue(_noAblation),
             Device = parse.GetValue(_device),
         };

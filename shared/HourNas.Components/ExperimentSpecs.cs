@@ -1,4 +1,5 @@
 using HourNas.Contracts;
+using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
@@ -35,6 +36,7 @@ public static class ExperimentSpecs
             Population = spec.Population ?? recipe.Population ?? new SearchSettings().EvolutionOrDefault.Population,
             Generations = spec.Generations ?? recipe.Generations ?? new SearchSettings().EvolutionOrDefault.Generations,
             ValidationImages = spec.ValidationImages ?? recipe.ValidationImages ?? DefaultValidationImages,
+            WeightSharing = Sharing(spec.WeightSharing).ToString().ToLowerInvariant(),
         };
         Positive(resolved.SearchEpochs, "search epochs");
         Positive(resolved.RetrainEpochs, "retrain epochs");
@@ -60,7 +62,18 @@ public static class ExperimentSpecs
 
     public static SearchSettings Search(ExperimentSpec spec) =>
         SearchSettings.Create(spec.SearchEpochs ?? DefaultSearchEpochs, spec.ValidationImages ?? DefaultValidationImages, spec.MinFraction,
-            spec.Population, spec.Generations);
+            spec.Population, spec.Generations) with { Sharing = Sharing(spec.WeightSharing) };
+
+    /// <summary>The spec's weight sharing, or the default when it names none; anything else is an error naming it.</summary>
+    public static WeightSharing Sharing(string? name)
+    {
+        if (name is null) return new SearchSettings().Sharing;
+        if (name.Length <= 32 && Enum.TryParse<WeightSharing>(name, ignoreCase: true, out var sharing) && Enum.IsDefined(sharing)
+            && !int.TryParse(name, out _))
+            return sharing;
+        throw new SearchSpaceException(
+            $"weight sharing must be 'independent' or 'entangled', got '{(name.Length > 32 ? name[..32] + "..." : name)}'");
+    }
 
     private static void Positive(int? value, string what)
     {

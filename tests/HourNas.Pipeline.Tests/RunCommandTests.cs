@@ -1,5 +1,8 @@
 using System.Text.Json;
 using HourNas.Cli;
+using HourNas.Components;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Stages;
 using HourNas.Components.Coordinator;
 using HourNas.Contracts;
 using HourNas.Experiments;
@@ -46,5 +49,42 @@ public sealed class RunCommandTests
         var badLimit = Run("--preset", "smoke", "--out", folder.Path, "--stage1-train-limit", "0");
         Assert.Equal(HournasCli.Failure, badLimit.Exit);
         Assert.Contains("the stage-1 train limit must be positive, got 0", badLimit.Error);
+
+        foreach (var bad in new[] { "shared", "1", new string('x', 5000) })
+        {
+            var badSharing = Run("--preset", "smoke", "--out", folder.Path, "--weight-sharing", bad);
+            Assert.Equal(HournasCli.Failure, badSharing.Exit);
+            Assert.Contains("weight sharing must be 'independent' or 'entangled'", badSharing.Error);
+            Assert.True(badSharing.Error.Length < 400, "the refused value is echoed whole");
+        }
+    }
+
+    [Fact]
+    public void The_spec_records_the_weight_sharing_its_supernets_used()
+    {
+        using var folder = new TempFolder();
+        var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent", "--weight-sharing", "independent",
+            "--no-ablation", "--json");
+        Assert.True(run.Exit == 0, run.Error);
+        var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
+        Assert.Equal("independent", state.Spec!.WeightSharing);
+        // Both search supernets the run saved hold one module per candidate (independent), none entangled.
+        var supernets = Directory.GetFiles(folder.Path, "*supernet.dat", SearchOption.AllDirectories);
+        Assert.Equal(2, supernets.Length);
+        Assert.All(supernets, file =>
+        {
+            var names = SupernetFile.ReadShapes(file).Select(t => t.Name).ToArray();
+            Assert.Contains(names, n => n.Contains(".ops.", StringComparison.Ordinal));
+            Assert.DoesNotContain(names, n => n.Contains(".shared.", StringComparison.Ordinal));
+        });
+    }
+
+    [Fact]
+    public void A_spec_without_weight_sharing_resolves_to_the_default()
+    {
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
+        Assert.Equal(new SearchSettings().Sharing.ToString().ToLowerInvariant(), resolved.WeightSharing);
+        Assert.Equal(new SearchSettings().Sharing, ExperimentSpecs.Search(resolved).Sharing);
+        Assert.Equal(WeightSharing.Independent, ExperimentSpecs.Search(resolved with { WeightSharing = "Independent" }).Sharing);
     }
 }

@@ -60,4 +60,35 @@ public class RankCorrelationTests
         Assert.Equal(2 / Math.Sqrt(6), RankCorrelation.KendallTau([1, 2, 3], [1, 2, 2]), 12);
         Assert.True(double.IsNaN(RankCorrelation.KendallTau([1, 1], [2, 2])));
     }
+
+    [Fact]
+    public void Spearman_rho_is_the_correlation_of_ranks_with_ties_averaged()
+    {
+        Assert.Equal(1.0, RankCorrelation.SpearmanRho([1, 2, 3, 4], [1, 4, 9, 100]), 12);
+        // d = (2, -1, -1, 1, -1): rho = 1 - 6 * 8 / (5 * 24) = 0.6.
+        Assert.Equal(0.6, RankCorrelation.SpearmanRho([1, 2, 3, 4, 5], [3, 1, 2, 5, 4]), 12);
+        // Ties share their mean rank: ranks of b are (1, 2.5, 2.5), Pearson with (1, 2, 3) = sqrt(3) / 2.
+        Assert.Equal(Math.Sqrt(3) / 2, RankCorrelation.SpearmanRho([1, 2, 3], [1, 2, 2]), 12);
+        Assert.True(double.IsNaN(RankCorrelation.SpearmanRho([1, 2], [5, 5])));
+        Assert.True(double.IsNaN(RankCorrelation.SpearmanRho([], [])));
+    }
+
+    [Fact]
+    public void The_bootstrap_interval_holds_the_estimate_and_narrows_with_more_pairs()
+    {
+        var rng = new Rng(3);
+        double[] Noisy(int n, out double[] truth)
+        {
+            truth = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
+            return truth.Select(t => t + 8 * (rng.NextDouble() - 0.5)).ToArray();
+        }
+        var small = Noisy(12, out var t12);
+        var large = Noisy(200, out var t200);
+        var (lo12, hi12) = RankCorrelation.BootstrapInterval(t12, small, RankCorrelation.KendallTau, seed: 1);
+        var (lo200, hi200) = RankCorrelation.BootstrapInterval(t200, large, RankCorrelation.KendallTau, seed: 1);
+        Assert.InRange(RankCorrelation.KendallTau(t12, small), lo12, hi12);
+        Assert.InRange(RankCorrelation.KendallTau(t200, large), lo200, hi200);
+        Assert.True(hi200 - lo200 < (hi12 - lo12) / 2, $"[{lo12:F2}, {hi12:F2}] vs [{lo200:F2}, {hi200:F2}]");
+        Assert.Equal((lo12, hi12), RankCorrelation.BootstrapInterval(t12, small, RankCorrelation.KendallTau, seed: 1));
+    }
 }

@@ -11,7 +11,8 @@ namespace HourNas.Engine.Stages;
 /// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches;
 /// stage 1 admits a vital choice only when at least <see cref="MinBulbShare"/> of the bulbs' architectures still
 /// fit the budget window with it (else stage 1 spends the whole budget on the neck and stage 2 has nothing to search).
-/// <see cref="Sharing"/> is how the supernets hold their candidates' weights (docs/results.md measures both).
+/// <see cref="Sharing"/> is how the supernets hold their candidates' weights: entangled by default, since it trained
+/// 2.5x faster and ranked better than independent weights in the rank study (docs/results.md measures both).
 /// </summary>
 public sealed record SearchSettings(
     int Epochs = 3,
@@ -23,7 +24,7 @@ public sealed record SearchSettings(
     EvolutionSettings? Evolution = null,
     int RandomCandidates = 8,
     double MinBulbShare = 0.01,
-    WeightSharing Sharing = WeightSharing.Independent)
+    WeightSharing Sharing = WeightSharing.Entangled)
 {
     /// <summary>Settings from the user-facing knobs: the evolution's other sizes follow its population.</summary>
     public static SearchSettings Create(int epochs, int validationImages, double minFraction, int? population = null, int? generations = null,

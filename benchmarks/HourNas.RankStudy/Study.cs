@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using HourNas.Components.Reports;
+using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using ScottPlot;
+
+namespace HourNas.RankStudy;
+
+/// <summary>A rank correlation with its 95% bootstrap interval, over some architectures.</summary>
+public sealed record Correlation(int Architectures, double Tau, double TauLow, double TauHigh, double Rho, double RhoLow, double RhoHigh)
+{
+    public static Correlation Of(IReadOnlyList<double> predicted, IReadOnlyList<double> truth, ulong seed)
+    {
+        var (tl, th) = RankCorrelation.BootstrapInterval(predicted, truth, RankCorrelation.KendallTau, seed);
+        var (rl, rh) = RankCorrelation.BootstrapInterval(predicted, truth, RankCorrelation.SpearmanRho, seed);
+        return new Correlation(predicted.Count, RankCorrelation.KendallTau(predicted, truth), tl, th,
+            RankCorrelation.SpearmanRho(predicted, truth), rl, rh);
+    }
+}
+
+/// <summary>One predictor's ranking of the reference set, overall and inside the window.</summary>
+public sealed record PredictorResult(string Name, Correlation Overall, Correlation InWindow);
+
+/// <summary>One supernet of the study: how it was trained and what it predicts for every reference architecture.</summary>
+public sealed record SupernetResult(string Sharing, int Epochs, IReadOnlyList<double> EpochTrainAccuracy, double TrainSeconds,
+    double ImagesPerSecond, IReadOnlyList<double> Predicted, double MeanPredicted, PredictorResult Ranking);
+
+public sealed record StudyReport(DateTime Utc, string Machine, int Cores, string Preset, ulong Seed, int ValidationImages,
+    double MeanStandAlone, double InWindowSpread, double ValidationStandardError, PredictorResult SeedToSeed,
+    IReadOnlyList<SupernetResult> Supernets, IReadOnlyList<PredictorResult> Trivial);
+
+/// <summary>
+/// The study: full-space supernets (every candidate of every block, uniform single-path sampling, the search recipe)
+/// trained one after the other in one invocation, each scoring every reference architecture by inherited weights;
+/// their rankings against the stand-alone mean, beside trivial predictors and the seed-to-seed noise floor.
+/// </summary>
+public static class Study
+{
+    private static readonly JsonSerializerOptions Json = new(HourNasStages.Json) { IncludeFields = true };
+
+    public static StudyReport Run(ArchitectureSpace space, ReferenceTable table, IReadOnlyList<WeightSharing> sharings, int epochs,
+        int validationImages, ulong seed, string work, bool reuse, Action<string> log)
+    {
+        var device = TorchRuntime.Initialize("cpu");
+        var data = Datasets.Open(null, space.Skeleton);
+        var archs = table.Architectures.Where(a => a.Runs.Count > 0).ToArray();
+        var genotypes = archs.Select(a => space.Parse(a.Genotype)).ToArray();
+        var truth = archs.Select(a => a.MeanTop1).ToArray();
+        var window = archs.Select(a => a.InWindow).ToArray();
+        // Every architecture fits a window of [0, 8] MFLOPs (the space tops out at 7.7): no candidate is pruned.
+        var everything = Budget.FromMFlops(8.0, 0.0);
+        var supernets = new List<SupernetResult>();
+        foreach (var sharing in sharings)
+        {
+            log($"{sharing}: training the full-space supernet for {epochs} epochs");
+            var epochAccuracy = new List<double>();
+            var ctx = new StageContext(device, data, Path.Combine(work, sharing.ToString().ToLowerInvariant()), seed,
+                new TrainSettings(Epochs: epochs), progress: p =>
+                {
+                    if (p.Phase == "epoch")
+                    {
+                        epochAccuracy.Add(p.Accuracy);
+                        log($"{sharing}: epoch {p.Epoch} training top-1 {p.Accuracy:P1}, {p.ImagesPerSecond:F0} img/s");
+                    }
+                });
+            var settings = new SearchSettings(Epochs: epochs, ValidationImages: validationImages,
+                Evolution: new EvolutionSettings(Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
+                Sharing: sharing);
+            // A supernet this study already trained (same name, same folder) is scored again, not retrained.
+            var trained = ctx.PathFor("study-training.json");
+            TrainResult training;
+            if (reuse && File.Exists(trained))
+            {
+                (training, epochAccuracy) = JsonSerializer.Deserialize<(TrainResult, List<double>)>(File.ReadAllText(trained), Json);
+                log($"{sharing}: reusing the supernet trained before in {ctx.OutputFolder}");
+            }
+            else
+            {
+                training = HourNasStages.SearchSpos(ctx, space, everything, settings).Training!;
+                File.WriteAllText(trained, JsonSerializer.Serialize((training, epochAccuracy), Json));
+            }
+            var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings);
+            log($"{sharing}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
+            supernets.Add(new SupernetResult(sharing.ToString().ToLowerInvariant(), epochs, epochAccuracy, training.Seconds,
+                training.ImagesPerSecond, predicted, predicted.Average(), Rank(sharing.ToString().ToLowerInvariant(), predicted, truth, window)));
+        }
+
+        var trivial = new List<PredictorResult>
+        {
+            Rank("FLOPs", archs.Select(a => a.MFlops).ToArray(), truth, window),
+            Rank("parameters", archs.Select(a => (double)a.Params).ToArray(), truth, window),
+        };
+        // The best single-block rule: one block's kernel, expansion or depth (skip or not) as the score. Chosen on
+        // this very set, so its tau is optimistic; a supernet should still beat it.
+        var rules = new List<PredictorResult>();
+        foreach (var b in space.Blocks)
+        {
+            double[] Feature(Func<Operation, double> f) => genotypes.Select(g => f(g.Blocks[b.Index])).ToArray();
+            rules.Add(Rank($"kernel of block {b.Index}", Feature(o => o.Kernel), truth, window));
+            rules.Add(Rank($"expansion of block {b.Index}", Feature(o => o.Expansion), truth, window));
+            if (!space.IsVital[b.Index]) rules.Add(Rank($"block {b.Index} present", Feature(o => o.IsSkip ? 0 : 1), truth, window));
+        }
+        var bestOverall = rules.Where(r => !double.IsNaN(r.Overall.Tau)).MaxBy(r => r.Overall.Tau)!;
+        var bestInWindow = rules.Where(r => !double.IsNaN(r.InWindow.Tau)).MaxBy(r => r.InWindow.Tau)!;
+        trivial.Add(bestOverall with { Name = $"best single-block rule overall: {bestOverall.Name}" });
+        if (bestInWindow.Name != bestOverall.Name)
+            trivial.Add(bestInWindow with { Name = $"best single-block rule in the window: {bestInWindow.Name}" });
+
+        var paired = archs.Where(a => a.Runs.Any(r => r.Seed == 1) && a.Runs.Any(r => r.Seed == 2)).ToArray();
+        var seedToSeed = Rank("stand-alone seed 1 vs seed 2", paired.Select(a => a.Runs.First(r => r.Seed == 1).Top1).ToArray(),
+            paired.Select(a => a.Runs.First(r => r.Seed == 2).Top1).ToArray(), paired.Select(a => a.InWindow).ToArray());
+        var inWindow = archs.Where(a => a.InWindow).Select(a => a.MeanTop1).ToArray();
+        // One standard error of a top-1 near the reference accuracy measured on this many validation images.
+        var p = truth.Average();
+        return new StudyReport(DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount, table.Preset, seed, validationImages,
+            p, inWindow.Max() - inWindow.Min(), Math.Sqrt(p * (1 - p) / validationImages), seedToSeed, supernets, trivial);
+    }
+
+    private static PredictorResult Rank(string name, IReadOnlyList<double> predicted, IReadOnlyList<double> truth, IReadOnlyList<bool> window)
+    {
+        var wp = predicted.Where((_, i) => window[i]).ToArray();
+        var wt = truth.Where((_, i) => window[i]).ToArray();
+        return new PredictorResult(name, Correlation.Of(predicted, truth, 5), Correlation.Of(wp, wt, 6));
+    }
+
+    public static string Markdown(StudyReport r, ReferenceTable table)
+    {
+        var sb = new StringBuilder();
+        string C(Correlation c) => string.Create(CultureInfo.InvariantCulture,
+            $"{c.Tau:F2} [{c.TauLow:F2}, {c.TauHigh:F2}] | {c.Rho:F2} [{c.RhoLow:F2}, {c.RhoHigh:F2}]");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Rank study on {r.Preset}, {r.Utc:yyyy-MM-dd}, {r.Cores} cores; supernet seed {r.Seed}, {r.ValidationImages} validation images per architecture.");
+        sb.AppendLine();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"Reference set: {table.Architectures.Count} architectures ({table.Architectures.Count(a => a.InWindow)} in [{table.WindowMinMFlops}, {table.WindowMaxMFlops}] MFLOPs), stand-alone mean test top-1 {r.MeanStandAlone:P2}; in-window spread {r.InWindowSpread * 100:F2} points; one validation standard error {r.ValidationStandardError * 100:F2} points.");
+        sb.AppendLine();
+        sb.AppendLine("| predictor | overall tau [95% CI] | overall rho [95% CI] | in-window tau [95% CI] | in-window rho [95% CI] |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (var p in new[] { r.SeedToSeed }.Concat(r.Supernets.Select(s => s.Ranking)).Concat(r.Trivial))
+            sb.AppendLine($"| {p.Name} | {C(p.Overall)} | {C(p.InWindow)} |");
+        sb.AppendLine();
+        sb.AppendLine("| supernet | training top-1 per epoch | mean predicted | train seconds | images/s |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (var s in r.Supernets)
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {s.Sharing} | {string.Join(", ", s.EpochTrainAccuracy.Select(a => $"{a * 100:F1}%"))} | {s.MeanPredicted:P2} | {s.TrainSeconds:F0} | {s.ImagesPerSecond:F0} |");
+        return sb.ToString();
+    }
+
+    public static IReadOnlyList<string> Plot(StudyReport r, ReferenceTable table, string folder, string stem)
+    {
+        var archs = table.Architectures.Where(a => a.Runs.Count > 0).ToArray();
+        var plot = new Plot();
+        foreach (var s in r.Supernets)
+        {
+            var points = plot.Add.ScatterPoints(archs.Select(a => a.MeanTop1 * 100).ToArray(), s.Predicted.Select(p => p * 100).ToArray());
+            points.MarkerSize = 9;
+            points.LegendText = $"{s.Sharing} (tau {s.Ranking.Overall.Tau:F2})";
+        }
+        plot.Title($"Supernet-predicted vs stand-alone accuracy ({r.Preset}, {archs.Length} architectures)");
+        plot.XLabel("stand-alone test top-1, mean of seeds (%)");
+        plot.YLabel("inherited-weight validation top-1 (%)");
+        plot.ShowLegend(Alignment.LowerRight);
+        return Plots.Save(plot, folder, stem);
+    }
+}
