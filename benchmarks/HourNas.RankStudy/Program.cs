@@ -13,7 +13,8 @@ using HourNas.SearchSpace;
 //   study: train full-space supernets one after the other (independent and entangled weights), score the reference set
 //     with each, and write <out>/<name>.json, .md and the scatter plot
 //       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- study [--epochs 3] [--seed 1]
-//         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study] [--out benchmarks/results]
+//         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study]
+//         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
     x => x.i + 2 < args.Length && !args[x.i + 2].StartsWith("--") ? args[x.i + 2] : "true");
@@ -33,7 +34,8 @@ switch (command)
         RunStudy();
         break;
     default:
-        Console.Error.WriteLine("usage: HourNas.RankStudy reference|study [options] (see the comment at the top of Program.cs)");
+        Console.Error.WriteLine(
+            "usage: HourNas.RankStudy reference|study [options] (see the comment at the top of Program.cs)");
         return 2;
 }
 return 0;
@@ -41,11 +43,13 @@ return 0;
 void RunStudy()
 {
     var table = ReferenceTable.Load(tablePath);
-    var sharings = Opt("sharing", "independent,entangled").Split(',').Select(s => Enum.Parse<HourNas.Engine.Networks.WeightSharing>(s, true)).ToArray();
+    var sharings = Opt("sharing", "independent,entangled").Split(',')
+        .Select(s => Enum.Parse<HourNas.Engine.Networks.WeightSharing>(s, true)).ToArray();
     var outRoot = Opt("out", Path.Combine("benchmarks", "results"));
     var name = Opt("name", $"{DateTime.UtcNow:yyyy-MM-dd}-rank-study");
     var report = Study.Run(space, table, sharings, int.Parse(Opt("epochs", "3"), CultureInfo.InvariantCulture),
-        int.Parse(Opt("validation-images", "6000"), CultureInfo.InvariantCulture), ulong.Parse(Opt("seed", "1"), CultureInfo.InvariantCulture),
+        int.Parse(Opt("validation-images", "6000"), CultureInfo.InvariantCulture),
+        ulong.Parse(Opt("seed", "1"), CultureInfo.InvariantCulture),
         Path.Combine(Path.GetTempPath(), $"hournas-{name}"), opts.ContainsKey("reuse"), Log);
     var stem = Path.Combine(outRoot, name);
     File.WriteAllText(stem + ".json", System.Text.Json.JsonSerializer.Serialize(report, HourNasStages.Json));
@@ -61,13 +65,16 @@ void Reference()
     var train = new TrainSettings(Epochs: epochs);
     var table = File.Exists(tablePath)
         ? ReferenceTable.Load(tablePath)
-        : new ReferenceTable(preset, 1.8, 2.0, epochs, train.ToString(), Environment.MachineName, Environment.ProcessorCount,
+        : new ReferenceTable(preset, 1.8, 2.0, epochs, train.ToString(), Environment.MachineName,
+            Environment.ProcessorCount,
             ReferenceSelection.Draw(space, 1.8, 2.0, inWindow: 12, seed: 2026).Select(g =>
             {
                 var cost = space.Costs.Of(g).Total;
-                return new ReferenceArchitecture(g.ToString(), cost.MFlops, cost.Params, cost.MFlops is >= 1.8 and <= 2.0, []);
+                return new ReferenceArchitecture(g.ToString(), cost.MFlops, cost.Params,
+                    cost.MFlops is >= 1.8 and <= 2.0, []);
             }).ToArray());
-    if (table.Epochs != epochs) throw new InvalidOperationException($"{tablePath} was trained for {table.Epochs} epochs, not {epochs}");
+    if (table.Epochs != epochs)
+        throw new InvalidOperationException($"{tablePath} was trained for {table.Epochs} epochs, not {epochs}");
     table.Save(tablePath);
     var device = TorchRuntime.Initialize("cpu");
     var data = Datasets.Open(null, space.Skeleton);
@@ -82,10 +89,14 @@ void Reference()
             if (arch.Runs.Any(r => r.Seed == s)) continue;
             var ctx = new StageContext(device, data, Path.Combine(work, $"{a}-{s}"), s, train);
             var result = HourNasStages.Retrain(ctx, space, space.Parse(arch.Genotype));
-            architectures[a] = arch with { Runs = [.. arch.Runs, new StandAloneRun(s, result.Top1, result.Top5, result.Cost.Seconds)] };
+            architectures[a] = arch with
+            {
+                Runs = [.. arch.Runs, new StandAloneRun(s, result.Top1, result.Top5, result.Cost.Seconds)]
+            };
             table = table with { Architectures = architectures.ToArray() };
             table.Save(tablePath);
-            Log($"seed {s} #{a + 1}/{architectures.Count} {arch.Genotype} {arch.MFlops:F2} MFLOPs: {result.Top1:P2} in {result.Cost.Seconds:F0} s");
+            Log($"seed {s} #{a + 1}/{architectures.Count} {arch.Genotype} {arch.MFlops:F2} MFLOPs: " +
+                $"{result.Top1:P2} in {result.Cost.Seconds:F0} s");
             Directory.Delete(ctx.OutputFolder, true);
         }
     }

@@ -8,7 +8,8 @@ namespace HourNas.RankStudy;
 public sealed record StandAloneRun(ulong Seed, double Top1, double Top5, double Seconds);
 
 /// <summary>A reference architecture with its cost and its stand-alone runs, one per seed.</summary>
-public sealed record ReferenceArchitecture(string Genotype, double MFlops, long Params, bool InWindow, IReadOnlyList<StandAloneRun> Runs)
+public sealed record ReferenceArchitecture(string Genotype, double MFlops, long Params, bool InWindow,
+    IReadOnlyList<StandAloneRun> Runs)
 {
     /// <summary>Mean test top-1 over the seeds (NaN before the first run).</summary>
     public double MeanTop1 => Runs.Count == 0 ? double.NaN : Runs.Average(r => r.Top1);
@@ -18,8 +19,8 @@ public sealed record ReferenceArchitecture(string Genotype, double MFlops, long 
 /// The rank study's ground truth: architectures of one preset trained alone with the retrain recipe under several
 /// seeds (test top-1). Committed, so every later supernet is measured against the same set.
 /// </summary>
-public sealed record ReferenceTable(string Preset, double WindowMinMFlops, double WindowMaxMFlops, int Epochs, string Recipe,
-    string Machine, int Cores, IReadOnlyList<ReferenceArchitecture> Architectures)
+public sealed record ReferenceTable(string Preset, double WindowMinMFlops, double WindowMaxMFlops, int Epochs,
+    string Recipe, string Machine, int Cores, IReadOnlyList<ReferenceArchitecture> Architectures)
 {
     public static ReferenceTable Load(string path) =>
         JsonSerializer.Deserialize<ReferenceTable>(File.ReadAllText(path), HourNasStages.Json)
@@ -35,14 +36,17 @@ public static class ReferenceSelection
     public static readonly (double Low, double High, int Count)[] OutsideBins =
         [(0.8, 1.2, 2), (1.2, 1.6, 2), (1.6, 1.8, 2), (2.0, 2.5, 2), (2.5, 3.0, 2), (3.0, 4.0, 2)];
 
-    public static IReadOnlyList<Genotype> Draw(ArchitectureSpace space, double windowMin, double windowMax, int inWindow, ulong seed)
+    public static IReadOnlyList<Genotype> Draw(ArchitectureSpace space, double windowMin, double windowMax,
+        int inWindow, ulong seed)
     {
         var rng = new Rng(seed);
         var picked = new List<Genotype>();
         var seen = new HashSet<string>();
         var window = 0;
         var bins = new int[OutsideBins.Length];
-        for (var tries = 0; tries < 10_000_000 && (window < inWindow || bins.Where((n, i) => n < OutsideBins[i].Count).Any()); tries++)
+        for (var tries = 0;
+             tries < 10_000_000 && (window < inWindow || bins.Where((n, i) => n < OutsideBins[i].Count).Any());
+             tries++)
         {
             var genotype = space.FromBlocks(space.Candidates.Select(c => c[rng.NextInt(c.Count)]).ToArray());
             if (seen.Contains(genotype.ToString())) continue;

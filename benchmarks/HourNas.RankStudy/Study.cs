@@ -12,7 +12,8 @@ using ScottPlot;
 namespace HourNas.RankStudy;
 
 /// <summary>A rank correlation with its 95% bootstrap interval, over some architectures.</summary>
-public sealed record Correlation(int Architectures, double Tau, double TauLow, double TauHigh, double Rho, double RhoLow, double RhoHigh)
+public sealed record Correlation(int Architectures, double Tau, double TauLow, double TauHigh,
+    double Rho, double RhoLow, double RhoHigh)
 {
     public static Correlation Of(IReadOnlyList<double> predicted, IReadOnlyList<double> truth, ulong seed)
     {
@@ -26,13 +27,17 @@ public sealed record Correlation(int Architectures, double Tau, double TauLow, d
 /// <summary>One predictor's ranking of the reference set, overall and inside the window.</summary>
 public sealed record PredictorResult(string Name, Correlation Overall, Correlation InWindow);
 
-/// <summary>One supernet of the study: how it was trained and what it predicts for every reference architecture.</summary>
-public sealed record SupernetResult(string Sharing, int Epochs, IReadOnlyList<double> EpochTrainAccuracy, double TrainSeconds,
-    double ImagesPerSecond, IReadOnlyList<double> Predicted, double MeanPredicted, PredictorResult Ranking);
+/// <summary>
+/// One supernet of the study: how it was trained and what it predicts for every reference architecture.
+/// </summary>
+public sealed record SupernetResult(string Sharing, int Epochs, IReadOnlyList<double> EpochTrainAccuracy,
+    double TrainSeconds, double ImagesPerSecond,
+    IReadOnlyList<double> Predicted, double MeanPredicted, PredictorResult Ranking);
 
-public sealed record StudyReport(DateTime Utc, string Machine, int Cores, string Preset, ulong Seed, int ValidationImages,
-    double MeanStandAlone, double InWindowSpread, double ValidationStandardError, PredictorResult SeedToSeed,
-    IReadOnlyList<SupernetResult> Supernets, IReadOnlyList<PredictorResult> Trivial);
+public sealed record StudyReport(DateTime Utc, string Machine, int Cores,
+    string Preset, ulong Seed, int ValidationImages,
+    double MeanStandAlone, double InWindowSpread, double ValidationStandardError,
+    PredictorResult SeedToSeed, IReadOnlyList<SupernetResult> Supernets, IReadOnlyList<PredictorResult> Trivial);
 
 /// <summary>
 /// The study: full-space supernets (every candidate of every block, uniform single-path sampling, the search recipe)
@@ -43,8 +48,8 @@ public static class Study
 {
     private static readonly JsonSerializerOptions Json = new(HourNasStages.Json) { IncludeFields = true };
 
-    public static StudyReport Run(ArchitectureSpace space, ReferenceTable table, IReadOnlyList<WeightSharing> sharings, int epochs,
-        int validationImages, ulong seed, string work, bool reuse, Action<string> log)
+    public static StudyReport Run(ArchitectureSpace space, ReferenceTable table, IReadOnlyList<WeightSharing> sharings,
+        int epochs, int validationImages, ulong seed, string work, bool reuse, Action<string> log)
     {
         var device = TorchRuntime.Initialize("cpu");
         var data = Datasets.Open(null, space.Skeleton);
@@ -69,14 +74,16 @@ public static class Study
                     }
                 });
             var settings = new SearchSettings(Epochs: epochs, ValidationImages: validationImages,
-                Evolution: new EvolutionSettings(Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
+                Evolution: new EvolutionSettings(
+                    Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
                 Sharing: sharing);
             // A supernet this study already trained (same name, same folder) is scored again, not retrained.
             var trained = ctx.PathFor("study-training.json");
             TrainResult training;
             if (reuse && File.Exists(trained))
             {
-                (training, epochAccuracy) = JsonSerializer.Deserialize<(TrainResult, List<double>)>(File.ReadAllText(trained), Json);
+                (training, epochAccuracy) =
+                    JsonSerializer.Deserialize<(TrainResult, List<double>)>(File.ReadAllText(trained), Json);
                 log($"{sharing}: reusing the supernet trained before in {ctx.OutputFolder}");
             }
             else
@@ -86,8 +93,9 @@ public static class Study
             }
             var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings);
             log($"{sharing}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
-            supernets.Add(new SupernetResult(sharing.ToString().ToLowerInvariant(), epochs, epochAccuracy, training.Seconds,
-                training.ImagesPerSecond, predicted, predicted.Average(), Rank(sharing.ToString().ToLowerInvariant(), predicted, truth, window)));
+            supernets.Add(new SupernetResult(sharing.ToString().ToLowerInvariant(), epochs, epochAccuracy,
+                training.Seconds, training.ImagesPerSecond,
+                predicted, predicted.Average(), Rank(sharing.ToString().ToLowerInvariant(), predicted, truth, window)));
         }
 
         var trivial = new List<PredictorResult>
@@ -103,7 +111,8 @@ public static class Study
             double[] Feature(Func<Operation, double> f) => genotypes.Select(g => f(g.Blocks[b.Index])).ToArray();
             rules.Add(Rank($"kernel of block {b.Index}", Feature(o => o.Kernel), truth, window));
             rules.Add(Rank($"expansion of block {b.Index}", Feature(o => o.Expansion), truth, window));
-            if (!space.IsVital[b.Index]) rules.Add(Rank($"block {b.Index} present", Feature(o => o.IsSkip ? 0 : 1), truth, window));
+            if (!space.IsVital[b.Index])
+                rules.Add(Rank($"block {b.Index} present", Feature(o => o.IsSkip ? 0 : 1), truth, window));
         }
         var bestOverall = rules.Where(r => !double.IsNaN(r.Overall.Tau)).MaxBy(r => r.Overall.Tau)!;
         var bestInWindow = rules.Where(r => !double.IsNaN(r.InWindow.Tau)).MaxBy(r => r.InWindow.Tau)!;
@@ -112,16 +121,21 @@ public static class Study
             trivial.Add(bestInWindow with { Name = $"best single-block rule in the window: {bestInWindow.Name}" });
 
         var paired = archs.Where(a => a.Runs.Any(r => r.Seed == 1) && a.Runs.Any(r => r.Seed == 2)).ToArray();
-        var seedToSeed = Rank("stand-alone seed 1 vs seed 2", paired.Select(a => a.Runs.First(r => r.Seed == 1).Top1).ToArray(),
-            paired.Select(a => a.Runs.First(r => r.Seed == 2).Top1).ToArray(), paired.Select(a => a.InWindow).ToArray());
+        var seedToSeed = Rank("stand-alone seed 1 vs seed 2",
+            paired.Select(a => a.Runs.First(r => r.Seed == 1).Top1).ToArray(),
+            paired.Select(a => a.Runs.First(r => r.Seed == 2).Top1).ToArray(),
+            paired.Select(a => a.InWindow).ToArray());
         var inWindow = archs.Where(a => a.InWindow).Select(a => a.MeanTop1).ToArray();
         // One standard error of a top-1 near the reference accuracy measured on this many validation images.
         var p = truth.Average();
-        return new StudyReport(DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount, table.Preset, seed, validationImages,
-            p, inWindow.Max() - inWindow.Min(), Math.Sqrt(p * (1 - p) / validationImages), seedToSeed, supernets, trivial);
+        return new StudyReport(DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount,
+            table.Preset, seed, validationImages,
+            p, inWindow.Max() - inWindow.Min(), Math.Sqrt(p * (1 - p) / validationImages),
+            seedToSeed, supernets, trivial);
     }
 
-    private static PredictorResult Rank(string name, IReadOnlyList<double> predicted, IReadOnlyList<double> truth, IReadOnlyList<bool> window)
+    private static PredictorResult Rank(string name, IReadOnlyList<double> predicted, IReadOnlyList<double> truth,
+        IReadOnlyList<bool> window)
     {
         var wp = predicted.Where((_, i) => window[i]).ToArray();
         var wt = truth.Where((_, i) => window[i]).ToArray();
@@ -133,11 +147,20 @@ public static class Study
         var sb = new StringBuilder();
         string C(Correlation c) => string.Create(CultureInfo.InvariantCulture,
             $"{c.Tau:F2} [{c.TauLow:F2}, {c.TauHigh:F2}] | {c.Rho:F2} [{c.RhoLow:F2}, {c.RhoHigh:F2}]");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Rank study on {r.Preset}, {r.Utc:yyyy-MM-dd}, {r.Cores} cores; supernet seed {r.Seed}, {r.ValidationImages} validation images per architecture.");
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Rank study on {r.Preset}, {r.Utc:yyyy-MM-dd}, {r.Cores} cores; supernet seed {r.Seed}, " +
+            $"{r.ValidationImages} validation images per architecture.");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"Reference set: {table.Architectures.Count} architectures ({table.Architectures.Count(a => a.InWindow)} in [{table.WindowMinMFlops}, {table.WindowMaxMFlops}] MFLOPs), stand-alone mean test top-1 {r.MeanStandAlone:P2}; in-window spread {r.InWindowSpread * 100:F2} points; one validation standard error {r.ValidationStandardError * 100:F2} points.");
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Reference set: {table.Architectures.Count} architectures " +
+            $"({table.Architectures.Count(a => a.InWindow)} in " +
+            $"[{table.WindowMinMFlops}, {table.WindowMaxMFlops}] MFLOPs), " +
+            $"stand-alone mean test top-1 {r.MeanStandAlone:P2}; " +
+            $"in-window spread {r.InWindowSpread * 100:F2} points; " +
+            $"one validation standard error {r.ValidationStandardError * 100:F2} points.");
         sb.AppendLine();
-        sb.AppendLine("| predictor | overall tau [95% CI] | overall rho [95% CI] | in-window tau [95% CI] | in-window rho [95% CI] |");
+        sb.AppendLine("| predictor | overall tau [95% CI] | overall rho [95% CI] | in-window tau [95% CI] | " +
+            "in-window rho [95% CI] |");
         sb.AppendLine("|---|---|---|---|---|");
         foreach (var p in new[] { r.SeedToSeed }.Concat(r.Supernets.Select(s => s.Ranking)).Concat(r.Trivial))
             sb.AppendLine($"| {p.Name} | {C(p.Overall)} | {C(p.InWindow)} |");
@@ -146,7 +169,8 @@ public static class Study
         sb.AppendLine("|---|---|---|---|---|");
         foreach (var s in r.Supernets)
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {s.Sharing} | {string.Join(", ", s.EpochTrainAccuracy.Select(a => $"{a * 100:F1}%"))} | {s.MeanPredicted:P2} | {s.TrainSeconds:F0} | {s.ImagesPerSecond:F0} |");
+                $"| {s.Sharing} | {string.Join(", ", s.EpochTrainAccuracy.Select(a => $"{a * 100:F1}%"))} | " +
+                $"{s.MeanPredicted:P2} | {s.TrainSeconds:F0} | {s.ImagesPerSecond:F0} |");
         return sb.ToString();
     }
 
@@ -156,7 +180,8 @@ public static class Study
         var plot = new Plot();
         foreach (var s in r.Supernets)
         {
-            var points = plot.Add.ScatterPoints(archs.Select(a => a.MeanTop1 * 100).ToArray(), s.Predicted.Select(p => p * 100).ToArray());
+            var points = plot.Add.ScatterPoints(archs.Select(a => a.MeanTop1 * 100).ToArray(),
+                s.Predicted.Select(p => p * 100).ToArray());
             points.MarkerSize = 9;
             points.LegendText = $"{s.Sharing} (tau {s.Ranking.Overall.Tau:F2})";
         }

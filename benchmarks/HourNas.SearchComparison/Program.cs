@@ -129,10 +129,10 @@ var rng = new Rng(Rng.Derive(rankSeed, 41));
 var sample = Enumerable.Range(0, profile.RankSample * 3).Select(_ => hourShrunk.ToGenotype(sampler.Sample(rng)))
     .DistinctBy(g => g.ToString()).Take(profile.RankSample).ToArray();
 var rankContext = Context("rank", rankSeed, profile.Train, profile.TrainLimit);
-var hourPredicted = HourNasStages.PredictAccuracy(rankContext, space, Path.Combine(work, $"{rankSeed}-s2", "supernet.dat"), sample,
-    profile.Search(1));
-var sposPredicted = HourNasStages.PredictAccuracy(rankContext, space, Path.Combine(work, $"{rankSeed}-spos", "supernet.dat"), sample,
-    profile.Search(1));
+var hourPredicted = HourNasStages.PredictAccuracy(rankContext, space,
+    Path.Combine(work, $"{rankSeed}-s2", "supernet.dat"), sample, profile.Search(1));
+var sposPredicted = HourNasStages.PredictAccuracy(rankContext, space,
+    Path.Combine(work, $"{rankSeed}-spos", "supernet.dat"), sample, profile.Search(1));
 var standAlone = HourNasStages.StandAloneAccuracy(rankContext, space, sample, profile.RankEpochs, profile.Search(1));
 var rank = new RankRecord(sample.Select(g => g.ToString()).ToArray(), hourPredicted, sposPredicted, standAlone,
     RankCorrelation.KendallTau(hourPredicted, standAlone), RankCorrelation.KendallTau(sposPredicted, standAlone));

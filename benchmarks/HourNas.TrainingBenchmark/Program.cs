@@ -7,7 +7,8 @@ using HourNas.SearchSpace;
 using static TorchSharp.torch;
 
 // Training throughput and memory on the fashion-mnist preset, for docs/performance.md.
-//   --network child|supernet   the `manual` genotype, or the full supernet with a uniform random path per step
+//   --network child|supernet|entangled   the `manual` genotype, or the full supernet (independent or entangled
+//                              weights) with a uniform random path per step
 //   --loop step|trainer        step: the bare training step over pre-built batches (what the PyTorch script runs);
 //                              trainer: HourNas.Engine's Trainer with its loader and augmentation
 //   --steps N --warmup N --batch N --channels-last true|false --threads N
@@ -29,7 +30,13 @@ if (loop == "ops")
 var data = Datasets.Open(null, space.Skeleton);
 var norm = Normalization.Estimate(data.Train);
 manual_seed(0);
-using var net = network == "child" ? SuperNet.Child(space, genotype) : SuperNet.Full(space);
+using var net = network switch
+{
+    "child" => SuperNet.Child(space, genotype),
+    "supernet" => SuperNet.Full(space),
+    "entangled" => SuperNet.Full(space, WeightSharing.Entangled),
+    _ => throw new ArgumentException($"unknown network '{network}': child, supernet or entangled"),
+};
 var counts = net.Options.Select(o => o.Count).ToArray();
 Func<Rng, int[]>? samplePath = network == "child" ? null : rng => counts.Select(rng.NextInt).ToArray();
 var settings = new TrainSettings(Epochs: 1, BatchSize: batchSize, ChannelsLast: channelsLast, ProgressEvery: int.MaxValue);

@@ -31,9 +31,13 @@ internal static class StageCommand
         var vital = new Option<string?>("--vital-genotype") { Description = "stage2: the vital operations, when not taken from --from" };
         var weights = new Option<string?>("--weights")
         {
-            Description = "ablation: trained weights (.dat) instead of training first; predict: a saved supernet (stage1/vital-supernet.dat, stage2/supernet.dat, spos/supernet.dat)",
+            Description = "ablation: trained weights (.dat) instead of training first; predict: a saved supernet " +
+                "(stage1/vital-supernet.dat, stage2/supernet.dat, spos/supernet.dat)",
         };
-        var genotypes = new Option<string?>("--genotypes") { Description = "predict: a file of genotypes, one per line in text form ('#' starts a comment)" };
+        var genotypes = new Option<string?>("--genotypes")
+        {
+            Description = "predict: a file of genotypes, one per line in text form ('#' starts a comment)",
+        };
         var sharing = new Option<WeightSharing>("--weight-sharing")
         {
             Description = "stage1, stage2, spos: the supernet's candidates hold independent or entangled weights",
@@ -64,7 +68,8 @@ internal static class StageCommand
             if (stage is "retrain" or "ablation" && network is null)
                 throw new SearchSpaceException($"stage {stage} needs --genotype");
             if (stage is "predict" && (parse.GetValue(weights) is null || parse.GetValue(genotypes) is null))
-                throw new SearchSpaceException("stage predict needs --weights (a saved supernet) and --genotypes (a file)");
+                throw new SearchSpaceException(
+                    "stage predict needs --weights (a saved supernet) and --genotypes (a file)");
             var toScore = stage is "predict" ? ReadGenotypes(space, parse.GetValue(genotypes)!) : [];
             Budget? window = parse.GetValue(budget) is { } b ? Budget.FromMFlops(b, parse.GetValue(minFraction)) : null;
             if (stage is "stage1" or "stage2" or "spos" or "random" && window is null)
@@ -130,8 +135,8 @@ internal static class StageCommand
     private static PredictionList Predict(StageContext ctx, ArchitectureSpace space, string weights,
         IReadOnlyList<(int Line, Genotype Genotype)> genotypes, SearchSettings search)
     {
-        var accuracy = HourNasStages.PredictAccuracy(ctx, space, weights, genotypes.Select(g => g.Genotype).ToArray(), search,
-            genotypes.Select(g => $"line {g.Line}").ToArray());
+        var accuracy = HourNasStages.PredictAccuracy(ctx, space, weights, genotypes.Select(g => g.Genotype).ToArray(),
+            search, genotypes.Select(g => $"line {g.Line}").ToArray());
         return new PredictionList(weights, search.ValidationImages, genotypes.Select((g, i) =>
         {
             var cost = space.Costs.Of(g.Genotype).Total;
@@ -145,7 +150,9 @@ internal static class StageCommand
         if (!File.Exists(path)) throw new FileNotFoundException($"genotypes file '{path}' does not exist", path);
         var info = new FileInfo(path);
         const long maxBytes = 16 << 20;
-        if (info.Length > maxBytes) throw new InvalidDataException($"genotypes file '{path}' is {info.Length:N0} bytes; at most {maxBytes:N0} are read");
+        if (info.Length > maxBytes)
+            throw new InvalidDataException(
+                $"genotypes file '{path}' is {info.Length:N0} bytes; at most {maxBytes:N0} are read");
         var result = new List<(int, Genotype)>();
         var lines = File.ReadAllLines(path);
         for (var i = 0; i < lines.Length; i++)

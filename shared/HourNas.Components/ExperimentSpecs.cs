@@ -64,15 +64,18 @@ public static class ExperimentSpecs
         SearchSettings.Create(spec.SearchEpochs ?? DefaultSearchEpochs, spec.ValidationImages ?? DefaultValidationImages, spec.MinFraction,
             spec.Population, spec.Generations) with { Sharing = Sharing(spec.WeightSharing) };
 
-    /// <summary>The spec's weight sharing, or the default when it names none; anything else is an error naming it.</summary>
+    /// <summary>
+    /// The spec's weight sharing, or the default when it names none; anything else is an error naming it.
+    /// </summary>
     public static WeightSharing Sharing(string? name)
     {
         if (name is null) return new SearchSettings().Sharing;
-        if (name.Length <= 32 && Enum.TryParse<WeightSharing>(name, ignoreCase: true, out var sharing) && Enum.IsDefined(sharing)
-            && !int.TryParse(name, out _))
+        if (name.Length <= 32 && Enum.TryParse<WeightSharing>(name, ignoreCase: true, out var sharing)
+            && Enum.IsDefined(sharing) && !int.TryParse(name, out _))
             return sharing;
         throw new SearchSpaceException(
-            $"weight sharing must be 'independent' or 'entangled', got '{(name.Length > 32 ? name[..32] + "..." : name)}'");
+            "weight sharing must be 'independent' or 'entangled', " +
+            $"got '{(name.Length > 32 ? name[..32] + "..." : name)}'");
     }
 
     private static void Positive(int? value, string what)

@@ -43,7 +43,9 @@ public sealed record ExperimentSpec
 
     public int? ValidationImages { get; init; }
 
-    /// <summary>How the search supernets hold their candidates' weights: "independent" or "entangled"; null takes the default.</summary>
+    /// <summary>
+    /// How the search supernets hold their candidates' weights: "independent" or "entangled"; null takes the default.
+    /// </summary>
     public string? WeightSharing { get; init; }
 
     /// <summary>Also measure each block's accuracy drop on the retrained network (the vital-block ablation).</summary>

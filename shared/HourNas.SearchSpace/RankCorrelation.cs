@@ -44,10 +44,12 @@ public static class RankCorrelation
 
     /// <summary>
     /// A percentile bootstrap interval of a paired statistic: the pairs resampled with replacement
-    /// <paramref name="resamples"/> times (seeded), the central <paramref name="level"/> of the values that are defined.
+    /// <paramref name="resamples"/> times (seeded), the central <paramref name="level"/> of the values that are
+    /// defined.
     /// </summary>
     public static (double Low, double High) BootstrapInterval(IReadOnlyList<double> a, IReadOnlyList<double> b,
-        Func<IReadOnlyList<double>, IReadOnlyList<double>, double> statistic, ulong seed, int resamples = 2000, double level = 0.95)
+        Func<IReadOnlyList<double>, IReadOnlyList<double>, double> statistic, ulong seed, int resamples = 2000,
+        double level = 0.95)
     {
         if (a.Count != b.Count) throw new ArgumentException("samples differ in length");
         if (a.Count < 2) return (double.NaN, double.NaN);

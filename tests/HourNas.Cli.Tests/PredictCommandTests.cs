@@ -9,9 +9,10 @@ public sealed class PredictCommandTests : IDisposable
     {
         var folder = Path.Combine(_root, $"s1-{sharing}");
         // 2,048 images at batch 16: 115 steps, so every vital candidate trains (a miss has odds of about 1e-6).
-        var r = CliRunner.Run("stage", "stage1", "--preset", "fashion-mnist", "-b", "2.0", "--epochs", "1", "--train-limit", "2048",
-            "--batch-size", "16",
-            "--population", "2", "--generations", "1", "--validation-images", "64", "--weight-sharing", sharing, "--out", folder, "--json");
+        var r = CliRunner.Run("stage", "stage1", "--preset", "fashion-mnist", "-b", "2.0", "--epochs", "1",
+            "--train-limit", "2048", "--batch-size", "16",
+            "--population", "2", "--generations", "1", "--validation-images", "64", "--weight-sharing", sharing,
+            "--out", folder, "--json");
         Assert.True(r.ExitCode == 0, r.Error);
         return Path.Combine(folder, "vital-supernet.dat");
     }
@@ -35,14 +36,17 @@ public sealed class PredictCommandTests : IDisposable
     {
         var weights = Stage1(sharing);
         var file = GenotypeFile("# vital choices only: what a stage-1 supernet can score", "",
-            "k3e1 | k5e3 skip skip | k3e6 skip skip | k7e3 skip", "k5e6 | k3e1 skip skip | k7e1 skip skip | k3e3 skip  # comment");
+            "k3e1 | k5e3 skip skip | k3e6 skip skip | k7e3 skip",
+            "k5e6 | k3e1 skip skip | k7e1 skip skip | k3e3 skip  # comment");
         var r = Predict(weights, file, "--json");
         Assert.True(r.ExitCode == 0, r.Error);
         var predictions = r.Json.GetProperty("predictions").EnumerateArray().ToArray();
         Assert.Equal(2, predictions.Length);
-        Assert.Equal("k5e6 | k3e1 skip skip | k7e1 skip skip | k3e3 skip", predictions[1].GetProperty("genotype").GetString());
+        Assert.Equal("k5e6 | k3e1 skip skip | k7e1 skip skip | k3e3 skip",
+            predictions[1].GetProperty("genotype").GetString());
         Assert.All(predictions, p => Assert.InRange(p.GetProperty("accuracy").GetDouble(), 0.0, 1.0));
-        var cost = CliRunner.Run("cost", "--preset", "fashion-mnist", "--genotype", "k3e1 | k5e3 skip skip | k3e6 skip skip | k7e3 skip", "--json");
+        var cost = CliRunner.Run("cost", "--preset", "fashion-mnist", "--genotype",
+            "k3e1 | k5e3 skip skip | k3e6 skip skip | k7e3 skip", "--json");
         Assert.Equal(cost.Json.GetProperty("mFlops").GetDouble(), predictions[0].GetProperty("mFlops").GetDouble(), 6);
     }
 

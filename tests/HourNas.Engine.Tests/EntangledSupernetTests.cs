@@ -9,7 +9,8 @@ public class EntangledSupernetTests
 {
     private static readonly ArchitectureSpace Space = new(Presets.Skeleton("fashion-mnist"));
 
-    private static Tensor Param(nn.Module module, string name) => module.named_parameters().Single(p => p.name == name).parameter;
+    private static Tensor Param(nn.Module module, string name) =>
+        module.named_parameters().Single(p => p.name == name).parameter;
 
     [Fact]
     public void A_smaller_candidate_is_the_centre_and_prefix_of_the_largest()
@@ -36,7 +37,8 @@ public class EntangledSupernetTests
         }
         conv.Active = Operation.Parse("k7e6");
         using var large = conv.call(x);
-        Assert.True(small.allclose(large, rtol: 1e-4, atol: 1e-5), "k7e6 with the unused weights zeroed differs from k3e3");
+        Assert.True(small.allclose(large, rtol: 1e-4, atol: 1e-5),
+            "k7e6 with the unused weights zeroed differs from k3e3");
         // And the candidates do differ when the outer weights are not zero (the test can fail).
         using (no_grad()) Param(conv, "depthwise_weight").add_(0.1);
         using var changed = conv.call(x);
@@ -48,7 +50,8 @@ public class EntangledSupernetTests
     {
         using var vital = SuperNet.Vital(Space, WeightSharing.Entangled);
         var vitalChoices = Presets.ResolveVitalChoices(Space, "k3e1 k5e3 k7e6 k3e3");
-        using var stage2 = SuperNet.Shrunk(SpaceShrinker.Shrink(Space, Budget.FromMFlops(2.0), vitalChoices), WeightSharing.Entangled);
+        using var stage2 = SuperNet.Shrunk(SpaceShrinker.Shrink(Space, Budget.FromMFlops(2.0), vitalChoices),
+            WeightSharing.Entangled);
         var shared = stage2.state_dict().Keys.Intersect(vital.state_dict().Keys).ToArray();
         // The vital blocks' weights are there in both, for both families, though stage 2 fixed one candidate each.
         Assert.Contains("blocks.1.shared.expanded.depthwise_weight", shared);
@@ -79,13 +82,17 @@ public class EntangledSupernetTests
     {
         var skeleton = Presets.Skeleton("smoke") with
         {
-            Style = Presets.Skeleton("smoke").Style with { SqueezeExcitation = new SqueezeExcitation(0.25, SeBasis.Expanded) },
+            Style = Presets.Skeleton("smoke").Style with
+            {
+                SqueezeExcitation = new SqueezeExcitation(0.25, SeBasis.Expanded)
+            },
         };
         var space = new ArchitectureSpace(skeleton);
         using var net = SuperNet.Full(space, WeightSharing.Entangled);
         foreach (var op in space.Candidates[0])
         {
-            net.SetPath(space.FromBlocks(space.Blocks.Select(b => space.Candidates[b.Index].Contains(op) ? op : space.Candidates[b.Index][0]).ToArray()));
+            net.SetPath(space.FromBlocks(space.Blocks
+                .Select(b => space.Candidates[b.Index].Contains(op) ? op : space.Candidates[b.Index][0]).ToArray()));
             using var y = net.call(randn(2, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize));
             Assert.Equal(new long[] { 2, skeleton.Classes }, y.shape);
         }
@@ -121,8 +128,10 @@ public class SupernetFileTests
         var smaller = opened.CannotRun(Space.Parse("k3e3 | k3e3 skip skip | k3e1 skip skip | k7e3 skip"));
         if (sharing == WeightSharing.Independent) Assert.Contains("block 1: 'k3e3' was never trained", smaller);
         else Assert.Null(smaller);
-        Assert.Contains("block 1: 'k7e6' was never trained", opened.CannotRun(Space.Parse("k3e3 | k7e6 skip skip | k3e1 skip skip | k7e3 skip")));
-        Assert.Contains("block 1: 'k5e1' was never trained", opened.CannotRun(Space.Parse("k3e3 | k5e1 skip skip | k3e1 skip skip | k7e3 skip")));
+        Assert.Contains("block 1: 'k7e6' was never trained",
+            opened.CannotRun(Space.Parse("k3e3 | k7e6 skip skip | k3e1 skip skip | k7e3 skip")));
+        Assert.Contains("block 1: 'k5e1' was never trained",
+            opened.CannotRun(Space.Parse("k3e3 | k5e1 skip skip | k3e1 skip skip | k7e3 skip")));
     }
 
     [Fact]
@@ -148,17 +157,20 @@ public class SupernetFileTests
     public void A_file_that_is_no_supernet_of_the_preset_is_a_clear_error()
     {
         using var dir = new TempFolder();
-        Assert.Contains("do not exist", Assert.Throws<FileNotFoundException>(() => SupernetFile.Open(Space, dir.File("none.dat"))).Message);
+        Assert.Contains("do not exist",
+            Assert.Throws<FileNotFoundException>(() => SupernetFile.Open(Space, dir.File("none.dat"))).Message);
 
         var garbage = dir.File("garbage.dat");
         File.WriteAllBytes(garbage, [.. Enumerable.Range(0, 64).Select(i => (byte)(i * 37))]);
-        Assert.Contains("is not a TorchSharp weights file", Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, garbage)).Message);
+        Assert.Contains("is not a TorchSharp weights file",
+            Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, garbage)).Message);
 
         var truncated = dir.File("truncated.dat");
         using (var net = SuperNet.Vital(Space)) net.save(truncated);
         var bytes = File.ReadAllBytes(truncated);
         File.WriteAllBytes(truncated, bytes[..(bytes.Length / 2)]);
-        Assert.Contains("runs past the end", Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, truncated)).Message);
+        Assert.Contains("runs past the end",
+            Assert.Throws<InvalidDataException>(() => SupernetFile.Open(Space, truncated)).Message);
 
         var other = dir.File("cifar.dat");
         using (var net = SuperNet.Vital(new ArchitectureSpace(Presets.Skeleton("cifar10")))) net.save(other);

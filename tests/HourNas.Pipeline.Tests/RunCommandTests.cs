@@ -63,8 +63,8 @@ public sealed class RunCommandTests
     public void The_spec_records_the_weight_sharing_its_supernets_used()
     {
         using var folder = new TempFolder();
-        var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent", "--weight-sharing", "independent",
-            "--no-ablation", "--json");
+        var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent",
+            "--weight-sharing", "independent", "--no-ablation", "--json");
         Assert.True(run.Exit == 0, run.Error);
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal("independent", state.Spec!.WeightSharing);
@@ -85,6 +85,7 @@ public sealed class RunCommandTests
         var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
         Assert.Equal(new SearchSettings().Sharing.ToString().ToLowerInvariant(), resolved.WeightSharing);
         Assert.Equal(new SearchSettings().Sharing, ExperimentSpecs.Search(resolved).Sharing);
-        Assert.Equal(WeightSharing.Independent, ExperimentSpecs.Search(resolved with { WeightSharing = "Independent" }).Sharing);
+        Assert.Equal(WeightSharing.Independent,
+            ExperimentSpecs.Search(resolved with { WeightSharing = "Independent" }).Sharing);
     }
 }

@@ -61,6 +61,7 @@ public sealed class BatchNorm : nn.Module<Tensor, Tensor>
         if (channels == weight.shape[0]) return forward(x);
         using var scope = NewDisposeScope();
         return nn.functional.batch_norm(x, running_mean.narrow(0, 0, channels), running_var.narrow(0, 0, channels),
-            weight.narrow(0, 0, channels), bias.narrow(0, 0, channels), training, Momentum, Eps).MoveToOuterDisposeScope();
+            weight.narrow(0, 0, channels), bias.narrow(0, 0, channels), training, Momentum, Eps)
+            .MoveToOuterDisposeScope();
     }
 }

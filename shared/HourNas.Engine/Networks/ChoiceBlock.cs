@@ -22,15 +22,16 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     private readonly Tensor? steps;
     private readonly int[] _candidateIndex;
 
-    public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates, BlockStyle style,
-        WeightSharing sharing, bool countSteps) : base(nameof(ChoiceBlock))
+    public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates,
+        BlockStyle style, WeightSharing sharing, bool countSteps) : base(nameof(ChoiceBlock))
     {
         if (options.Count == 0) throw new ArgumentException($"block {block.Index} has no options", nameof(options));
         Options = options;
         Sharing = sharing;
         _candidateIndex = options.Select(o => IndexOf(spaceCandidates, o)).ToArray();
         if (_candidateIndex.Any(i => i < 0))
-            throw new ArgumentException($"block {block.Index}: options {string.Join(", ", options)} are not all candidates of the space");
+            throw new ArgumentException(
+                $"block {block.Index}: options {string.Join(", ", options)} are not all candidates of the space");
         if (sharing == WeightSharing.Independent)
         {
             ops = new ModuleDict<MBConv>();
@@ -42,7 +43,8 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
             foreach (var expanded in new[] { true, false })
             {
                 if (!options.Any(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded)) continue;
-                var family = spaceCandidates.Where(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded).ToArray();
+                var family = spaceCandidates.Where(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded)
+                    .ToArray();
                 shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style));
             }
         }
@@ -64,10 +66,14 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
 
     public Operation ActiveOperation => Options[Active];
 
-    /// <summary>The module of the active option with independent weights, or null for skip (and for entangled weights).</summary>
+    /// <summary>
+    /// The module of the active option with independent weights, or null for skip (and for entangled weights).
+    /// </summary>
     public MBConv? ActiveModule => ops is not null && !ActiveOperation.IsSkip ? ops[ActiveOperation.ToString()] : null;
 
-    /// <summary>Parameters the active option trains: its own module's, or the whole of its entangled family's.</summary>
+    /// <summary>
+    /// Parameters the active option trains: its own module's, or the whole of its entangled family's.
+    /// </summary>
     public IEnumerable<Parameter> ActiveParameters() =>
         ActiveOperation.IsSkip ? [] : ActiveModule?.parameters() ?? ActiveFamily()!.parameters();
 

@@ -31,12 +31,15 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
     private readonly int _maxKernel;
 
     /// <param name="family">The candidates sharing these weights (all with or all without expansion).</param>
-    public EntangledMBConv(BlockSpec block, IReadOnlyList<Operation> family, BlockStyle style) : base(nameof(EntangledMBConv))
+    public EntangledMBConv(BlockSpec block, IReadOnlyList<Operation> family, BlockStyle style)
+        : base(nameof(EntangledMBConv))
     {
-        if (family.Count == 0 || family.Any(o => o.IsSkip)) throw new ArgumentException("a family holds MBConv candidates only", nameof(family));
+        if (family.Count == 0 || family.Any(o => o.IsSkip))
+            throw new ArgumentException("a family holds MBConv candidates only", nameof(family));
         Expanded = CostModel.HasExpansion(style, family[0]);
         if (family.Any(o => CostModel.HasExpansion(style, o) != Expanded))
-            throw new ArgumentException("a family's candidates either all have an expansion conv or none has", nameof(family));
+            throw new ArgumentException("a family's candidates either all have an expansion conv or none has",
+                nameof(family));
         _block = block;
         _style = style;
         _maxKernel = family.Max(o => o.Kernel);
@@ -99,8 +102,10 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
         {
             var r = CostModel.SeWidth(se, _block.InWidth, (int)mid);
             var s = nn.functional.adaptive_avg_pool2d(y, 1);
-            s = act.call(nn.functional.conv2d(s, se_reduce_weight!.narrow(0, 0, r).narrow(1, 0, mid), se_reduce_bias!.narrow(0, 0, r)));
-            s = nn.functional.conv2d(s, se_expand_weight!.narrow(0, 0, mid).narrow(1, 0, r), se_expand_bias!.narrow(0, 0, mid)).sigmoid();
+            s = act.call(nn.functional.conv2d(s, se_reduce_weight!.narrow(0, 0, r).narrow(1, 0, mid),
+                se_reduce_bias!.narrow(0, 0, r)));
+            s = nn.functional.conv2d(s, se_expand_weight!.narrow(0, 0, mid).narrow(1, 0, r),
+                se_expand_bias!.narrow(0, 0, mid)).sigmoid();
             y = y * s;
         }
         y = project_bn.Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)), _block.OutWidth);

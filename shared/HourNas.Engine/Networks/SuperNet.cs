@@ -51,8 +51,9 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     /// <summary>Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).</summary>
     public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
-        new(space, space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(), sharing,
-            countSteps: true);
+        new(space,
+            space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(),
+            sharing, countSteps: true);
 
     /// <summary>The supernet over a shrunk space (fixed blocks have one option).</summary>
     public static SuperNet Shrunk(ShrunkSpace shrunk, WeightSharing sharing = WeightSharing.Independent) =>
@@ -105,17 +106,20 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
             var block = blocks[b];
             var op = genotype.Blocks[b];
             if (ChoiceBlock.IndexOf(block.Options, op) < 0)
-                return $"block {b}: this supernet holds no weights for '{op}' (it holds {string.Join(", ", block.Options)})";
+                return $"block {b}: this supernet holds no weights for '{op}' " +
+                    $"(it holds {string.Join(", ", block.Options)})";
             if (op.IsSkip || block.Steps is not { } steps) continue;
             var candidates = Space.Candidates[b];
             var counts = steps.data<double>().ToArray();
             var trained = candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
             var covered = block.Sharing == WeightSharing.Independent
                 ? trained.Contains(op)
-                : trained.Any(c => CostModel.HasExpansion(Space.Skeleton.Style, c) == CostModel.HasExpansion(Space.Skeleton.Style, op)
+                : trained.Any(c => CostModel.HasExpansion(Space.Skeleton.Style, c)
+                                   == CostModel.HasExpansion(Space.Skeleton.Style, op)
                                    && c.Kernel >= op.Kernel && c.Expansion >= op.Expansion);
             if (!covered)
-                return $"block {b}: '{op}' was never trained in this supernet (trained: {(trained.Length == 0 ? "none" : string.Join(", ", trained))})";
+                return $"block {b}: '{op}' was never trained in this supernet " +
+                    $"(trained: {(trained.Length == 0 ? "none" : string.Join(", ", trained))})";
         }
         return null;
     }

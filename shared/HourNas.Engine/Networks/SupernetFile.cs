@@ -37,11 +37,13 @@ public static class SupernetFile
                 for (var d = 0; d < rank; d++)
                 {
                     shape[d] = Leb128(reader);
-                    if (shape[d] is < 0 or > int.MaxValue) throw new InvalidDataException($"tensor '{name}' has a dimension of {shape[d]}");
+                    if (shape[d] is < 0 or > int.MaxValue)
+                        throw new InvalidDataException($"tensor '{name}' has a dimension of {shape[d]}");
                     elements = checked(elements * shape[d]);
                 }
                 var bytes = checked(elements * ElementSize(type, name));
-                if (bytes > stream.Length - stream.Position) throw new InvalidDataException($"tensor '{name}' runs past the end of the file");
+                if (bytes > stream.Length - stream.Position)
+                    throw new InvalidDataException($"tensor '{name}' runs past the end of the file");
                 stream.Seek(bytes, SeekOrigin.Current);
                 tensors.Add((name, shape));
             }
@@ -65,13 +67,17 @@ public static class SupernetFile
         var entangled = shapes.Keys.Any(k => k.Contains(".shared.", StringComparison.Ordinal));
         var sharing = entangled ? WeightSharing.Entangled : WeightSharing.Independent;
         var style = space.Skeleton.Style;
-        var options = space.Blocks.Select(b => (IReadOnlyList<Operation>)space.Candidates[b.Index].Where(op => op.IsSkip || (entangled
-                ? shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.shared.{ChoiceBlock.FamilyName(CostModel.HasExpansion(style, op))}.", StringComparison.Ordinal))
+        var options = space.Blocks.Select(b => (IReadOnlyList<Operation>)space.Candidates[b.Index]
+            .Where(op => op.IsSkip || (entangled
+                ? shapes.Keys.Any(k => k.StartsWith(
+                    $"blocks.{b.Index}.shared.{ChoiceBlock.FamilyName(CostModel.HasExpansion(style, op))}.",
+                    StringComparison.Ordinal))
                 : shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.ops.{op}.", StringComparison.Ordinal))))
             .ToArray()).ToArray();
         var empty = space.Blocks.FirstOrDefault(b => options[b.Index].Count == 0);
         if (empty is not null)
-            throw new InvalidDataException($"'{path}' holds no weights for vital block {empty.Index}: it is not a supernet of '{space.Skeleton.Name}'");
+            throw new InvalidDataException($"'{path}' holds no weights for vital block {empty.Index}: " +
+                $"it is not a supernet of '{space.Skeleton.Name}'");
         var countSteps = shapes.Keys.Any(k => k.EndsWith(".steps", StringComparison.Ordinal));
         var net = new SuperNet(space, options, sharing, countSteps);
         try
@@ -80,14 +86,18 @@ public static class SupernetFile
             foreach (var (name, tensor) in expected)
             {
                 if (!shapes.TryGetValue(name, out var shape))
-                    throw new InvalidDataException($"'{path}' has no tensor '{name}': it is not a supernet of '{space.Skeleton.Name}'");
+                    throw new InvalidDataException(
+                        $"'{path}' has no tensor '{name}': it is not a supernet of '{space.Skeleton.Name}'");
                 if (!shape.SequenceEqual(tensor.shape))
                     throw new InvalidDataException(
-                        $"'{path}' does not fit preset '{space.Skeleton.Name}': tensor '{name}' is [{string.Join(", ", shape)}] there, [{string.Join(", ", tensor.shape)}] in this preset");
+                        $"'{path}' does not fit preset '{space.Skeleton.Name}': " +
+                        $"tensor '{name}' is [{string.Join(", ", shape)}] there, " +
+                        $"[{string.Join(", ", tensor.shape)}] in this preset");
             }
             var extra = shapes.Keys.FirstOrDefault(k => !expected.ContainsKey(k));
             if (extra is not null)
-                throw new InvalidDataException($"'{path}' has tensor '{extra}', which no network of '{space.Skeleton.Name}' has");
+                throw new InvalidDataException(
+                    $"'{path}' has tensor '{extra}', which no network of '{space.Skeleton.Name}' has");
             net.load(path);
             return net;
         }

@@ -217,8 +217,9 @@ public static class HourNasStages
     /// its position) and the block. Use the seed and training-image limit of the stage that trained the supernet:
     /// they fix the held-out split, so the scored images are ones the supernet never trained on.
     /// </summary>
-    public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ArchitectureSpace space, string supernetWeights,
-        IReadOnlyList<Genotype> genotypes, SearchSettings settings, IReadOnlyList<string>? names = null)
+    public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ArchitectureSpace space,
+        string supernetWeights, IReadOnlyList<Genotype> genotypes, SearchSettings settings,
+        IReadOnlyList<string>? names = null)
     {
         using var net = SupernetFile.Open(space, supernetWeights);
         for (var i = 0; i < genotypes.Count; i++)
@@ -232,7 +233,8 @@ public static class HourNasStages
             {
                 throw new SearchSpaceException($"{name}: {e.Message}");
             }
-            if (net.CannotRun(genotypes[i]) is { } why) throw new SearchSpaceException($"{name} ({genotypes[i]}): {why}");
+            if (net.CannotRun(genotypes[i]) is { } why)
+                throw new SearchSpaceException($"{name} ({genotypes[i]}): {why}");
         }
         net.to(ctx.Device);
         var scorer = CandidateScorer.Create(ctx, settings);

@@ -1,0 +1,65 @@
+using System.Globalization;
+using HourNas.Engine.Data;
+using HourNas.Engine.Networks;
+using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
+using HourNas.SearchSpace;
+using static TorchSharp.torch;
+
+// How fast stage 1's vital supernet learns: its training top-1 after each epoch, under one configuration after
+// another in one invocation (so machine drift hits them alike). A configuration is
+//   <independent|entangled>:<uniform|fixed|kernel|expansion|no-e1|e1-only>[:lr=0.1][:bs=128][:warmup=0.3]
+// fixed trains one path (k5e3 in every vital block: the same network trained alone); kernel draws only the kernel
+// (e3 kept), expansion only the expansion (k5 kept, e1 left out), no-e1 and e1-only draw from those candidates.
+//   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1]
+//     entangled:uniform independent:uniform entangled:fixed
+var images = 60000;
+var epochs = 1;
+var configurations = new List<string>();
+for (var i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--images") images = int.Parse(args[++i], CultureInfo.InvariantCulture);
+    else if (args[i] == "--epochs") epochs = int.Parse(args[++i], CultureInfo.InvariantCulture);
+    else configurations.Add(args[i]);
+}
+if (configurations.Count == 0) configurations.AddRange(["entangled:uniform", "independent:uniform", "entangled:fixed"]);
+
+var device = TorchRuntime.Initialize("cpu");
+var space = new ArchitectureSpace(Presets.Skeleton("fashion-mnist"));
+var data = Datasets.Open(null, space.Skeleton);
+foreach (var configuration in configurations)
+{
+    var parts = configuration.Split(':');
+    var sharing = Enum.Parse<WeightSharing>(parts[0], ignoreCase: true);
+    var knobs = parts.Skip(2).Select(p => p.Split('='))
+        .ToDictionary(p => p[0], p => double.Parse(p[1], CultureInfo.InvariantCulture));
+    var train = new TrainSettings(Epochs: epochs, LearningRate: knobs.GetValueOrDefault("lr", 0.1),
+        BatchSize: (int)knobs.GetValueOrDefault("bs", 128), WarmupEpochs: knobs.GetValueOrDefault("warmup", 0.3));
+    var ctx = new StageContext(device, data, Path.Combine(Path.GetTempPath(), "hournas-convergence"), 1, train, images);
+    manual_seed(1);
+    using var net = SuperNet.Vital(space, sharing);
+    int[] Draw(Rng rng, Func<Operation, bool> keep) => net.Options.Select(o =>
+    {
+        var allowed = o.Select((op, i) => (op, i)).Where(x => x.op.IsSkip || keep(x.op)).Select(x => x.i).ToArray();
+        return allowed[rng.NextInt(allowed.Length)];
+    }).ToArray();
+    Func<Rng, int[]>? sampler = parts[1] switch
+    {
+        "fixed" => null,
+        "uniform" => rng => Draw(rng, _ => true),
+        "kernel" => rng => Draw(rng, o => o.Expansion == 3),
+        "expansion" => rng => Draw(rng, o => o.Kernel == 5 && o.Expansion > 1),
+        "no-e1" => rng => Draw(rng, o => o.Expansion > 1),
+        "e1-only" => rng => Draw(rng, o => o.Expansion == 1),
+        _ => throw new ArgumentException($"unknown sampler '{parts[1]}' in '{configuration}'"),
+    };
+    if (sampler is null) net.SetPath(space.Parse("k5e3 | k5e3 skip skip | k5e3 skip skip | k5e3 skip"));
+    new Trainer(net, train, device, "convergence", 1, progress: p =>
+        {
+            if (p.Phase == "epoch")
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{configuration,-40} epoch {p.Epoch}: training top-1 {p.Accuracy:P1}, loss {p.Loss:F3}, "
+                    + $"{p.ImagesPerSecond:F0} images/s"));
+        })
+        .Train(ctx.FullTrain, ctx.Normalization, sampler);
+}
