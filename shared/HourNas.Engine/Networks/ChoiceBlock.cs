@@ -21,6 +21,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     private readonly ModuleDict<EntangledMBConv>? shared;
     private readonly Tensor? steps;
     private readonly int[] _candidateIndex;
+    private readonly IReadOnlyList<Operation> _candidates;
 
     public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates,
         BlockStyle style, WeightSharing sharing, bool countSteps) : base(nameof(ChoiceBlock))
@@ -28,6 +29,8 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         if (options.Count == 0) throw new ArgumentException($"block {block.Index} has no options", nameof(options));
         Options = options;
         Sharing = sharing;
+        Style = style;
+        _candidates = spaceCandidates;
         _candidateIndex = options.Select(o => IndexOf(spaceCandidates, o)).ToArray();
         if (_candidateIndex.Any(i => i < 0))
             throw new ArgumentException(
@@ -42,14 +45,12 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
             shared = new ModuleDict<EntangledMBConv>();
             foreach (var expanded in new[] { true, false })
             {
-                if (!options.Any(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded)) continue;
-                var family = spaceCandidates.Where(o => !o.IsSkip && CostModel.HasExpansion(style, o) == expanded)
-                    .ToArray();
+                if (!options.Any(o => !o.IsSkip && HasExpansion(o) == expanded)) continue;
+                var family = spaceCandidates.Where(o => !o.IsSkip && HasExpansion(o) == expanded).ToArray();
                 shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style));
             }
         }
         if (countSteps) steps = zeros(spaceCandidates.Count, dtype: ScalarType.Float64);
-        Style = style;
         // Registered by hand: a field left null must not become an entry.
         if (ops is not null) register_module(nameof(ops), ops);
         if (shared is not null) register_module(nameof(shared), shared);
@@ -61,6 +62,27 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     public WeightSharing Sharing { get; }
 
     public BlockStyle Style { get; }
+
+    /// <summary>
+    /// Why this block cannot run <paramref name="op"/> with trained weights, or null when it can: it holds no
+    /// weights for it, or (where steps were counted) no training step reached them. With entangled weights an
+    /// operation is trained when a trained candidate of its family has at least its kernel and expansion: exactly
+    /// then every weight it slices was updated.
+    /// </summary>
+    public string? WhyUntrained(Operation op)
+    {
+        if (IndexOf(Options, op) < 0)
+            return $"this supernet holds no weights for '{op}' (it holds {string.Join(", ", Options)})";
+        if (op.IsSkip || steps is null) return null;
+        var counts = steps.data<double>().ToArray();
+        var trained = _candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
+        var covered = Sharing == WeightSharing.Independent
+            ? trained.Contains(op)
+            : trained.Any(c => HasExpansion(c) == HasExpansion(op) && c.Kernel >= op.Kernel
+                               && c.Expansion >= op.Expansion);
+        var trainedList = trained.Length == 0 ? "none" : string.Join(", ", trained);
+        return covered ? null : $"'{op}' was never trained in this supernet (trained: {trainedList})";
+    }
 
     public int Active { get; set; }
 
@@ -101,7 +123,10 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         return family.call(x);
     }
 
-    private EntangledMBConv? ActiveFamily() => shared?[FamilyName(CostModel.HasExpansion(Style, ActiveOperation))];
+    private EntangledMBConv? ActiveFamily() => shared?[FamilyName(HasExpansion(ActiveOperation))];
+
+    /// <summary>Which family an operation belongs to: with a 1x1 expansion conv or without one.</summary>
+    private bool HasExpansion(Operation op) => CostModel.HasExpansion(Style, op);
 
     internal static int IndexOf(IReadOnlyList<Operation> options, Operation op)
     {

@@ -79,11 +79,16 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Activates the operations of a genotype; each must be one of its block's options.</summary>
-    public void SetPath(Genotype genotype) => SetPath(genotype.Blocks.Select((op, b) =>
+    public void SetPath(Genotype genotype) => SetPath(PathOf(genotype));
+
+    /// <summary>
+    /// The path (option index per block) of a genotype; each operation must be one of its block's options.
+    /// </summary>
+    public int[] PathOf(Genotype genotype) => genotype.Blocks.Select((op, b) =>
     {
         var i = ChoiceBlock.IndexOf(blocks[b].Options, op);
         return i >= 0 ? i : throw new SearchSpaceException($"block {b}: '{op}' is not an option of this network ({string.Join(", ", blocks[b].Options)})");
-    }).ToArray());
+    }).ToArray();
 
     /// <summary>The genotype of the active path.</summary>
     public Genotype ActiveGenotype => Space.FromBlocks(blocks.Select(b => b.ActiveOperation).ToArray());
@@ -94,33 +99,13 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
             .Concat(head.parameters()).Concat(classifier.parameters());
 
     /// <summary>
-    /// Why this network cannot score <paramref name="genotype"/> with trained weights, or null when it can: a block
-    /// without weights for its operation, or (where steps were counted) weights no training step reached. With
-    /// entangled weights an operation is trained when a trained candidate of its family has at least its kernel and
-    /// expansion: exactly then every weight it slices was updated.
+    /// Why this network cannot score <paramref name="genotype"/> with trained weights, or null when it can: the first
+    /// block that cannot run its operation (<see cref="ChoiceBlock.WhyUntrained"/>), named.
     /// </summary>
     public string? CannotRun(Genotype genotype)
     {
         for (var b = 0; b < blocks.Count; b++)
-        {
-            var block = blocks[b];
-            var op = genotype.Blocks[b];
-            if (ChoiceBlock.IndexOf(block.Options, op) < 0)
-                return $"block {b}: this supernet holds no weights for '{op}' " +
-                    $"(it holds {string.Join(", ", block.Options)})";
-            if (op.IsSkip || block.Steps is not { } steps) continue;
-            var candidates = Space.Candidates[b];
-            var counts = steps.data<double>().ToArray();
-            var trained = candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
-            var covered = block.Sharing == WeightSharing.Independent
-                ? trained.Contains(op)
-                : trained.Any(c => CostModel.HasExpansion(Space.Skeleton.Style, c)
-                                   == CostModel.HasExpansion(Space.Skeleton.Style, op)
-                                   && c.Kernel >= op.Kernel && c.Expansion >= op.Expansion);
-            if (!covered)
-                return $"block {b}: '{op}' was never trained in this supernet " +
-                    $"(trained: {(trained.Length == 0 ? "none" : string.Join(", ", trained))})";
-        }
+            if (blocks[b].WhyUntrained(genotype.Blocks[b]) is { } why) return $"block {b}: {why}";
         return null;
     }
 

@@ -238,11 +238,7 @@ public static class HourNasStages
         }
         net.to(ctx.Device);
         var scorer = CandidateScorer.Create(ctx, settings);
-        return genotypes.Select(g =>
-        {
-            net.SetPath(g);
-            return scorer.Score(net, net.Blocks.Select(b => b.Active).ToArray());
-        }).ToArray();
+        return genotypes.Select(g => scorer.Score(net, net.PathOf(g))).ToArray();
     }
 
     /// <summary>Validation accuracy of a genotype trained from scratch for a few epochs on the search split (stand-alone accuracy).</summary>
