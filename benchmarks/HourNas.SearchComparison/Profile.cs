@@ -54,14 +54,23 @@ public sealed record Profile(
         RandomCandidates: 6, RandomEpochs: 2, RetrainEpochs: 5, RankSample: 10, RankEpochs: 2, AblationEpochs: 5,
         ValidationImages: 2000, BatchSize: 64);
 
-    /// <summary>The methods in the order seed 1 runs them; later seeds rotate it.</summary>
-    public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random", "spos-short"];
+    /// <summary>
+    /// The methods in the order seed 1 runs them; later seeds rotate it. `random-pick` is the user without a
+    /// search: one architecture drawn from the window, retrained (search cost 0).
+    /// </summary>
+    public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random-pick", "random", "spos-short"];
 
     /// <summary>Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.</summary>
     public static IEnumerable<IGrouping<string, RunRecord>> InMethodOrder(IEnumerable<RunRecord> runs) =>
         runs.GroupBy(x => x.Method).OrderBy(g => Methods.Contains(g.Key) ? Methods.TakeWhile(m => m != g.Key).Count() : int.MaxValue);
 
     public TrainSettings Train => new(BatchSize: BatchSize);
+
+    /// <summary>
+    /// Every pick is retrained with `stage retrain`'s default recipe, the one the committed reference set was
+    /// trained with, so a pick can be placed among the reference architectures.
+    /// </summary>
+    public TrainSettings Retrain => new(Epochs: RetrainEpochs);
 
     public SearchSettings Search(int epochs, EvolutionSettings? evolution = null) =>
         new(Epochs: epochs, ValidationImages: ValidationImages, Evolution: evolution, RandomCandidates: RandomCandidates);

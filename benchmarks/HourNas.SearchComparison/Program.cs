@@ -9,6 +9,7 @@ using HourNas.SearchSpace;
 // HourNAS against full-space SPOS, a shortened SPOS and random search on fashion-mnist at one FLOPs budget, several
 // seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3] [--budget-mflops 2.0]
+//     [--methods hournas,spos,random-pick,random,spos-short] [--no-rank] [--reference FILE.json]
 //     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- --report benchmarks/results/<date>-<profile>.json
 //     (writes the Markdown and the plots again from a finished run's JSON)
@@ -50,12 +51,19 @@ if (opts.ContainsKey("resume") && File.Exists(stem + ".runs.json"))
     runs.AddRange(JsonSerializer.Deserialize<List<RunRecord>>(File.ReadAllText(stem + ".runs.json"), HourNasStages.Json) ?? []);
 // Every finished run is saved at once, so a crash late in a long profile loses nothing already measured.
 void SaveRuns() => File.WriteAllText(stem + ".runs.json", JsonSerializer.Serialize(runs, HourNasStages.Json));
-var methods = Profile.Methods;
+var methods = opts.TryGetValue("methods", out var methodList)
+    ? methodList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+    : Profile.Methods.ToArray();
+if (methods.FirstOrDefault(m => !Profile.Methods.Contains(m)) is { } unknownMethod)
+    throw new ArgumentException($"--methods: unknown method '{unknownMethod}' (known: {string.Join(", ", Profile.Methods)})");
+// The committed stand-alone table the picks are placed in (percentiles); a comparison without one has none.
+var referencePath = Opt("reference", Path.Combine("benchmarks", "results", "rank-reference-fashion-mnist.json"));
+var reference = File.Exists(referencePath) ? ReferenceAccuracies.Load(referencePath, budget, profile.RetrainEpochs) : null;
 for (var s = 0; s < seeds; s++)
 {
     var seed = (ulong)(s + 1);
     // Rotate the order per seed, so no method always runs first (or last) on a warming or loaded machine.
-    foreach (var method in methods.Skip(s % methods.Count).Concat(methods.Take(s % methods.Count)))
+    foreach (var method in methods.Skip(s % methods.Length).Concat(methods.Take(s % methods.Length)))
     {
         if (runs.Any(r => r.Method == method && r.Seed == seed)) continue;
         Log($"seed {seed}: {method}");
@@ -105,6 +113,8 @@ RunRecord RunMethod(string method, ulong seed)
                 search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit), space, budget, settings);
                 stages.Add(StageRecord.Of(method, search.Cost));
                 break;
+            case "random-pick":
+                return RandomPick(seed);
             default:
                 search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit), space, budget,
                     profile.Search(profile.RandomEpochs));
@@ -112,39 +122,56 @@ RunRecord RunMethod(string method, ulong seed)
                 break;
         }
         var genotype = space.Parse(search.Genotype);
-        var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Train with { Epochs = profile.RetrainEpochs }, null),
-            space, genotype);
+        var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Retrain, null), space, genotype);
         return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params, search.ValidationAccuracy, retrain.Top1,
             retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages, retrain.Cost.Seconds,
             search.Evaluated.Count);
 }
 
-// Rank correlation on seed 1: architectures from HourNAS's stage-2 space, scored by both supernets and trained stand-alone.
-Log("rank correlation");
-var rankSeed = 1UL;
-var vitalOps = runs.First(r => r.Method == "hournas" && r.Seed == rankSeed).VitalOperations!;
-var hourShrunk = SpaceShrinker.Shrink(space, budget, Presets.ResolveVitalChoices(space, vitalOps));
-var sampler = new ArchitectureSampler(Proposal.Uniform(hourShrunk));
-var rng = new Rng(Rng.Derive(rankSeed, 41));
-var sample = Enumerable.Range(0, profile.RankSample * 3).Select(_ => hourShrunk.ToGenotype(sampler.Sample(rng)))
-    .DistinctBy(g => g.ToString()).Take(profile.RankSample).ToArray();
-var rankContext = Context("rank", rankSeed, profile.Train, profile.TrainLimit);
-var hourPredicted = HourNasStages.PredictAccuracy(rankContext, space,
-    Path.Combine(work, $"{rankSeed}-s2", "supernet.dat"), sample, profile.Search(1));
-var sposPredicted = HourNasStages.PredictAccuracy(rankContext, space,
-    Path.Combine(work, $"{rankSeed}-spos", "supernet.dat"), sample, profile.Search(1));
-var standAlone = HourNasStages.StandAloneAccuracy(rankContext, space, sample, profile.RankEpochs, profile.Search(1));
-var rank = new RankRecord(sample.Select(g => g.ToString()).ToArray(), hourPredicted, sposPredicted, standAlone,
-    RankCorrelation.KendallTau(hourPredicted, standAlone), RankCorrelation.KendallTau(sposPredicted, standAlone));
-Log($"Kendall tau: hournas {rank.HourNasTau:F2}, spos {rank.SposTau:F2}");
+// The baseline a user gets without any search: one architecture drawn from the window through the max-entropy
+// proposal (as the pipeline proposes), retrained with the same recipe; search cost 0.
+RunRecord RandomPick(ulong seed)
+{
+    var shrunk = SpaceShrinker.Shrink(space, budget);
+    var sampler = new ArchitectureSampler(Proposal.MaxEntropy(shrunk));
+    var genotype = shrunk.ToGenotype(sampler.Sample(new Rng(Rng.Derive(seed, 61))));
+    var cost = space.Costs.Of(genotype).Total;
+    var retrain = HourNasStages.Retrain(Context($"{seed}-random-pick-retrain", seed, profile.Retrain, null), space, genotype);
+    return new RunRecord("random-pick", seed, genotype.ToString(), null, cost.MFlops, cost.Params, double.NaN,
+        retrain.Top1, retrain.Top5, 0, 0, [], retrain.Cost.Seconds, 0);
+}
 
-// The paper's motivating observation on our data: accuracy drop when one block of a trained network is disabled.
-Log("vital-block ablation");
-var ablation = HourNasStages.Ablate(Context("ablation", 1, profile.Train with { Epochs = profile.AblationEpochs }, null), space,
-    Presets.Resolve("fashion-mnist", "manual").Genotype, weights: null);
+RankRecord? rank = null;
+AblationResult? ablation = null;
+if (!opts.ContainsKey("no-rank"))
+{
+    // Rank correlation on seed 1: architectures from HourNAS's stage-2 space, scored by both supernets and trained stand-alone.
+    Log("rank correlation");
+    var rankSeed = 1UL;
+    var vitalOps = runs.First(r => r.Method == "hournas" && r.Seed == rankSeed).VitalOperations!;
+    var hourShrunk = SpaceShrinker.Shrink(space, budget, Presets.ResolveVitalChoices(space, vitalOps));
+    var sampler = new ArchitectureSampler(Proposal.Uniform(hourShrunk));
+    var rng = new Rng(Rng.Derive(rankSeed, 41));
+    var sample = Enumerable.Range(0, profile.RankSample * 3).Select(_ => hourShrunk.ToGenotype(sampler.Sample(rng)))
+        .DistinctBy(g => g.ToString()).Take(profile.RankSample).ToArray();
+    var rankContext = Context("rank", rankSeed, profile.Train, profile.TrainLimit);
+    var hourPredicted = HourNasStages.PredictAccuracy(rankContext, space,
+        Path.Combine(work, $"{rankSeed}-s2", "supernet.dat"), sample, profile.Search(1));
+    var sposPredicted = HourNasStages.PredictAccuracy(rankContext, space,
+        Path.Combine(work, $"{rankSeed}-spos", "supernet.dat"), sample, profile.Search(1));
+    var standAlone = HourNasStages.StandAloneAccuracy(rankContext, space, sample, profile.RankEpochs, profile.Search(1));
+    rank = new RankRecord(sample.Select(g => g.ToString()).ToArray(), hourPredicted, sposPredicted, standAlone,
+        RankCorrelation.KendallTau(hourPredicted, standAlone), RankCorrelation.KendallTau(sposPredicted, standAlone));
+    Log($"Kendall tau: hournas {rank.HourNasTau:F2}, spos {rank.SposTau:F2}");
+
+    // The paper's motivating observation on our data: accuracy drop when one block of a trained network is disabled.
+    Log("vital-block ablation");
+    ablation = HourNasStages.Ablate(Context("ablation", 1, profile.Train with { Epochs = profile.AblationEpochs }, null), space,
+        Presets.Resolve("fashion-mnist", "manual").Genotype, weights: null);
+}
 
 var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount, budget.MaxMFlops, budget.MinMFlops,
-    profile, runs, rank, ablation);
+    profile, runs, rank, ablation, reference);
 File.WriteAllText(stem + ".json", JsonSerializer.Serialize(report, HourNasStages.Json));
 File.WriteAllText(stem + ".md", Markdown.Render(report));
 ComparisonPlots.Write(report, outRoot, Path.GetFileName(stem));
@@ -168,5 +195,5 @@ namespace HourNas.SearchComparison
         IReadOnlyList<double> StandAlone, double HourNasTau, double SposTau);
 
     public sealed record Report(string Profile, DateTime Utc, string Machine, int Cores, double BudgetMFlops, double MinMFlops, Profile Settings,
-        IReadOnlyList<RunRecord> Runs, RankRecord Rank, AblationResult Ablation);
+        IReadOnlyList<RunRecord> Runs, RankRecord? Rank, AblationResult? Ablation, ReferenceAccuracies? Reference = null);
 }

@@ -92,3 +92,33 @@ public class RankCorrelationTests
         Assert.Equal((lo12, hi12), RankCorrelation.BootstrapInterval(t12, small, RankCorrelation.KendallTau, seed: 1));
     }
 }
+
+public class SignificanceTests
+{
+    [Theory]
+    // Student's t table: the 97.5% quantiles for 1, 10 and (nearly) infinite degrees of freedom, and the median.
+    [InlineData(12.7062047, 1, 0.025)]
+    [InlineData(2.22813885, 10, 0.025)]
+    [InlineData(1.95996398, 1e7, 0.025)]
+    [InlineData(1.0, 1, 0.25)]
+    [InlineData(0.0, 4, 0.5)]
+    [InlineData(-2.22813885, 10, 0.975)]
+    public void The_t_distribution_tail_matches_the_tables(double t, double df, double upperTail) =>
+        Assert.Equal(upperTail, Significance.StudentUpperTail(t, df), 6);
+
+    [Fact]
+    public void Welch_test_uses_unequal_variances_and_the_satterthwaite_degrees_of_freedom()
+    {
+        double[] a = [5, 6, 7, 8, 9];
+        double[] b = [2, 4, 6, 8, 10];
+        var (t, df, p) = Significance.WelchTest(a, b);
+        // means 7 and 6, variances 2.5 and 10: t = 1 / sqrt(0.5 + 2), df = 2.5^2 / (0.5^2 / 4 + 2^2 / 4).
+        Assert.Equal(1 / Math.Sqrt(2.5), t, 12);
+        Assert.Equal(6.25 / 1.0625, df, 12);
+        Assert.Equal(Significance.StudentUpperTail(t, df), p, 12);
+        Assert.Equal(1.0, p + Significance.WelchTest(b, a).OneSidedP, 12);
+        Assert.InRange(p, 0.2, 0.3);
+        Assert.True(Significance.WelchTest([10, 10.1, 9.9, 10.05, 9.95], [9, 9.1, 8.9, 9.05, 8.95]).OneSidedP < 1e-6);
+        Assert.Throws<ArgumentException>(() => Significance.WelchTest([1], [1, 2]));
+    }
+}
