@@ -30,12 +30,20 @@ internal static class RunCommand
     private static async Task<int> Run(HournasCli cli, Contracts.ExperimentSpec spec, string output, string? id, bool json)
     {
         // The CLI reports failures itself; the hosts' logs would repeat them with stack traces.
-        using var host = PipelineRegistration.EmbeddedPipeline(Path.GetFullPath(output), new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["Logging:LogLevel:Default"] = "Error",
             ["Logging:LogLevel:Orleans"] = "Error",
             ["Logging:LogLevel:MassTransit"] = "None",
-        }).Build();
+        };
+        // The local user may train on any folder of theirs: it joins the default data roots for this run.
+        if (spec.Data is { } data)
+        {
+            var roots = new ServiceDefaults.PipelineOptions { Artifacts = Path.GetFullPath(output) }.EffectiveDataRoots()
+                .Append(data).ToArray();
+            for (var i = 0; i < roots.Length; i++) settings[$"HourNas:DataRoots:{i}"] = roots[i];
+        }
+        using var host = PipelineRegistration.EmbeddedPipeline(Path.GetFullPath(output), settings).Build();
         await host.StartAsync();
         try
         {

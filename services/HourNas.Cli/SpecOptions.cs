@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HourNas.Contracts;
+using HourNas.SearchSpace;
 
 namespace HourNas.Cli;
 
@@ -35,9 +36,12 @@ internal sealed class SpecOptions
 
     public ExperimentSpec Read(ParseResult parse)
     {
+        var preset = parse.GetValue(_preset)!;
         var spec = new ExperimentSpec
         {
-            Preset = parse.GetValue(_preset)!,
+            Preset = preset,
+            // A skeleton file is read here, on the client: the coordinator reads no path a spec names.
+            Skeleton = IsSkeletonFile(preset) ? ReadSkeleton(preset) : null,
             BudgetMFlops = parse.GetValue(_budget),
             Data = parse.GetValue(_data) is { } data ? Path.GetFullPath(data) : null,
             Seed = parse.GetValue(_seed),
@@ -54,5 +58,20 @@ internal sealed class SpecOptions
             Device = parse.GetValue(_device),
         };
         return parse.GetValue(_minFraction) is { } f ? spec with { MinFraction = f } : spec;
+    }
+
+    private static bool IsSkeletonFile(string preset) =>
+        !Presets.SkeletonNames.Contains(preset)
+        && (preset.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || File.Exists(preset));
+
+    private static string ReadSkeleton(string path)
+    {
+        if (!File.Exists(path)) throw new SearchSpaceException($"skeleton file '{path}' does not exist");
+        if (new FileInfo(path).Length > Components.ExperimentSpecs.MaxSkeletonChars)
+            throw new SearchSpaceException(
+                $"skeleton file '{path}' is larger than {Components.ExperimentSpecs.MaxSkeletonChars:N0} bytes");
+        var json = File.ReadAllText(path);
+        Skeleton.FromJson(json, path);
+        return json;
     }
 }

@@ -7,7 +7,7 @@ using HourNas.SearchSpace;
 namespace HourNas.Components;
 
 /// <summary>From a user's <see cref="ExperimentSpec"/> to what the engine runs: one place for the defaults.</summary>
-public static class ExperimentSpecs
+public static partial class ExperimentSpecs
 {
     public const int DefaultSearchEpochs = 3;
     public const int DefaultRetrainEpochs = 5;
@@ -20,14 +20,19 @@ public static class ExperimentSpecs
     /// </summary>
     public static ExperimentSpec Resolve(ExperimentSpec spec)
     {
-        var skeleton = Presets.Skeleton(spec.Preset);
+        CheckStrings(spec);
+        var skeleton = SkeletonOf(spec);
         var recipe = skeleton.Recipe ?? new Recipe();
         var budget = spec.BudgetMFlops ?? skeleton.DefaultBudgetMFlops
             ?? throw new SearchSpaceException($"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)");
-        if (!(budget > 0)) throw new SearchSpaceException($"the budget must be positive, got {budget} MFLOPs");
+        if (!(budget > 0 && budget <= MaxBudgetMFlops))
+            throw new SearchSpaceException($"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {budget}");
         if (!(spec.MinFraction is > 0 and <= 1)) throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
+        if (spec.Device is { } device && !DeviceSyntax().IsMatch(device))
+            throw new SearchSpaceException($"device must be cpu, cuda or cuda:N, got '{Shown(device)}'");
         var resolved = spec with
         {
+            Preset = skeleton.Name,
             BudgetMFlops = budget,
             TrainLimit = spec.TrainLimit ?? recipe.TrainLimit,
             SearchEpochs = spec.SearchEpochs ?? recipe.SearchEpochs ?? DefaultSearchEpochs,
@@ -38,19 +43,87 @@ public static class ExperimentSpecs
             ValidationImages = spec.ValidationImages ?? recipe.ValidationImages ?? DefaultValidationImages,
             WeightSharing = Sharing(spec.WeightSharing).ToString().ToLowerInvariant(),
         };
-        Positive(resolved.SearchEpochs, "search epochs");
-        Positive(resolved.RetrainEpochs, "retrain epochs");
-        Positive(resolved.BatchSize, "batch size");
-        Positive(resolved.Population, "population");
-        Positive(resolved.Generations, "generations");
-        Positive(resolved.ValidationImages, "validation images");
-        if (resolved.TrainLimit is < 1) throw new SearchSpaceException($"the train limit must be positive, got {resolved.TrainLimit}");
-        if (resolved.VitalSearchTrainLimit is < 1) throw new SearchSpaceException($"the stage-1 train limit must be positive, got {resolved.VitalSearchTrainLimit}");
-        if (!(resolved.LearningRate > 0)) throw new SearchSpaceException($"the learning rate must be positive, got {resolved.LearningRate}");
+        InRange(resolved.SearchEpochs, 1, 10_000, "search epochs");
+        InRange(resolved.RetrainEpochs, 1, 10_000, "retrain epochs");
+        InRange(resolved.BatchSize, 1, 65_536, "batch size");
+        InRange(resolved.Population, 1, 100_000, "population");
+        InRange(resolved.Generations, 1, 100_000, "generations");
+        InRange(resolved.ValidationImages, 1, 100_000_000, "validation images");
+        if (resolved.TrainLimit is { } limit) InRange(limit, 1, int.MaxValue, "the train limit");
+        if (resolved.VitalSearchTrainLimit is { } limit1) InRange(limit1, 1, int.MaxValue, "the stage-1 train limit");
+        if (!(resolved.LearningRate is > 0 and <= 100))
+            throw new SearchSpaceException($"the learning rate must be in (0, 100], got {resolved.LearningRate}");
         return resolved;
     }
 
-    public static ArchitectureSpace Space(ExperimentSpec spec) => new(Presets.Skeleton(spec.Preset));
+    /// <summary>
+    /// What only the deployment can say about a resolved spec: its device is one the workers offer, and its data
+    /// folder lies under the data roots (the spec then carries the folder's real path). Throws
+    /// <see cref="ArgumentException"/> naming the problem.
+    /// </summary>
+    public static ExperimentSpec Admit(ExperimentSpec resolved, IReadOnlyCollection<string> devices, DataRoots roots)
+    {
+        if (resolved.Device is { } device && !devices.Contains(device.Split(':')[0], StringComparer.OrdinalIgnoreCase))
+            throw new ArgumentException(
+                $"device '{device}' is not offered here: the workers offer {string.Join(", ", devices)} (HourNas:Devices)");
+        return resolved.Data is { } data ? resolved with { Data = roots.Confine(data) } : resolved;
+    }
+
+    public const double MaxBudgetMFlops = 1_000_000;
+    public const int MaxSkeletonChars = 64 * 1024;
+    public const int MaxNameChars = 64;
+
+    /// <summary>The spec's search space: its inline skeleton, else the embedded preset it names (never a file).</summary>
+    public static Skeleton SkeletonOf(ExperimentSpec spec)
+    {
+        if (spec.Skeleton is null) return Presets.Named(spec.Preset);
+        if (spec.Skeleton.Length > MaxSkeletonChars)
+            throw new SearchSpaceException($"the inline skeleton is {spec.Skeleton.Length:N0} characters; at most {MaxSkeletonChars:N0}");
+        return CheckBounded(SearchSpace.Skeleton.FromJson(spec.Skeleton, "the spec's skeleton"));
+    }
+
+    public static ArchitectureSpace Space(ExperimentSpec spec) => new(SkeletonOf(spec));
+
+    /// <summary>A value for an error message: long ones cut, so a 10 MB field is not echoed back.</summary>
+    public static string Shown(string value, int max = MaxNameChars) =>
+        value.Length <= max ? value : $"{value[..max]}... ({value.Length:N0} characters)";
+
+    private static void CheckStrings(ExperimentSpec spec)
+    {
+        if (spec.Preset is null) throw new SearchSpaceException("the spec names no preset");
+        if (spec.Preset.Length > MaxNameChars)
+            throw new SearchSpaceException($"the preset name is {spec.Preset.Length:N0} characters; at most {MaxNameChars}");
+        if (spec.Data is { Length: > DataRoots.MaxPathLength } data)
+            throw new SearchSpaceException($"the data folder's path is {data.Length:N0} characters; at most {DataRoots.MaxPathLength:N0}");
+    }
+
+    /// <summary>An inline skeleton comes from the network: every size that drives memory or compute is bounded.</summary>
+    private static Skeleton CheckBounded(Skeleton s)
+    {
+        void Within(int value, int max, string what)
+        {
+            if (value > max) throw new SearchSpaceException($"the spec's skeleton: {what} is {value:N0}; at most {max:N0}");
+        }
+        Within(s.Name.Length, MaxNameChars, "the name's length");
+        Within(s.InputSize, 1024, "inputSize");
+        Within(s.InputChannels, 16, "inputChannels");
+        Within(s.Classes, 100_000, "classes");
+        Within(s.Stem.Width, 8192, "the stem's width");
+        Within(s.Stem.Stride, 8, "the stem's stride");
+        Within(s.HeadWidth, 8192, "headWidth");
+        Within(s.Stages.Count, 32, "the number of stages");
+        Within(s.Stages.Sum(st => st.MaxDepth), 128, "the number of blocks");
+        foreach (var st in s.Stages)
+        {
+            Within(st.Width, 8192, "a stage's width");
+            Within(st.Stride, 8, "a stage's stride");
+            Within(st.Candidates?.Count ?? 0, 64, "a stage's number of candidates");
+        }
+        return s;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^(cpu|cuda(:[0-9]{1,2})?)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    private static partial System.Text.RegularExpressions.Regex DeviceSyntax();
 
     public static Budget Budget(ExperimentSpec spec) =>
         SearchSpace.Budget.FromMFlops(spec.BudgetMFlops ?? throw new SearchSpaceException("the spec has no budget: resolve it first"), spec.MinFraction);
@@ -75,11 +148,12 @@ public static class ExperimentSpecs
             return sharing;
         throw new SearchSpaceException(
             "weight sharing must be 'independent' or 'entangled', " +
-            $"got '{(name.Length > 32 ? name[..32] + "..." : name)}'");
+            $"got '{Shown(name, 32)}'");
     }
 
-    private static void Positive(int? value, string what)
+    private static void InRange(int? value, int min, int max, string what)
     {
-        if (value is not > 0) throw new SearchSpaceException($"{what} must be positive, got {value}");
+        if (value is not { } v || v < min || v > max)
+            throw new SearchSpaceException($"{what} must be between {min:N0} and {max:N0}, got {value}");
     }
 }

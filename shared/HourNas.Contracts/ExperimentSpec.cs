@@ -7,7 +7,17 @@ namespace HourNas.Contracts;
 /// </summary>
 public sealed record ExperimentSpec
 {
+    /// <summary>
+    /// An embedded preset's name (`hournas presets`), never a path: a server reads no file a spec names. With
+    /// <see cref="Skeleton"/> given, the skeleton's own name (filled in at submission).
+    /// </summary>
     public string Preset { get; init; } = "fashion-mnist";
+
+    /// <summary>
+    /// A skeleton of the user's own, inline: the JSON document a preset file holds (at most 64 KiB). The CLI's
+    /// <c>--preset FILE.json</c> reads the file on the client and sends it here.
+    /// </summary>
+    public string? Skeleton { get; init; }
 
     /// <summary>Upper end of the FLOPs window in millions; null takes the preset's default budget.</summary>
     public double? BudgetMFlops { get; init; }

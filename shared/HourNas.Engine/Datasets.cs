@@ -22,6 +22,17 @@ public static class Datasets
     /// <summary>The folder used when none is given: Debian's Fashion-MNIST for the presets made for it (fashion-mnist, smoke).</summary>
     public static string? DefaultFolder(Skeleton skeleton) => skeleton.Name is "fashion-mnist" or "smoke" ? FashionMnist.DebianFolder : null;
 
+    public const string KnownFormats =
+        "Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 binary batches (data_batch_1.bin) or " +
+        "train/ and val/ image folders";
+
+    /// <summary>The format a folder holds, from its file names only ("idx", "cifar10", "imagefolder"), or null.</summary>
+    public static string? KindOf(string folder) =>
+        FashionMnist.LooksLike(folder) ? "idx"
+        : Cifar10.LooksLike(folder) ? "cifar10"
+        : ImageFolder.LooksLike(folder) ? "imagefolder"
+        : null;
+
     public static Dataset Open(string? folder, Skeleton skeleton)
     {
         folder ??= DefaultFolder(skeleton)
@@ -48,8 +59,7 @@ public static class Datasets
         }
         else
         {
-            throw new DataException(
-                $"dataset folder '{folder}' holds neither Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 binary batches (data_batch_1.bin) nor train/ and val/ image folders");
+            throw new DataException($"dataset folder '{folder}' holds none of {KnownFormats}");
         }
         return dataset.CheckFits(skeleton);
     }

@@ -17,7 +17,15 @@ public static class Presets
 
     public static IReadOnlyList<NamedGenotype> Genotypes => NamedGenotypes.Value;
 
-    /// <summary>A preset by name, or a skeleton JSON file by path.</summary>
+    /// <summary>An embedded preset by name only: what a spec from the network may name (no file is read).</summary>
+    public static Skeleton Named(string name) =>
+        SkeletonsByName.Value.TryGetValue(name, out var s) ? s
+        : throw new SearchSpaceException(
+            $"unknown preset '{(name.Length <= 64 ? name : name[..64] + "...")}': known presets are " +
+            $"{string.Join(", ", SkeletonNames)}; a skeleton of your own goes inline in the spec ('skeleton', " +
+            "or --preset FILE.json on the CLI)");
+
+    /// <summary>A preset by name, or a skeleton JSON file by path (local commands only).</summary>
     public static Skeleton Skeleton(string nameOrPath)
     {
         if (SkeletonsByName.Value.TryGetValue(nameOrPath, out var s)) return s;

@@ -49,14 +49,18 @@ public sealed class ArtifactStore
         var full = Path.GetFullPath(Path.Combine(folder, relativePath));
         if (!full.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new UnauthorizedAccessException($"artifact path '{relativePath}' leaves {what}");
+        // A symbolic link inside the folder must not lead out of it either.
+        if (!FileSystemPaths.IsInside(FileSystemPaths.RealPath(full), FileSystemPaths.RealPath(folder)))
+            throw new UnauthorizedAccessException($"artifact path '{relativePath}' leads out of {what}");
         return full;
     }
 
-    /// <summary>Every file of an experiment, relative to the root.</summary>
+    /// <summary>Every file of an experiment, relative to the root; symbolic links are not followed nor listed.</summary>
     public IReadOnlyList<string> List(string experimentId)
     {
         var folder = ExperimentFolder(experimentId);
         if (!Directory.Exists(folder)) return [];
-        return Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Select(Relative).Order(StringComparer.Ordinal).ToArray();
+        var files = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        return Directory.EnumerateFiles(folder, "*", files).Select(Relative).Order(StringComparer.Ordinal).ToArray();
     }
 }

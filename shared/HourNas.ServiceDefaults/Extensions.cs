@@ -68,6 +68,8 @@ public static class Extensions
         builder.Services.Configure<MassTransitHostOptions>(o => o.WaitUntilStarted = true);
         builder.Services.AddMassTransit(bus =>
         {
+            // MassTransit reports usage to its vendor by default; nothing here may call out unasked.
+            bus.ConfigureUsageTelemetryOptions(o => o.Enabled = false);
             bus.SetKebabCaseEndpointNameFormatter();
             consumers(bus);
             if (options.Transport == Transport.RabbitMQ)

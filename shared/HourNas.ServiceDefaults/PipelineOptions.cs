@@ -89,5 +89,30 @@ public sealed class PipelineOptions
     /// </summary>
     public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Folders a spec's dataset may lie in (symbolic links resolved before the check). Unset: the artifact root's
+    /// <c>data/</c> folder and Debian's dataset folder. Setting it replaces both.
+    /// </summary>
+    public string[]? DataRoots { get; set; }
+
+    /// <summary>The data roots in effect: <see cref="DataRoots"/> or the defaults.</summary>
+    public IReadOnlyList<string> EffectiveDataRoots() =>
+        DataRoots is { Length: > 0 } roots ? roots : [Path.Combine(Artifacts, "data"), DebianDatasets];
+
+    /// <summary>Where Debian's dataset packages (dataset-fashion-mnist) install.</summary>
+    public const string DebianDatasets = "/usr/share/datasets";
+
+    /// <summary>
+    /// Devices the stage workers of this deployment offer; a spec naming another is refused at submission. cuda
+    /// also admits cuda:N.
+    /// </summary>
+    public string[] Devices { get; set; } = ["cpu"];
+
+    /// <summary>
+    /// Keys the HTTP API accepts (<c>Authorization: Bearer KEY</c> or <c>X-Api-Key: KEY</c>). Required when the API
+    /// listens on anything but loopback: the coordinator refuses to start otherwise.
+    /// </summary>
+    public string[]? ApiKeys { get; set; }
+
     public string WorkerName => Worker ?? $"{Environment.MachineName}:{Environment.ProcessId}";
 }

@@ -34,7 +34,6 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
     public ExperimentState ImpossibleBudget { get; private set; } = null!;
 
-    public ExperimentState MissingData { get; private set; } = null!;
 
     public ExperimentState CorruptData { get; private set; } = null!;
 
@@ -63,20 +62,19 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         await Waits.Until(() => Experiments.Get("long"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "train"),
             timeout, "stage 1 of 'long' training");
 
-        var corrupt = Directory.CreateDirectory(Artifacts["corrupt-data"]).FullName;
+        // Under the artifact root's data/ folder, one of the default data roots.
+        var corrupt = Directory.CreateDirectory(Artifacts["data/corrupt-data"]).FullName;
         await File.WriteAllBytesAsync(Path.Combine(corrupt, "train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3, 4, 5]);
         await File.WriteAllBytesAsync(Path.Combine(corrupt, "train-labels-idx1-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
         await File.WriteAllBytesAsync(Path.Combine(corrupt, "t10k-images-idx3-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
         await File.WriteAllBytesAsync(Path.Combine(corrupt, "t10k-labels-idx1-ubyte.gz"), [0x1f, 0x8b, 1, 2, 3]);
         await Experiments.Submit("good", Specs.Smoke);
         await Experiments.Submit("impossible-budget", Specs.Smoke with { BudgetMFlops = 0.05 });
-        await Experiments.Submit("missing-data", Specs.Smoke with { Data = Artifacts["no-such-folder"] });
         await Experiments.Submit("corrupt-data", Specs.Smoke with { Data = corrupt });
         await Experiments.Cancel("long", "test: cancel while training");
 
         Good = await Waits.Until(() => Experiments.Get("good"), s => s.IsFinished, timeout, "'good' finishing");
         ImpossibleBudget = await Waits.Until(() => Experiments.Get("impossible-budget"), s => s.IsFinished, timeout, "'impossible-budget' finishing");
-        MissingData = await Waits.Until(() => Experiments.Get("missing-data"), s => s.IsFinished, timeout, "'missing-data' finishing");
         CorruptData = await Waits.Until(() => Experiments.Get("corrupt-data"), s => s.IsFinished, timeout, "'corrupt-data' finishing");
         Cancelled = (await Experiments.Get("long"))!;
         Recovered = await Waits.Until(() => Experiments.Get("crashed"), s => s.IsFinished, timeout, "'crashed' finishing after recovery");
@@ -209,14 +207,12 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
 
     [Theory]
     [InlineData("impossible-budget", PipelineStages.VitalBlocks, "impossible budget")]
-    [InlineData("missing-data", PipelineStages.VitalSearch, "does not exist")]
     [InlineData("corrupt-data", PipelineStages.VitalSearch, "train-images-idx3-ubyte.gz")]
     public void Bad_input_fails_the_experiment_at_its_stage_with_the_reason(string id, string stage, string reason)
     {
         var failed = id switch
         {
             "impossible-budget" => scenario.ImpossibleBudget,
-            "missing-data" => scenario.MissingData,
             _ => scenario.CorruptData,
         };
         Assert.Equal(ExperimentStatus.Failed, failed.Status);
@@ -264,7 +260,7 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public async Task The_catalog_lists_every_experiment_with_its_status()
     {
         var list = await scenario.Experiments.List();
-        Assert.Equal(["corrupt-data", "crashed", "good", "impossible-budget", "long", "missing-data"], list.Select(e => e.Id).Order());
+        Assert.Equal(["corrupt-data", "crashed", "good", "impossible-budget", "long"], list.Select(e => e.Id).Order());
         Assert.Equal(ExperimentStatus.Completed, list.Single(e => e.Id == "good").Status);
         Assert.Equal(scenario.Good.Result!.Top1, list.Single(e => e.Id == "good").Top1);
     }

@@ -7,6 +7,7 @@ using HourNas.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -14,9 +15,6 @@ namespace HourNas.Components.Coordinator;
 
 /// <summary>A submission: the id is the client's (which makes retries idempotent) or made up from the preset and the time.</summary>
 public sealed record SubmitExperiment(string? Id, ExperimentSpec Spec);
-
-/// <summary>An error answer: what was wrong, in words.</summary>
-public sealed record ApiError(string Error);
 
 /// <summary>JSON as the API writes it and the CLI reads it: camelCase, enums as names, NaN allowed (a loss before the first step).</summary>
 public static class PipelineJson
@@ -31,47 +29,98 @@ public static class PipelineJson
     }
 }
 
-/// <summary>The coordinator's HTTP API, for MLOps platforms and the <c>hournas submit|status|watch|list|cancel|export</c> commands.</summary>
+/// <summary>
+/// The coordinator's HTTP API, for MLOps platforms and the <c>hournas submit|status|watch|list|cancel|export</c>
+/// commands. Errors are RFC 9457 problem details naming the problem.
+/// </summary>
 public static class ExperimentApi
 {
+    /// <summary>The largest submission body read; a spec with an inline skeleton fits many times over.</summary>
+    public const int MaxRequestBytes = 256 * 1024;
+
+    /// <summary>Request bodies: like the answers, but a field the API does not know is an error, not ignored.</summary>
+    private static readonly JsonSerializerOptions StrictJson = new(PipelineJson.Options)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
     public static IServiceCollection AddExperimentApi(this IServiceCollection services)
     {
         services.TryAddSingleton<ExperimentService>();
+        services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => PipelineJson.Configure(o.SerializerOptions));
         return services;
     }
 
-    public static IEndpointRouteBuilder MapExperimentApi(this IEndpointRouteBuilder app)
+    public static IEndpointRouteBuilder MapExperimentApi(this WebApplication app)
     {
+        app.UseApiKeys();
         var api = app.MapGroup("/experiments");
-        api.MapPost("/", async (SubmitExperiment request, ExperimentService experiments) =>
-        {
-            if (request.Spec is null) return Results.BadRequest(new ApiError("the request has no spec"));
-            return await Answer(async () =>
-            {
-                var state = await experiments.Submit(request.Id, request.Spec);
-                return Results.Created($"/experiments/{state.Id}", state);
-            });
-        });
-        api.MapGet("/", async (ExperimentService experiments) => Results.Ok(await experiments.List()));
+        api.MapPost("/", Submit);
+        api.MapGet("/", async (ExperimentService experiments) => TypedResults.Ok(await experiments.List()));
         api.MapGet("/{id}", (string id, ExperimentService experiments) => Answer(async () =>
-            await experiments.Get(id) is { } state ? Results.Ok(state) : NotFound(id)));
+            await experiments.Get(id) is { } state ? TypedResults.Ok(state) : NotFound(id)));
         api.MapPost("/{id}/cancel", (string id, ExperimentService experiments) => Answer(async () =>
-            await experiments.Get(id) is null ? NotFound(id) : Results.Ok(await experiments.Cancel(id, null))));
+            await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(await experiments.Cancel(id, null))));
         api.MapGet("/{id}/artifacts", (string id, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
-            await experiments.Get(id) is null ? NotFound(id) : Results.Ok(store.List(id))));
+            await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(store.List(id))));
         api.MapGet("/{id}/artifacts/{**path}", (string id, string path, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
         {
             if (await experiments.Get(id) is null) return NotFound(id);
             var file = store.ResolveInExperiment(id, path);
-            return File.Exists(file) ? Results.File(file, "application/octet-stream", Path.GetFileName(file))
-                : Results.NotFound(new ApiError($"experiment '{id}' has no artifact '{path}'"));
+            return File.Exists(file) ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
+                : Problem(StatusCodes.Status404NotFound, $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
         }));
         app.MapExperimentPages();
         return app;
     }
 
-    private static IResult NotFound(string id) => Results.NotFound(new ApiError($"no experiment '{id}'"));
+    /// <summary>
+    /// POST /experiments: the body is read here, bounded, so malformed JSON, an unknown field and a spec that names
+    /// no preset are each a 400 saying so (model binding would answer an empty 400, or start a default run).
+    /// </summary>
+    private static async Task<IResult> Submit(HttpRequest http, ExperimentService experiments)
+    {
+        if (http.ContentLength > MaxRequestBytes) return TooLarge();
+        var body = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await http.Body.ReadAsync(buffer, http.HttpContext.RequestAborted)) > 0)
+        {
+            if (body.Length + read > MaxRequestBytes) return TooLarge();
+            body.Write(buffer, 0, read);
+        }
+        SubmitExperiment? request;
+        try
+        {
+            using var document = JsonDocument.Parse(body.ToArray());
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                return Problem(StatusCodes.Status400BadRequest, "the request must be a JSON object {\"id\": ..., \"spec\": {...}}");
+            var spec = document.RootElement.EnumerateObject().FirstOrDefault(p => p.NameEquals("spec")).Value;
+            if (spec.ValueKind != JsonValueKind.Object) return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
+            if (!spec.EnumerateObject().Any(p => p.NameEquals("preset") || p.NameEquals("skeleton")))
+                return Problem(StatusCodes.Status400BadRequest,
+                    "the spec names no preset: give \"preset\" (a name from `hournas presets`) or an inline \"skeleton\"");
+            request = document.Deserialize<SubmitExperiment>(StrictJson);
+        }
+        catch (JsonException e)
+        {
+            return Problem(StatusCodes.Status400BadRequest, $"the request is not valid JSON for a submission: {e.Message}");
+        }
+        if (request?.Spec is null) return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
+        return await Answer(async () =>
+        {
+            var state = await experiments.Submit(request.Id, request.Spec);
+            return TypedResults.Created($"/experiments/{state.Id}", state);
+        });
+    }
+
+    private static IResult TooLarge() =>
+        Problem(StatusCodes.Status413PayloadTooLarge, $"the request is larger than {MaxRequestBytes:N0} bytes");
+
+    private static IResult NotFound(string id) => Problem(StatusCodes.Status404NotFound, $"no experiment '{id}'");
+
+    public static IResult Problem(int status, string detail) => TypedResults.Problem(detail: detail, statusCode: status);
 
     /// <summary>Bad input is a 400 naming the problem, a contradiction a 409, an escape from the artifact root a 403.</summary>
     private static async Task<IResult> Answer(Func<Task<IResult>> action)
@@ -82,15 +131,15 @@ public static class ExperimentApi
         }
         catch (Exception e) when (e is SearchSpaceException or ArgumentException)
         {
-            return Results.BadRequest(new ApiError(e.Message));
+            return Problem(StatusCodes.Status400BadRequest, e.Message);
         }
         catch (ExperimentConflictException e)
         {
-            return Results.Conflict(new ApiError(e.Message));
+            return Problem(StatusCodes.Status409Conflict, e.Message);
         }
         catch (UnauthorizedAccessException e)
         {
-            return Results.Json(new ApiError(e.Message), statusCode: StatusCodes.Status403Forbidden);
+            return Problem(StatusCodes.Status403Forbidden, e.Message);
         }
     }
 }

@@ -3,12 +3,15 @@ using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
+using Microsoft.Extensions.Options;
 
 namespace HourNas.Components.Coordinator;
 
 /// <summary>Submit, query and cancel experiments: what the HTTP API and <c>hournas run</c> both call.</summary>
-public sealed class ExperimentService(IGrainFactory grains)
+public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOptions> options)
 {
+    private readonly DataRoots _dataRoots = new(options.Value.EffectiveDataRoots());
+
     /// <summary>
     /// Resolves and checks the spec (throws <see cref="SearchSpaceException"/> or <see cref="ArgumentException"/> on bad
     /// input), opens the experiment's root span and starts it. The same id with the same spec returns the existing experiment.
@@ -16,7 +19,7 @@ public sealed class ExperimentService(IGrainFactory grains)
     public async Task<ExperimentState> Submit(string? id, ExperimentSpec spec)
     {
         id = ArtifactStore.CheckExperimentId(id ?? NewId(spec.Preset));
-        var resolved = ExperimentSpecs.Resolve(spec);
+        var resolved = ExperimentSpecs.Admit(ExperimentSpecs.Resolve(spec), options.Value.Devices, _dataRoots);
         var grain = grains.GetGrain<IExperimentGrain>(id);
         if (await grain.Get() is { } existing)
         {
@@ -38,5 +41,5 @@ public sealed class ExperimentService(IGrainFactory grains)
         grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Cancel(reason ?? "cancelled by the user");
 
     public static string NewId(string preset) =>
-        $"{new string(Path.GetFileNameWithoutExtension(preset).Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        $"{new string(preset.Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
 }

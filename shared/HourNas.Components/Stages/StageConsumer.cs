@@ -135,9 +135,11 @@ public sealed class StageRun(string stage, string folder, StageServices services
     /// <summary>The engine's context for this stage; its checkpoint is kept, so a rerun resumes.</summary>
     public StageContext Context(ExperimentSpec spec, string? subfolder = null, bool retrain = false)
     {
-        var skeleton = Presets.Skeleton(spec.Preset);
+        var skeleton = ExperimentSpecs.SkeletonOf(spec);
+        // A command may come from anyone with broker access: its data folder is checked here as at submission.
+        var data = spec.Data is null ? null : Services.DataRoots.Confine(spec.Data);
         var device = TorchRuntime.Initialize(spec.Device);
-        return new StageContext(device, Services.Datasets.Open(spec.Data, skeleton), subfolder is null ? Folder : Path.Combine(Folder, subfolder),
+        return new StageContext(device, Services.Datasets.Open(data, skeleton), subfolder is null ? Folder : Path.Combine(Folder, subfolder),
             spec.Seed, ExperimentSpecs.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
     }
 
@@ -157,6 +159,8 @@ public sealed class StageServices(ArtifactStore store, DatasetCache datasets, Ex
     public ILogger Logger { get; } = logger;
 
     public string Worker { get; } = options.Value.WorkerName;
+
+    public DataRoots DataRoots { get; } = new(options.Value.EffectiveDataRoots());
 }
 
 /// <summary>Datasets stay loaded between stages and experiments of one worker (Fashion-MNIST decodes in about a second).</summary>
