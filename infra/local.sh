@@ -5,6 +5,7 @@
 #   infra/local.sh start [DIR]   start both (default DIR: .local/infra); prints the connection settings
 #   infra/local.sh stop  [DIR]   stop what start started
 #   infra/local.sh env   [DIR]   print the connection settings again (eval-able)
+#   infra/local.sh secrets [DIR] print (and make, the first time) the broker's and Redis's passwords
 #   infra/local.sh rabbitmq-foreground [DIR]   run only the RabbitMQ node, in the foreground (for the AppHost)
 #   infra/local.sh redis-foreground    [DIR]   run only Redis, in the foreground (for the AppHost)
 #
@@ -41,10 +42,26 @@ rabbit() {
     RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbitmq/enabled_plugins" "/usr/lib/rabbitmq/bin/$program" "$@"
 }
 
-print_env() {
-  echo "export ConnectionStrings__rabbitmq=amqp://guest:guest@127.0.0.1:${amqp_port}/"
-  echo "export ConnectionStrings__redis=127.0.0.1:${redis_port}"
+# Credentials made once per DIR (mode 600): the broker's only user is hournas (no guest), Redis needs a password.
+# A DIR whose broker data predates its credentials starts the broker afresh, so the user exists.
+secrets() {
+  mkdir -p "$dir"
+  if [ ! -s "$dir/secrets" ]; then
+    (umask 077; printf 'rabbitmq_password=%s\nredis_password=%s\n' \
+      "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" \
+      >"$dir/secrets")
+    rm -rf "$dir/rabbitmq/mnesia"
+  fi
+  # shellcheck disable=SC1091
+  . "$dir/secrets"
 }
+
+print_env() {
+  echo "export ConnectionStrings__rabbitmq=amqp://hournas:${rabbitmq_password}@127.0.0.1:${amqp_port}/"
+  echo "export ConnectionStrings__redis=127.0.0.1:${redis_port},password=${redis_password}"
+}
+
+redis() { REDISCLI_AUTH="${redis_password:-}" redis-cli -p "$redis_port" "$@"; }
 
 # Each service prepares only its own folder: the AppHost starts rabbitmq-foreground and redis-foreground at the same
 # time on one DIR, and the Redis side (which does not know the AMQP port) must not rewrite the broker's config.
@@ -54,10 +71,13 @@ prepare_rabbitmq() {
   # Stages run for minutes to hours and acknowledge only when done: allow 24 h before the broker gives up on a consumer.
   cat >"$dir/rabbitmq/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:${amqp_port}
+default_user = hournas
+default_pass = ${rabbitmq_password}
 consumer_timeout = 86400000
 log.console = false
 log.file.level = warning
 CONF
+  chmod 600 "$dir/rabbitmq/rabbitmq.conf"
   echo "[]." >"$dir/rabbitmq/enabled_plugins"
   if id rabbitmq >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then chown -R rabbitmq:rabbitmq "$dir/rabbitmq"; fi
 }
@@ -67,7 +87,7 @@ prepare_redis() {
 }
 
 redis_args() {
-  echo --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
+  echo --port "$redis_port" --bind 127.0.0.1 --requirepass "$redis_password" --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
 }
 
 start() {
@@ -76,7 +96,7 @@ start() {
   prepare_rabbitmq
   prepare_redis
 
-  if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
+  if ! redis ping 2>/dev/null | grep -q PONG; then
     log "starting redis on 127.0.0.1:$redis_port"
     # shellcheck disable=SC2046
     redis-server $(redis_args) --daemonize yes --logfile "$dir/redis/redis.log" >/dev/null
@@ -90,8 +110,8 @@ start() {
     rabbit rabbitmqctl -q wait --timeout 120 "$dir/rabbitmq/rabbitmq.pid" >/dev/null \
       || { log "rabbitmq did not start; see $dir/rabbitmq/log"; exit 1; }
   fi
-  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.2; done
-  redis-cli -p "$redis_port" ping >/dev/null || { log "redis did not start; see $dir/redis/redis.log"; exit 1; }
+  for _ in $(seq 50); do redis ping 2>/dev/null | grep -q PONG && break; sleep 0.2; done
+  redis ping 2>/dev/null | grep -q PONG || { log "redis did not start; see $dir/redis/redis.log"; exit 1; }
   print_env
 }
 
@@ -126,10 +146,16 @@ stop() {
   fi
   if [ -f "$dir/redis/redis.pid" ]; then
     log "stopping redis on $redis_port"
-    redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
+    redis shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
   fi
 }
 
+if [ "$cmd" = stop ]; then
+  # shellcheck disable=SC1091
+  if [ -s "$dir/secrets" ]; then . "$dir/secrets"; fi
+else
+  secrets
+fi
 case "$cmd" in
   start) start ;;
   stop) stop ;;
@@ -137,5 +163,6 @@ case "$cmd" in
   rabbitmq-foreground) rabbitmq_foreground ;;
   # shellcheck disable=SC2046
   redis-foreground) prepare_redis; exec redis-server $(redis_args) ;;
-  *) echo "usage: $0 start|stop|env|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
+  secrets) cat "$dir/secrets" ;;
+  *) echo "usage: $0 start|stop|env|secrets|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
 esac

@@ -12,6 +12,8 @@ var amqpPort = int.Parse(builder.Configuration["HourNas:RabbitMqPort"] ?? "25672
 var redisPort = int.Parse(builder.Configuration["HourNas:RedisPort"] ?? "26379");
 var coordinatorPort = int.Parse(builder.Configuration["HourNas:CoordinatorPort"] ?? "5080");
 Directory.CreateDirectory(state);
+// The broker's user and Redis's password, made once per state folder by infra/local.sh before either starts.
+var secrets = LocalSecrets(repository, state);
 
 builder.Services.AddHealthChecks()
     .AddCheck("rabbitmq-port", () => PortOpen(amqpPort))
@@ -25,8 +27,8 @@ var redis = builder.AddExecutable("redis", "bash", repository, "infra/local.sh",
     .WithHealthCheck("redis-port");
 
 var artifacts = Path.Combine(state, "artifacts");
-var amqpUri = $"amqp://guest:guest@127.0.0.1:{amqpPort}/";
-var redisEndpoint = $"127.0.0.1:{redisPort}";
+var amqpUri = $"amqp://hournas:{secrets["rabbitmq_password"]}@127.0.0.1:{amqpPort}/";
+var redisEndpoint = $"127.0.0.1:{redisPort},password={secrets["redis_password"]}";
 IResourceBuilder<ProjectResource> Service<TProject>(string name) where TProject : IProjectMetadata, new() =>
     builder.AddProject<TProject>(name)
         .WithEnvironment("HourNas__Transport", "RabbitMQ")
@@ -59,6 +61,19 @@ foreach (var (name, replicas) in new[] { ("vital-blocks", 1), ("space-shrinking"
 }
 
 builder.Build().Run();
+
+static Dictionary<string, string> LocalSecrets(string repository, string state)
+{
+    using var script = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash")
+    {
+        ArgumentList = { Path.Combine(repository, "infra", "local.sh"), "secrets", state },
+        RedirectStandardOutput = true,
+    }) ?? throw new InvalidOperationException("cannot run infra/local.sh");
+    var text = script.StandardOutput.ReadToEnd();
+    script.WaitForExit();
+    if (script.ExitCode != 0) throw new InvalidOperationException($"infra/local.sh secrets failed ({script.ExitCode})");
+    return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+}
 
 static HealthCheckResult PortOpen(int port)
 {
