@@ -136,6 +136,8 @@ public static class Extensions
                     ?? throw new InvalidOperationException("HourNas:Clustering is Redis but ConnectionStrings:redis is not set (host:port)");
                 silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 silo.AddRedisGrainStorage("experiments", o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
+                builder.Services.AddSingleton(new RedisHealthCheck(redis));
+                builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", HealthStatus.Unhealthy, ["ready"]);
                 var advertised = options.AdvertisedSiloAddress();
                 silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             }
@@ -155,7 +157,7 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>/health (everything, the bus included) and /alive (the process answers).</summary>
+    /// <summary>/health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process answers).</summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/health");

@@ -395,3 +395,125 @@ public sealed class NoCallingOutTests
         Assert.False(host.Services.GetRequiredService<IOptions<UsageTelemetryOptions>>().Value.Enabled);
     }
 }
+
+/// <summary>
+/// A coordinator on Redis whose Redis goes away: /health says so, a submission is a 503 with Retry-After (not a bare
+/// 500), and both recover when Redis is back with its data (append-only file, as infra/local.sh runs it). Its own
+/// redis-server on a free port (the Debian package test.sh installs).
+/// </summary>
+public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper output) : IAsyncLifetime
+{
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    private void Mark(string what) => output.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: {what}");
+
+    private readonly TempFolder _folder = new();
+    private readonly int _port = LoopbackPorts.PickFree(1).Single();
+    private Process? _redis;
+    private WebApplication _app = null!;
+    private HttpClient _http = null!;
+
+    private void StartRedis()
+    {
+        _redis = Process.Start(new ProcessStartInfo("redis-server")
+        {
+            ArgumentList = { "--port", _port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _folder.Path },
+            RedirectStandardOutput = true,
+        })!;
+        for (var i = 0; i < 100 && !PortOpen(); i++) Thread.Sleep(50);
+        Assert.True(PortOpen(), "redis-server did not start");
+    }
+
+    private bool PortOpen()
+    {
+        try
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            client.Connect("127.0.0.1", _port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    private void StopRedis()
+    {
+        _redis!.Kill();
+        _redis.WaitForExit();
+        _redis.Dispose();
+        _redis = null;
+    }
+
+    public async Task InitializeAsync()
+    {
+        StartRedis();
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.AddEmbeddedPipeline(_folder["artifacts"], new Dictionary<string, string?>
+        {
+            ["HourNas:Clustering"] = "Redis",
+            ["HourNas:ClusterId"] = "outage-" + Guid.NewGuid().ToString("N")[..8],
+            ["ConnectionStrings:redis"] = $"127.0.0.1:{_port}",
+        });
+        builder.Services.AddExperimentApi();
+        _app = builder.Build();
+        _app.MapDefaultEndpoints();
+        _app.MapExperimentApi();
+        await _app.StartAsync();
+        _http = new HttpClient { BaseAddress = new Uri(_app.Urls.Single()), Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    [Fact]
+    public async Task Health_and_submissions_say_the_store_is_down_and_recover_with_it()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("health")).StatusCode);
+        Mark("started");
+        StopRedis();
+        var health = await Poll(() => _http.GetAsync("health"), r => r.StatusCode == HttpStatusCode.ServiceUnavailable,
+            TimeSpan.FromSeconds(30), "/health reporting the Redis outage");
+        Assert.Equal("Unhealthy", await health.Content.ReadAsStringAsync());
+
+        Mark("health unhealthy");
+        var submit = await _http.PostAsJsonAsync("experiments",
+            new SubmitExperiment("during-outage", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, submit.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(ExperimentApi.RetryAfterSeconds), submit.Headers.RetryAfter?.Delta);
+        Assert.Contains("the experiment store is unavailable", (await submit.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
+
+        Mark("submission refused");
+        StartRedis();
+        await Poll(() => _http.GetAsync("health"), r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
+            "/health after Redis is back");
+        var again = await Poll(
+            () => _http.PostAsJsonAsync("experiments",
+                new SubmitExperiment("after-outage", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options),
+            r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(60), "a submission after the outage");
+        Mark("submitted again");
+        Assert.Equal(HttpStatusCode.Created, again.StatusCode);
+    }
+
+    private static async Task<HttpResponseMessage> Poll(Func<Task<HttpResponseMessage>> send,
+        Func<HttpResponseMessage, bool> done, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var response = await send();
+            if (done(response)) return response;
+            if (clock.Elapsed > timeout) throw new TimeoutException($"{what}: still {(int)response.StatusCode} after {timeout}");
+            await Task.Delay(250);
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Mark("stopped");
+        if (_redis is not null) StopRedis();
+        _folder.Dispose();
+    }
+}

@@ -141,5 +141,35 @@ public static class ExperimentApi
         {
             return Problem(StatusCodes.Status403Forbidden, e.Message);
         }
+        catch (Exception e) when (IsStorageOutage(e))
+        {
+            // The experiment state cannot be read or written: the client should come back, not report a bug.
+            return new RetryLater(Problem(StatusCodes.Status503ServiceUnavailable,
+                $"the experiment store is unavailable ({e.GetBaseException().Message}); try again shortly"));
+        }
+    }
+
+    /// <summary>Seconds a client waits after a 503 before it tries again.</summary>
+    public const int RetryAfterSeconds = 10;
+
+    /// <summary>Redis (the grain storage) or the silo not answering, wherever Orleans wraps it.</summary>
+    public static bool IsStorageOutage(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+            // Orleans keeps its RedisStorageException internal: matched by name.
+            if (x is StackExchange.Redis.RedisException or TimeoutException or SiloUnavailableException
+                or OrleansMessageRejectionException || x.GetType().Name == "RedisStorageException")
+                return true;
+        return false;
+    }
+
+    /// <summary>A problem answer with a Retry-After header.</summary>
+    private sealed class RetryLater(IResult problem) : IResult
+    {
+        public Task ExecuteAsync(HttpContext http)
+        {
+            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return problem.ExecuteAsync(http);
+        }
     }
 }
