@@ -113,6 +113,24 @@ public sealed class StageConsumerTests : IDisposable
         Assert.False(await harness.Published.Any<VitalBlocksAnalyzed>());
     }
 
+    [Fact]
+    public async Task A_worker_refuses_a_command_whose_data_lies_outside_its_roots()
+    {
+        using var outside = new TempFolder();
+        DataRootTests.Dataset(outside.Path);
+        var (provider, harness) = await Start(PipelineStages.VitalSearch);
+        await using var _ = provider;
+        // As if published straight to the broker: the coordinator never saw this spec.
+        await harness.Bus.Publish(new SearchVitalBlocks
+        {
+            ExperimentId = "data-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke) with { Data = outside.Path },
+        });
+        Assert.True(await harness.Published.Any<Fault<SearchVitalBlocks>>());
+        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
+        Assert.False(failed.Retriable);
+        Assert.Contains("is outside the data roots", failed.Reason);
+    }
+
     [Theory]
     [InlineData("k3e1 | k3e3 k9e3 | k3e3 k3e3", "block 2 (stage 2, position 2): 'k9e3' is ")]
     [InlineData("k3e1 | skip k3e3 | k3e3 k3e3", "is vital")]
