@@ -8,9 +8,12 @@ using static TorchSharp.torch;
 
 // How fast stage 1's vital supernet learns: its training top-1 after each epoch, under one configuration after
 // another in one invocation (so machine drift hits them alike). A configuration is
-//   <independent|entangled>:<uniform|fixed|kernel|expansion|no-e1|e1-only>[:lr=0.1][:bs=128][:warmup=0.3]
+//   <independent|entangled>:<uniform|fair|first-k3e1|fixed|kernel|expansion|no-e1|e1-only>[:lr=0.1][:bs=128][:warmup=0.3]
 // fixed trains one path (k5e3 in every vital block: the same network trained alone); kernel draws only the kernel
 // (e3 kept), expansion only the expansion (k5 kept, e1 left out), no-e1 and e1-only draw from those candidates.
+// fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
+// candidates, in a fresh random order each round (each step still updates the weights); first-k3e1 fixes the first
+// block to EfficientNet's k3e1 and draws the others uniformly.
 //   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1]
 //     entangled:uniform independent:uniform entangled:fixed
 var images = 60000;
@@ -43,10 +46,20 @@ foreach (var configuration in configurations)
         var allowed = o.Select((op, i) => (op, i)).Where(x => x.op.IsSkip || keep(x.op)).Select(x => x.i).ToArray();
         return allowed[rng.NextInt(allowed.Length)];
     }).ToArray();
+    var rounds = net.Options.Select(_ => new Queue<int>()).ToArray();
+    int[] Fair(Rng rng) => net.Options.Select((o, b) =>
+    {
+        if (rounds[b].Count == 0)
+            foreach (var i in Enumerable.Range(0, o.Count).OrderBy(_ => rng.NextDouble()).ToArray()) rounds[b].Enqueue(i);
+        return rounds[b].Dequeue();
+    }).ToArray();
+    var k3e1 = net.Options[0].ToList().FindIndex(op => op.Kernel == 3 && op.Expansion == 1);
     Func<Rng, int[]>? sampler = parts[1] switch
     {
         "fixed" => null,
         "uniform" => rng => Draw(rng, _ => true),
+        "fair" => Fair,
+        "first-k3e1" => rng => Draw(rng, _ => true).Select((c, b) => b == 0 ? k3e1 : c).ToArray(),
         "kernel" => rng => Draw(rng, o => o.Expansion == 3),
         "expansion" => rng => Draw(rng, o => o.Kernel == 5 && o.Expansion > 1),
         "no-e1" => rng => Draw(rng, o => o.Expansion > 1),

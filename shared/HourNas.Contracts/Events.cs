@@ -107,3 +107,17 @@ public sealed record StageFailed : IStageMessage
     public required bool Retriable { get; init; }
     public string? Worker { get; init; }
 }
+
+/// <summary>
+/// A worker stopped a running stage on a <see cref="CancelExperiment"/>. The coordinator sends those itself when a
+/// user cancels (the experiment is then already Cancelled); any other sender's cancel ends the experiment as
+/// Cancelled with a reason saying so, rather than leaving it running with no stage at work.
+/// </summary>
+public sealed record StageCancelled : IStageMessage
+{
+    public required string ExperimentId { get; init; }
+    public int Attempt { get; init; } = 1;
+    public required string Stage { get; init; }
+    public required string Reason { get; init; }
+    public string? Worker { get; init; }
+}

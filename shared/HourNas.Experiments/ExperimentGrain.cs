@@ -161,6 +161,18 @@ public sealed class ExperimentGrain(
         await Finish(ExperimentStatus.Failed, $"{e.Stage}: {e.Reason}");
     }
 
+    public async Task OnStageCancelled(StageCancelled e)
+    {
+        // After the coordinator's own cancel the experiment is finished and this is only the worker's echo.
+        if (CurrentRunning(e.Stage, e.Attempt) is not { } stage) return;
+        stage.Status = StageStatus.Cancelled;
+        stage.EndedAt = DateTimeOffset.UtcNow;
+        logger.LogWarning("Experiment {Id}: {Stage} was stopped by a cancel the coordinator did not send", S.Id, e.Stage);
+        await Finish(ExperimentStatus.Cancelled,
+            $"{e.Stage}: stopped by a CancelExperiment message that did not come from the coordinator (reason given: " +
+            $"'{(e.Reason.Length <= 200 ? e.Reason : e.Reason[..200] + "...")}')");
+    }
+
     private StageRecord? CurrentRunning(string stageName, int attempt)
     {
         if (!Exists || S.IsFinished || S.CurrentStage != stageName) return null;

@@ -44,6 +44,9 @@ public interface IExperimentGrain : IGrainWithStringKey
     Task Complete(IReadOnlyList<ArtifactRef> report, DateTimeOffset endedAt);
 
     Task OnStageFailed(StageFailed e);
+
+    /// <summary>A worker stopped the running stage on a cancel; one the coordinator did not send ends the experiment.</summary>
+    Task OnStageCancelled(StageCancelled e);
 }
 
 /// <summary>The list of experiments (a single grain, key 0).</summary>

@@ -12,7 +12,7 @@ namespace HourNas.Components.Coordinator;
 public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore store, IOptions<PipelineOptions> options,
     ILogger<ExperimentEventsConsumer> logger) :
     IConsumer<VitalBlocksAnalyzed>, IConsumer<VitalBlocksSearched>, IConsumer<SearchSpaceShrunk>, IConsumer<ArchitectureSearched>,
-    IConsumer<ArchitectureRetrained>, IConsumer<StageProgressed>, IConsumer<StageFailed>
+    IConsumer<ArchitectureRetrained>, IConsumer<StageProgressed>, IConsumer<StageFailed>, IConsumer<StageCancelled>
 {
     private IExperimentGrain Grain(IStageMessage m) => grains.GetGrain<IExperimentGrain>(m.ExperimentId);
 
@@ -54,6 +54,8 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore
     public Task Consume(ConsumeContext<StageProgressed> context) => Grain(context.Message).OnProgress(context.Message);
 
     public Task Consume(ConsumeContext<StageFailed> context) => Grain(context.Message).OnStageFailed(context.Message);
+
+    public Task Consume(ConsumeContext<StageCancelled> context) => Grain(context.Message).OnStageCancelled(context.Message);
 }
 
 /// <summary>

@@ -89,11 +89,16 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         }
         catch (OperationCanceledException) when (Services.Cancellations.IsCancelled(command.ExperimentId))
         {
-            // The experiment was cancelled: it already says so; the command is done with.
+            // The command is done with. Said on the bus, so a cancel from outside the coordinator ends the experiment.
             progress.Writer.TryComplete();
             await pump;
             activity?.SetStatus(ActivityStatusCode.Error, "cancelled");
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "cancelled");
+            await context.Publish(new StageCancelled
+            {
+                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage,
+                Reason = Services.Cancellations.ReasonFor(command.ExperimentId), Worker = Services.Worker,
+            });
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -187,7 +192,7 @@ public sealed class DatasetCache
 public sealed class ExperimentCancellations
 {
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
-    private readonly ConcurrentDictionary<string, byte> _cancelled = new();
+    private readonly ConcurrentDictionary<string, string> _cancelled = new();
 
     public IDisposable Register(string experimentId, CancellationTokenSource source)
     {
@@ -196,13 +201,17 @@ public sealed class ExperimentCancellations
         return new Registration(() => _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(experimentId, source)));
     }
 
-    public void Cancel(string experimentId)
+    public void Cancel(string experimentId, string reason)
     {
-        _cancelled[experimentId] = 0;
+        _cancelled[experimentId] = reason;
         if (_running.TryGetValue(experimentId, out var source)) source.Cancel();
     }
 
     public bool IsCancelled(string experimentId) => _cancelled.ContainsKey(experimentId);
+
+    /// <summary>The reason the cancel gave (bounded: it came off the bus).</summary>
+    public string ReasonFor(string experimentId) =>
+        _cancelled.TryGetValue(experimentId, out var reason) ? (reason.Length <= 500 ? reason : reason[..500]) : "";
 
     private sealed class Registration(Action dispose) : IDisposable
     {
@@ -215,7 +224,7 @@ public sealed class CancelExperimentConsumer(ExperimentCancellations cancellatio
 {
     public Task Consume(ConsumeContext<CancelExperiment> context)
     {
-        cancellations.Cancel(context.Message.ExperimentId);
+        cancellations.Cancel(context.Message.ExperimentId, context.Message.Reason ?? "");
         return Task.CompletedTask;
     }
 }
