@@ -99,9 +99,15 @@ public class StageTests(FashionMnistFixture fx)
     {
         using var dir = new TempFolder();
         var genotype = fx.Space.Parse("k3e1 | k3e3 k3e3 skip | k3e3 k3e3 skip | k3e3 k3e3");
-        var ctx = new Stages.StageContext(fx.Device, fx.Data, dir.File("a"), 0, FashionMnistFixture.Tiny(2), trainLimit: 3000);
+        var reports = new List<Training.Progress>();
+        var ctx = new Stages.StageContext(fx.Device, fx.Data, dir.File("a"), 0, FashionMnistFixture.Tiny(2), trainLimit: 3000,
+            progress: reports.Add);
         var result = HourNasStages.Ablate(ctx, fx.Space, genotype, weights: null);
         Assert.Equal(genotype.Blocks.Count(o => !o.IsSkip), result.Blocks.Count);
+        // Progress counts the blocks that can be disabled (skips have nothing to disable): 1/7 ... 7/7.
+        var ablated = reports.Where(p => p.Phase == "ablate").ToArray();
+        Assert.Equal(Enumerable.Range(1, result.Blocks.Count), ablated.Select(p => p.Step));
+        Assert.All(ablated, p => Assert.Equal(result.Blocks.Count, p.Steps));
         Assert.InRange(result.BaselineTop1, 0.5, 1.0);
         var vital = result.Blocks.Where(b => b.Vital).ToArray();
         Assert.Equal([0, 1, 4, 7], vital.Select(b => b.Block));

@@ -180,6 +180,8 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         Assert.Contains("&lt;b&gt;smoke&lt;/b&gt;", page);
         Assert.Contains("k3e1 &lt;script&gt;", page);
         Assert.Contains("worker lost: &quot;x&quot; &lt; y", page);
+        // A long reason or genotype wraps inside its cell instead of running off the page.
+        Assert.Contains("td { overflow-wrap: anywhere; }", page);
         Assert.DoesNotContain("<script>", page);
         Assert.DoesNotContain("<b>smoke", page);
         // The running stage is drawn up to now: the timeline is the one plot before any training step.

@@ -121,6 +121,7 @@ public static class ExperimentPages
         body { font-family: "DejaVu Sans", sans-serif; margin: 2em; max-width: 1000px; color: #222; }
         table { border-collapse: collapse; margin: 0.5em 0 1em; }
         th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; vertical-align: top; }
+        td { overflow-wrap: anywhere; }
         .facts th { color: #555; font-weight: normal; }
         .Completed { color: #1a7f37; } .Running, .Submitted { color: #0b5cad; } .Failed, .Cancelled { color: #b42318; }
         svg { display: block; margin: 0.5em 0 1.5em; }

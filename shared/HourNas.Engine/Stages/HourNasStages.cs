@@ -188,6 +188,8 @@ public static class HourNasStages
         var baseline = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
         long evalImages = baseline.Images;
         var rows = new List<AblationRow>();
+        // Progress counts the blocks that can be disabled: a skip block has nothing to disable.
+        var ablatable = space.Blocks.Count(b => net.Blocks[b.Index].ActiveModule is not null);
         foreach (var block in space.Blocks)
         {
             if (net.Blocks[block.Index].ActiveModule is not { } module) continue;
@@ -197,7 +199,7 @@ public static class HourNasStages
             evalImages += accuracy.Images;
             rows.Add(new AblationRow(block.Index, block.Stage + 1, genotype.Blocks[block.Index].ToString(), space.IsVital[block.Index],
                 accuracy.Top1, baseline.Top1 - accuracy.Top1));
-            ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, space.Blocks.Count, double.NaN, accuracy.Top1, 0,
+            ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, ablatable, double.NaN, accuracy.Top1, 0,
                 clock.Elapsed.TotalSeconds));
         }
         var result = new AblationResult(space.Skeleton.Name, genotype.ToString(), baseline.Top1, rows,
