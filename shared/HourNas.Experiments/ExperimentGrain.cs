@@ -76,15 +76,26 @@ public sealed class ExperimentGrain(
     public async Task OnProgress(StageProgressed p)
     {
         if (CurrentRunning(p.Stage, p.Attempt) is not { } stage) return;
-        if (p.Phase == "started")
-        {
-            stage.Starts++;
-            stage.ResumedFromEpoch = p.Epoch;
-            if (p.Worker is { } w && !stage.Workers.Contains(w)) stage.Workers.Add(w);
-        }
+        // One point per stage, phase, epoch and step. The same report again (a redelivery after a failed state
+        // write, whose point is already in memory) changes nothing; a report for a step seen before with another
+        // time (a worker resumed from a checkpoint and trained that step again) replaces the old point.
+        var same = S.Progress.FindIndex(x => x.Stage == p.Stage && x.Phase == p.Phase && x.Epoch == p.Epoch && x.Step == p.Step);
+        var redelivered = same >= 0 && S.Progress[same].Seconds.Equals(p.Seconds);
         var isStep = p.Phase == "train";
-        if (!isStep || S.Progress.Count(x => x.Phase == "train") < MaxStepReports)
-            S.Progress.Add(new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond, p.Seconds, DateTimeOffset.UtcNow, p.Epochs));
+        if (!redelivered)
+        {
+            var point = new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond,
+                p.Seconds, DateTimeOffset.UtcNow, p.Epochs);
+            if (p.Phase == "started")
+            {
+                stage.Starts++;
+                stage.ResumedFromEpoch = p.Epoch;
+                if (p.Worker is { } w && !stage.Workers.Contains(w)) stage.Workers.Add(w);
+                S.Progress.Add(point);
+            }
+            else if (same >= 0) S.Progress[same] = point;
+            else if (!isStep || S.Progress.Count(x => x.Phase == "train") < MaxStepReports) S.Progress.Add(point);
+        }
         // Step reports are frequent; persist them with the next state change rather than one write each.
         if (!isStep) await state.WriteStateAsync();
     }

@@ -193,7 +193,7 @@ public class DataTests
         Assert.Contains("does not exist", e.Message);
         Directory.CreateDirectory(dir.File("other"));
         e = Assert.Throws<DataException>(() => Datasets.Open(dir.File("other"), Presets.Skeleton("fashion-mnist")));
-        Assert.Contains("neither", e.Message);
+        Assert.Contains("holds none of", e.Message);
     }
 
     [Fact]

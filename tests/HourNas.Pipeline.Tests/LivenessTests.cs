@@ -48,3 +48,69 @@ public sealed class ForeignCancelTests : IAsyncLifetime
         _artifacts.Dispose();
     }
 }
+
+/// <summary>Progress is kept once per stage, phase, epoch and step, whatever the bus delivers twice.</summary>
+public sealed class ProgressIdempotencyTests : IAsyncLifetime
+{
+    private readonly TempFolder _artifacts = new();
+    private IHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        // No recovery passes: the experiment below stays as written, its stage running, no command sent.
+        _host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path,
+            new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" }).Build();
+        await _host.StartAsync();
+    }
+
+    private static StageProgressed Report(string phase, int epoch, int step, double seconds) => new()
+    {
+        ExperimentId = "dup", Stage = PipelineStages.VitalSearch, Phase = phase, Epoch = epoch, Epochs = 3, Step = step,
+        Steps = 100, Loss = 1, Accuracy = 0.5, ImagesPerSecond = 1000, Seconds = seconds, Worker = "w1",
+    };
+
+    [Fact]
+    public async Task A_redelivered_report_is_kept_once_and_a_resumed_step_replaces_the_old_point()
+    {
+        var grains = _host.Services.GetRequiredService<IGrainFactory>();
+        var now = DateTimeOffset.UtcNow;
+        var running = new ExperimentState
+        {
+            Id = "dup", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now,
+            CurrentStage = PipelineStages.VitalSearch,
+            Stages =
+            {
+                new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now, EndedAt = now },
+                new StageRecord { Stage = PipelineStages.VitalSearch, StartedAt = now, CommandSentAt = now },
+            },
+        };
+        await _host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
+            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>("dup").GetGrainId(), new GrainState<ExperimentState>(running));
+        var grain = grains.GetGrain<IExperimentGrain>("dup");
+
+        foreach (var report in new[]
+                 {
+                     Report("started", 0, 0, 0), Report("started", 0, 0, 0),
+                     Report("train", 1, 50, 10), Report("train", 1, 50, 10),
+                     Report("epoch", 1, 100, 20), Report("epoch", 1, 100, 20), Report("epoch", 1, 100, 20),
+                     // The worker crashed in epoch 2 and resumed from epoch 1's checkpoint: a new start, epoch 2 again.
+                     Report("train", 2, 50, 30), Report("started", 1, 0, 35), Report("train", 2, 50, 45),
+                 })
+            await grain.OnProgress(report);
+
+        var state = (await grain.Get())!;
+        var stage = state.Stage(PipelineStages.VitalSearch)!;
+        Assert.Equal(2, stage.Starts);
+        Assert.Equal(1, stage.ResumedFromEpoch);
+        Assert.Equal(2, state.Progress.Count(p => p.Phase == "started"));
+        Assert.Single(state.Progress, p => p.Phase == "epoch");
+        Assert.Equal([10.0, 45.0], state.Progress.Where(p => p.Phase == "train").Select(p => p.Seconds));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+        _artifacts.Dispose();
+    }
+}

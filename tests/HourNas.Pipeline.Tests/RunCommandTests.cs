@@ -48,7 +48,7 @@ public sealed class RunCommandTests
 
         var badLimit = Run("--preset", "smoke", "--out", folder.Path, "--stage1-train-limit", "0");
         Assert.Equal(HournasCli.Failure, badLimit.Exit);
-        Assert.Contains("the stage-1 train limit must be positive, got 0", badLimit.Error);
+        Assert.Contains("the stage-1 train limit must be between 1 and 2,147,483,647, got 0", badLimit.Error);
 
         foreach (var bad in new[] { "shared", "1", new string('x', 5000) })
         {
