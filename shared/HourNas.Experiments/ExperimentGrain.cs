@@ -43,13 +43,29 @@ public sealed class ExperimentGrain(
         return S;
     }
 
-    public async Task<bool> Resume()
+    public async Task<bool> Resume(TimeSpan silenceLimit)
     {
         if (!Exists)
         {
             // Listed by a catalog update that a crash kept the experiment's own state from following: nothing was started.
             await GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Remove(this.GetPrimaryKeyString());
             return false;
+        }
+        if (!S.IsFinished && S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
+        {
+            // A worker took the command and has been silent since: it hangs or lost its connection without dying (a
+            // dead worker's command goes back to the queue). A command still queued (no start yet) is not silent.
+            var last = S.Progress.Where(p => p.Stage == started.Stage).Select(p => p.At).DefaultIfEmpty(started.CommandSentAt.Value).Max();
+            if (DateTimeOffset.UtcNow - last <= silenceLimit) return false;
+            var reason = $"no progress report for {silenceLimit} (HourNas:StageSilenceLimit) since {last:u} from " +
+                $"{(started.Workers.Count > 0 ? string.Join(", ", started.Workers) : "its worker")}";
+            started.Status = StageStatus.Failed;
+            started.EndedAt = DateTimeOffset.UtcNow;
+            started.Failures.Add(reason);
+            logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, started.Stage, reason);
+            await Finish(ExperimentStatus.Failed, $"{started.Stage}: {reason}");
+            await bus.Publish(new CancelExperiment { ExperimentId = S.Id, Reason = $"{started.Stage}: {reason}" });
+            return true;
         }
         if (S.IsFinished || S.Stage(S.CurrentStage ?? "") is not { Status: StageStatus.Running, CommandSentAt: null }) return false;
         logger.LogWarning("Experiment {Id}: {Stage} is running but its command was never sent; sending it now", S.Id, S.CurrentStage);

@@ -17,9 +17,11 @@ public interface IExperimentGrain : IGrainWithStringKey
     /// <summary>
     /// After a crash: sends the current stage's command if the state records the stage running but its command was never
     /// sent (a crash or a broker fault between the two). True when it sent one. An id the catalog lists but that has no
-    /// state (a crash inside Submit) is taken off the catalog.
+    /// state (a crash inside Submit) is taken off the catalog. A stage a worker started that has reported nothing for
+    /// longer than <paramref name="silenceLimit"/> fails the experiment, naming the stage and the limit, and the
+    /// workers are told to stop it.
     /// </summary>
-    Task<bool> Resume();
+    Task<bool> Resume(TimeSpan silenceLimit);
 
     /// <summary>Cancels a running experiment; throws <see cref="ExperimentConflictException"/> when it already finished.</summary>
     Task<ExperimentState> Cancel(string reason);

@@ -114,3 +114,65 @@ public sealed class ProgressIdempotencyTests : IAsyncLifetime
         _artifacts.Dispose();
     }
 }
+
+/// <summary>A started stage that stops reporting fails its experiment once its silence limit passes; a queued one waits.</summary>
+public sealed class SilentStageTests : IAsyncLifetime
+{
+    private readonly TempFolder _artifacts = new();
+    private IHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        _host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path, new Dictionary<string, string?>
+        {
+            ["HourNas:RecoveryInterval"] = "-00:00:00.001",
+            ["HourNas:StageSilenceLimit"] = "00:01:00",
+            ["HourNas:StageSilenceLimits:retrain"] = "01:00:00",
+        }).Build();
+        await _host.StartAsync();
+    }
+
+    private async Task Write(string id, string stage, int starts, TimeSpan lastReportAgo)
+    {
+        var grains = _host.Services.GetRequiredService<IGrainFactory>();
+        var now = DateTimeOffset.UtcNow;
+        var state = new ExperimentState
+        {
+            Id = id, Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now.AddHours(-2),
+            CurrentStage = stage,
+            Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2), Starts = starts, Workers = { "w7" } } },
+            Progress = { new ProgressPoint(stage, "started", 0, 0, 10, double.NaN, double.NaN, 0, 0, now - lastReportAgo) },
+        };
+        await _host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
+            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>(id).GetGrainId(), new GrainState<ExperimentState>(state));
+        await grains.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(id, "smoke", ExperimentStatus.Running, stage, now, null, null));
+    }
+
+    [Fact]
+    public async Task The_recovery_pass_fails_only_the_started_stage_past_its_limit()
+    {
+        await Write("silent", PipelineStages.VitalSearch, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
+        await Write("talking", PipelineStages.VitalSearch, starts: 1, lastReportAgo: TimeSpan.FromSeconds(5));
+        await Write("queued", PipelineStages.VitalSearch, starts: 0, lastReportAgo: TimeSpan.FromMinutes(10));
+        await Write("long-retrain", PipelineStages.Retrain, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
+
+        var recovery = _host.Services.GetRequiredService<ExperimentRecovery>();
+        Assert.Equal(1, await recovery.Sweep());
+        var experiments = _host.Services.GetRequiredService<ExperimentService>();
+        var silent = (await experiments.Get("silent"))!;
+        Assert.Equal(ExperimentStatus.Failed, silent.Status);
+        Assert.StartsWith($"{PipelineStages.VitalSearch}: no progress report for 00:01:00 (HourNas:StageSilenceLimit)", silent.FailureReason);
+        Assert.Contains("from w7", silent.FailureReason);
+        Assert.Equal(StageStatus.Failed, silent.Stage(PipelineStages.VitalSearch)!.Status);
+        foreach (var id in new[] { "talking", "queued", "long-retrain" })
+            Assert.Equal(ExperimentStatus.Running, (await experiments.Get(id))!.Status);
+        Assert.Equal(0, await recovery.Sweep());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _host.StopAsync();
+        _host.Dispose();
+        _artifacts.Dispose();
+    }
+}
