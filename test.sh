@@ -5,8 +5,22 @@
 #   3. prints one plain "N passed, N failed" line and exits non-zero on any failure.
 # RabbitMQ and Redis, which the distributed tests use, are started here (private nodes on loopback, infra/local.sh)
 # and stopped on exit, with any service process a test left behind.
+#   ./test.sh          everything (about 5 minutes here)
+#   ./test.sh --fast   the pure core, the stage consumers on MassTransit's harness, the spec checks and the grain
+#                      scenarios on the embedded silo: no broker, no Redis, no training (under a minute after a build)
 set -uo pipefail
 cd "$(dirname "$0")"
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+# The fast tier: the pure core's project whole, and the pipeline's test classes that need no broker, Redis or
+# training (dotnet test filter: one class per line).
+FAST_PIPELINE_CLASSES=(StageConsumerTests SpecValidationTests DataRootTests ProgressIdempotencyTests SilentStageTests
+  NoCallingOutTests SubmissionOverHttpTests ApiKeyTests)
+fast_filter=$(printf 'FullyQualifiedName~%s|' "${FAST_PIPELINE_CLASSES[@]}")
+FAST_TESTS=(
+  "tests/HourNas.SearchSpace.Tests/HourNas.SearchSpace.Tests.csproj|"
+  "tests/HourNas.Pipeline.Tests/HourNas.Pipeline.Tests.csproj|${fast_filter%|}"
+)
 
 # Debian packages the test suite needs; installed only when missing.
 APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core)
@@ -61,19 +75,31 @@ dotnet build HourNas.Services.sln -c Release -nologo -v quiet || abort "build fa
 
 # The standalone trace dashboard (a NuGet package the dashboard test starts through infra/dashboard.sh): fetch it now,
 # so the test's start-up wait does not include the download.
-dotnet restore infra/dashboard/Dashboard.csproj -v quiet >/dev/null || abort "could not fetch the Aspire dashboard package"
+[ "$fast" -eq 1 ] || dotnet restore infra/dashboard/Dashboard.csproj -v quiet >/dev/null \
+  || abort "could not fetch the Aspire dashboard package"
 
-log "starting RabbitMQ and Redis"
-infra_env=$(infra/local.sh start "$infra_dir") || abort "RabbitMQ or Redis did not start"
-eval "$infra_env"
-
-log "testing"
 status=0
-for project in tests/*/*.csproj; do
-  name=$(basename "$project" .csproj)
-  dotnet test "$project" -c Release --no-build -nologo --results-directory "$results" \
-    --logger "trx;LogFileName=$name.trx" -v quiet || status=$?
-done
+if [ "$fast" -eq 1 ]; then
+  log "testing (fast tier)"
+  for entry in "${FAST_TESTS[@]}"; do
+    project=${entry%%|*}
+    filter=${entry#*|}
+    name=$(basename "$project" .csproj)
+    dotnet test "$project" -c Release --no-build -nologo --results-directory "$results" \
+      --logger "trx;LogFileName=$name.trx" -v quiet ${filter:+--filter "$filter"} || status=$?
+  done
+else
+  log "starting RabbitMQ and Redis"
+  infra_env=$(infra/local.sh start "$infra_dir") || abort "RabbitMQ or Redis did not start"
+  eval "$infra_env"
+
+  log "testing"
+  for project in tests/*/*.csproj; do
+    name=$(basename "$project" .csproj)
+    dotnet test "$project" -c Release --no-build -nologo --results-directory "$results" \
+      --logger "trx;LogFileName=$name.trx" -v quiet || status=$?
+  done
+fi
 
 passed=0
 failed=0
