@@ -7,8 +7,9 @@ using HourNas.SearchSpace;
 using static TorchSharp.torch;
 
 // Training throughput and memory on the fashion-mnist preset, for docs/performance.md.
-//   --network child|supernet|entangled   the `manual` genotype, or the full supernet (independent or entangled
-//                              weights) with a uniform random path per step
+//   --network child|child-at-mean|supernet|entangled   the `manual` genotype; a child whose FLOPs equal the mean
+//                              of the supernet's uniform random paths (the fair comparison for a supernet step); or the
+//                              full supernet (independent or entangled weights) with a uniform random path per step
 //   --loop step|trainer        step: the bare training step over pre-built batches (what the PyTorch script runs);
 //                              trainer: HourNas.Engine's Trainer with its loader and augmentation
 //   --steps N --warmup N --batch N --channels-last true|false --threads N
@@ -29,16 +30,26 @@ if (loop == "ops")
 }
 var data = Datasets.Open(null, space.Skeleton);
 var norm = Normalization.Estimate(data.Train);
+// The mean FLOPs of the paths a uniform supernet step trains, and the sampled architecture closest to it.
+var pathRng = new Rng(11);
+var paths = Enumerable.Range(0, 20_000).Select(_ => space.FromBlocks(space.Candidates.Select(c => c[pathRng.NextInt(c.Count)]).ToArray()))
+    .ToArray();
+var meanMFlops = paths.Average(g => space.Costs.Of(g).Total.MFlops);
+var atMean = paths.MinBy(g => Math.Abs(space.Costs.Of(g).Total.MFlops - meanMFlops))!;
+if (network == "child-at-mean")
+    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"mean path {meanMFlops:F3} MFLOPs; child {atMean} at {space.Costs.Of(atMean).Total.MFlops:F3} MFLOPs"));
 manual_seed(0);
 using var net = network switch
 {
     "child" => SuperNet.Child(space, genotype),
+    "child-at-mean" => SuperNet.Child(space, atMean),
     "supernet" => SuperNet.Full(space),
     "entangled" => SuperNet.Full(space, WeightSharing.Entangled),
-    _ => throw new ArgumentException($"unknown network '{network}': child, supernet or entangled"),
+    _ => throw new ArgumentException($"unknown network '{network}': child, child-at-mean, supernet or entangled"),
 };
 var counts = net.Options.Select(o => o.Count).ToArray();
-Func<Rng, int[]>? samplePath = network == "child" ? null : rng => counts.Select(rng.NextInt).ToArray();
+Func<Rng, int[]>? samplePath = network.StartsWith("child", StringComparison.Ordinal) ? null : rng => counts.Select(rng.NextInt).ToArray();
 var settings = new TrainSettings(Epochs: 1, BatchSize: batchSize, ChannelsLast: channelsLast, ProgressEvery: int.MaxValue);
 
 double seconds;
