@@ -14,15 +14,19 @@ using static TorchSharp.torch;
 // fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
 // candidates, in a fresh random order each round (each step still updates the weights); first-k3e1 fixes the first
 // block to EfficientNet's k3e1 and draws the others uniformly.
-//   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1]
+// fixed-depth (with --space full) draws every block's operation but never skip: the released HourNAS-F keeps all blocks.
+// --space full trains the whole-space supernet (bulbs included) instead of stage 1's vital one.
+//   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1] [--space vital|full]
 //     entangled:uniform independent:uniform entangled:fixed
 var images = 60000;
 var epochs = 1;
+var full = false;
 var configurations = new List<string>();
 for (var i = 0; i < args.Length; i++)
 {
     if (args[i] == "--images") images = int.Parse(args[++i], CultureInfo.InvariantCulture);
     else if (args[i] == "--epochs") epochs = int.Parse(args[++i], CultureInfo.InvariantCulture);
+    else if (args[i] == "--space") full = args[++i] == "full";
     else configurations.Add(args[i]);
 }
 if (configurations.Count == 0) configurations.AddRange(["entangled:uniform", "independent:uniform", "entangled:fixed"]);
@@ -40,7 +44,7 @@ foreach (var configuration in configurations)
         BatchSize: (int)knobs.GetValueOrDefault("bs", 128), WarmupEpochs: knobs.GetValueOrDefault("warmup", 0.3));
     var ctx = new StageContext(device, data, Path.Combine(Path.GetTempPath(), "hournas-convergence"), 1, train, images);
     manual_seed(1);
-    using var net = SuperNet.Vital(space, sharing);
+    using var net = full ? SuperNet.Full(space, sharing) : SuperNet.Vital(space, sharing);
     int[] Draw(Rng rng, Func<Operation, bool> keep) => net.Options.Select(o =>
     {
         var allowed = o.Select((op, i) => (op, i)).Where(x => x.op.IsSkip || keep(x.op)).Select(x => x.i).ToArray();
@@ -59,6 +63,11 @@ foreach (var configuration in configurations)
         "fixed" => null,
         "uniform" => rng => Draw(rng, _ => true),
         "fair" => Fair,
+        "fixed-depth" => rng => net.Options.Select(o =>
+        {
+            var allowed = o.Select((op, i) => (op, i)).Where(x => !x.op.IsSkip).Select(x => x.i).ToArray();
+            return allowed[rng.NextInt(allowed.Length)];
+        }).ToArray(),
         "first-k3e1" => rng => Draw(rng, _ => true).Select((c, b) => b == 0 ? k3e1 : c).ToArray(),
         "kernel" => rng => Draw(rng, o => o.Expansion == 3),
         "expansion" => rng => Draw(rng, o => o.Kernel == 5 && o.Expansion > 1),
