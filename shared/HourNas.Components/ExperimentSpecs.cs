@@ -33,6 +33,7 @@ public static partial class ExperimentSpecs
         var resolved = spec with
         {
             Preset = skeleton.Name,
+            Device = spec.Device?.ToLowerInvariant(),
             BudgetMFlops = budget,
             TrainLimit = spec.TrainLimit ?? recipe.TrainLimit,
             SearchEpochs = spec.SearchEpochs ?? recipe.SearchEpochs ?? DefaultSearchEpochs,

@@ -85,7 +85,7 @@ public sealed class SpecValidationTests
         var e = Assert.Throws<ArgumentException>(() => ExperimentSpecs.Admit(cuda, ["cpu"], roots));
         Assert.Contains("device 'cuda:0' is not offered here: the workers offer cpu", e.Message);
         Assert.Equal("cuda:0", ExperimentSpecs.Admit(cuda, ["cpu", "cuda"], roots).Device);
-        Assert.Equal("CPU", ExperimentSpecs.Admit(ExperimentSpecs.Resolve(Specs.Smoke with { Device = "CPU" }), ["cpu"], roots).Device);
+        Assert.Equal("cpu", ExperimentSpecs.Admit(ExperimentSpecs.Resolve(Specs.Smoke with { Device = "CPU" }), ["cpu"], roots).Device);
     }
 }
 
@@ -198,6 +198,23 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"{clock.Elapsed}");
         var id = System.Text.RegularExpressions.Regex.Match(json, "\"(p[0-9]+)\"").Groups[1].Value;
         if (id.Length > 0) Assert.Null(await host.App.Services.GetRequiredService<ExperimentService>().Get(id));
+    }
+
+    [Fact]
+    public async Task The_cli_sends_a_local_skeleton_file_inline_and_the_coordinator_keeps_it()
+    {
+        using var folder = new TempFolder();
+        var file = folder["my-smoke.json"];
+        await File.WriteAllTextAsync(file, (Presets.Skeleton("smoke") with { Name = "my-smoke" }).ToJson());
+        var submit = host.Cli("submit", "--preset", file, "--id", "file-1", "--budget-mflops", "0.05");
+        Assert.True(submit.Exit == 0, submit.Error);
+        var state = (await host.App.Services.GetRequiredService<ExperimentService>().Get("file-1"))!;
+        Assert.Equal("my-smoke", state.Spec!.Preset);
+        Assert.Equal("my-smoke", Skeleton.FromJson(state.Spec.Skeleton!, "stored").Name);
+        var missing = host.Cli("submit", "--preset", folder["nope.json"], "--id", "file-2");
+        Assert.Equal(Cli.HournasCli.Failure, missing.Exit);
+        Assert.Contains("skeleton file", missing.Error);
+        Assert.Contains("does not exist", missing.Error);
     }
 
     [Fact]

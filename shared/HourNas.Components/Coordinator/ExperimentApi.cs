@@ -82,7 +82,7 @@ public static class ExperimentApi
     private static async Task<IResult> Submit(HttpRequest http, ExperimentService experiments)
     {
         if (http.ContentLength > MaxRequestBytes) return TooLarge();
-        var body = new MemoryStream();
+        using var body = new MemoryStream();
         var buffer = new byte[16 * 1024];
         int read;
         while ((read = await http.Body.ReadAsync(buffer, http.HttpContext.RequestAborted)) > 0)
@@ -96,9 +96,11 @@ public static class ExperimentApi
             using var document = JsonDocument.Parse(body.ToArray());
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 return Problem(StatusCodes.Status400BadRequest, "the request must be a JSON object {\"id\": ..., \"spec\": {...}}");
-            var spec = document.RootElement.EnumerateObject().FirstOrDefault(p => p.NameEquals("spec")).Value;
+            // Names as the deserializer matches them: case-insensitively.
+            static bool Is(JsonProperty p, string name) => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase);
+            var spec = document.RootElement.EnumerateObject().FirstOrDefault(p => Is(p, "spec")).Value;
             if (spec.ValueKind != JsonValueKind.Object) return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
-            if (!spec.EnumerateObject().Any(p => p.NameEquals("preset") || p.NameEquals("skeleton")))
+            if (!spec.EnumerateObject().Any(p => Is(p, "preset") || Is(p, "skeleton")))
                 return Problem(StatusCodes.Status400BadRequest,
                     "the spec names no preset: give \"preset\" (a name from `hournas presets`) or an inline \"skeleton\"");
             request = document.Deserialize<SubmitExperiment>(StrictJson);
@@ -122,7 +124,10 @@ public static class ExperimentApi
 
     public static IResult Problem(int status, string detail) => TypedResults.Problem(detail: detail, statusCode: status);
 
-    /// <summary>Bad input is a 400 naming the problem, a contradiction a 409, an escape from the artifact root a 403.</summary>
+    /// <summary>
+    /// Bad input is a 400 naming the problem, a contradiction a 409, an escape from the artifact root a 403, the
+    /// experiment store out of reach a 503 with Retry-After.
+    /// </summary>
     private static async Task<IResult> Answer(Func<Task<IResult>> action)
     {
         try
