@@ -35,7 +35,8 @@ public static class Markdown
             var otherSeconds = Statistics.Mean(other.Select(x => x.SearchSeconds));
             var ratio = otherSeconds > 0 ? $"search-cost ratio {Statistics.Mean(hour.Select(x => x.SearchSeconds)) / otherSeconds:F2} (seconds), {Statistics.Mean(hour.Select(x => (double)x.SearchImages)) / Statistics.Mean(other.Select(x => (double)x.SearchImages)):F2} (images)" : "no search cost";
             var welch = hour.Length >= 2 && other.Count() >= 2
-                ? Significance.WelchTest(hour.Select(x => x.Top1).ToArray(), other.Select(x => x.Top1).ToArray()) : (T: double.NaN, DegreesOfFreedom: double.NaN, OneSidedP: double.NaN);
+                ? Significance.WelchTest(hour.Select(x => x.Top1).ToArray(), other.Select(x => x.Top1).ToArray())
+                : (T: double.NaN, DegreesOfFreedom: double.NaN, OneSidedP: double.NaN);
             Line($"HourNAS against {other.Key}: {ratio}; accuracy difference {100 * (Statistics.Mean(hour.Select(x => x.Top1)) - Statistics.Mean(other.Select(x => x.Top1))):+0.00;-0.00} points (Welch t {welch.T:F2}, df {welch.DegreesOfFreedom:F1}, one-sided p {welch.OneSidedP:F3} for \"HourNAS higher\").");
             md.AppendLine();
         }

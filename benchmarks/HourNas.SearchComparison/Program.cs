@@ -55,7 +55,8 @@ var methods = opts.TryGetValue("methods", out var methodList)
     ? methodList.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
     : Profile.Methods.ToArray();
 if (methods.FirstOrDefault(m => !Profile.Methods.Contains(m)) is { } unknownMethod)
-    throw new ArgumentException($"--methods: unknown method '{unknownMethod}' (known: {string.Join(", ", Profile.Methods)})");
+    throw new ArgumentException(
+        $"--methods: unknown method '{unknownMethod}' (known: {string.Join(", ", Profile.Methods)})");
 // The committed stand-alone table the picks are placed in (percentiles); a comparison without one has none.
 var referencePath = Opt("reference", Path.Combine("benchmarks", "results", "rank-reference-fashion-mnist.json"));
 var reference = File.Exists(referencePath) ? ReferenceAccuracies.Load(referencePath, budget, profile.RetrainEpochs) : null;

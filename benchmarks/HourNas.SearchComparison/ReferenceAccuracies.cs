@@ -10,7 +10,9 @@ namespace HourNas.SearchComparison;
 public sealed record ReferenceAccuracies(string File, double WindowMinMFlops, double WindowMaxMFlops, int Epochs,
     string Recipe, IReadOnlyList<double> InWindowTop1)
 {
-    /// <summary>The table, or null (with the reason on stderr) when it was made for another window or recipe length.</summary>
+    /// <summary>
+    /// The table, or null (with the reason on stderr) when it was made for another window or recipe length.
+    /// </summary>
     public static ReferenceAccuracies? Load(string path, Budget budget, int retrainEpochs)
     {
         using var doc = JsonDocument.Parse(System.IO.File.ReadAllText(path));
@@ -34,7 +36,9 @@ public sealed record ReferenceAccuracies(string File, double WindowMinMFlops, do
             root.GetProperty("recipe").GetString() ?? "", top1);
     }
 
-    /// <summary>The share of the in-window reference architectures below <paramref name="top1"/> (ties count half).</summary>
+    /// <summary>
+    /// The share of the in-window reference architectures below <paramref name="top1"/> (ties count half).
+    /// </summary>
     public double Percentile(double top1) =>
         (InWindowTop1.Count(x => x < top1) + 0.5 * InWindowTop1.Count(x => x == top1)) / InWindowTop1.Count;
 }

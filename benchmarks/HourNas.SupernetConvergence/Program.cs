@@ -56,7 +56,8 @@ foreach (var configuration in configurations)
     int[] Fair(Rng rng) => net.Options.Select((o, b) =>
     {
         if (rounds[b].Count == 0)
-            foreach (var i in Enumerable.Range(0, o.Count).OrderBy(_ => rng.NextDouble()).ToArray()) rounds[b].Enqueue(i);
+            foreach (var i in Enumerable.Range(0, o.Count).OrderBy(_ => rng.NextDouble()).ToArray())
+                rounds[b].Enqueue(i);
         return rounds[b].Dequeue();
     }).ToArray();
     var k3e1 = net.Options[0].ToList().FindIndex(op => op.Kernel == 3 && op.Expansion == 1);
@@ -109,9 +110,11 @@ void Sandwich(SuperNet net, TrainSettings train, StageContext ctx, string name)
     var parameters = net.parameters().ToArray();
     using var optimizer = optim.SGD(
         [
-            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() > 1), train.LearningRate, train.Momentum, 0,
+            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() > 1), train.LearningRate,
+                train.Momentum, 0,
                 train.WeightDecay, train.Nesterov, false),
-            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() <= 1), train.LearningRate, train.Momentum, 0, 0,
+            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() <= 1), train.LearningRate,
+                train.Momentum, 0, 0,
                 train.Nesterov, false),
         ], train.LearningRate);
     var data = ctx.FullTrain;

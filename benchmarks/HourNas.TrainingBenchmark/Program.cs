@@ -32,7 +32,8 @@ var data = Datasets.Open(null, space.Skeleton);
 var norm = Normalization.Estimate(data.Train);
 // The mean FLOPs of the paths a uniform supernet step trains, and the sampled architecture closest to it.
 var pathRng = new Rng(11);
-var paths = Enumerable.Range(0, 20_000).Select(_ => space.FromBlocks(space.Candidates.Select(c => c[pathRng.NextInt(c.Count)]).ToArray()))
+var paths = Enumerable.Range(0, 20_000)
+    .Select(_ => space.FromBlocks(space.Candidates.Select(c => c[pathRng.NextInt(c.Count)]).ToArray()))
     .ToArray();
 var meanMFlops = paths.Average(g => space.Costs.Of(g).Total.MFlops);
 var atMean = paths.MinBy(g => Math.Abs(space.Costs.Of(g).Total.MFlops - meanMFlops))!;

@@ -72,7 +72,8 @@ static Dictionary<string, string> LocalSecrets(string repository, string state)
     var text = script.StandardOutput.ReadToEnd();
     script.WaitForExit();
     if (script.ExitCode != 0) throw new InvalidOperationException($"infra/local.sh secrets failed ({script.ExitCode})");
-    return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+    return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2))
+        .ToDictionary(p => p[0], p => p[1]);
 }
 
 static HealthCheckResult PortOpen(int port)

@@ -12,7 +12,9 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
     public const string EnvironmentVariable = "HOURNAS_COORDINATOR";
     public const string DefaultAddress = "http://127.0.0.1:5080";
 
-    /// <summary>The API key the CLI sends (a coordinator off loopback requires one); from the environment, not argv.</summary>
+    /// <summary>
+    /// The API key the CLI sends (a coordinator off loopback requires one); from the environment, not argv.
+    /// </summary>
     public const string ApiKeyVariable = "HOURNAS_API_KEY";
 
     private readonly HttpClient _http = Create(address);
@@ -21,7 +23,8 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
     {
         var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
         if (Environment.GetEnvironmentVariable(ApiKeyVariable) is { Length: > 0 } key)
-            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+            http.DefaultRequestHeaders.Authorization =
+                new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
         return http;
     }
 
@@ -81,7 +84,8 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
         string message;
         try
         {
-            var problem = await response.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>(PipelineJson.Options);
+            var problem = await response.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>(
+                PipelineJson.Options);
             message = problem?.Detail ?? problem?.Title ?? response.ReasonPhrase ?? "";
         }
         catch (System.Text.Json.JsonException)
@@ -91,7 +95,8 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
         throw response.StatusCode switch
         {
             HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.Conflict or HttpStatusCode.Forbidden
-                or HttpStatusCode.Unauthorized or HttpStatusCode.RequestEntityTooLarge => new ArgumentException(message),
+                or HttpStatusCode.Unauthorized or HttpStatusCode.RequestEntityTooLarge =>
+                    new ArgumentException(message),
             _ => new InvalidOperationException($"the coordinator answered {(int)response.StatusCode}: {message}"),
         };
     }

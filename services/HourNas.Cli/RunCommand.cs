@@ -39,7 +39,8 @@ internal static class RunCommand
         // The local user may train on any folder of theirs: it joins the default data roots for this run.
         if (spec.Data is { } data)
         {
-            var roots = new ServiceDefaults.PipelineOptions { Artifacts = Path.GetFullPath(output) }.EffectiveDataRoots()
+            var roots = new ServiceDefaults.PipelineOptions { Artifacts = Path.GetFullPath(output) }
+                .EffectiveDataRoots()
                 .Append(data).ToArray();
             for (var i = 0; i < roots.Length; i++) settings[$"HourNas:DataRoots:{i}"] = roots[i];
         }

@@ -27,7 +27,8 @@ public sealed class DataRoots
     {
         if (string.IsNullOrWhiteSpace(data)) throw new ArgumentException("the data folder is empty");
         if (data.Length > MaxPathLength)
-            throw new ArgumentException($"the data folder's path is {data.Length:N0} characters; at most {MaxPathLength:N0}");
+            throw new ArgumentException(
+                $"the data folder's path is {data.Length:N0} characters; at most {MaxPathLength:N0}");
         if (!Path.IsPathRooted(data)) throw new ArgumentException($"data folder '{data}' must be an absolute path");
         // ".." after a link means the link's parent to the OS but the lexical parent to GetFullPath: refuse it.
         if (data.Split('/', '\\').Contains(".."))

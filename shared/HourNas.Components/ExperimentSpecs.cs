@@ -26,7 +26,8 @@ public static partial class ExperimentSpecs
         var budget = spec.BudgetMFlops ?? skeleton.DefaultBudgetMFlops
             ?? throw new SearchSpaceException($"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)");
         if (!(budget > 0 && budget <= MaxBudgetMFlops))
-            throw new SearchSpaceException($"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {budget}");
+            throw new SearchSpaceException(
+                $"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {budget}");
         if (!(spec.MinFraction is > 0 and <= 1)) throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
         if (spec.Device is { } device && !DeviceSyntax().IsMatch(device))
             throw new SearchSpaceException($"device must be cpu, cuda or cuda:N, got '{Shown(device)}'");
@@ -66,7 +67,8 @@ public static partial class ExperimentSpecs
     {
         if (resolved.Device is { } device && !devices.Contains(device.Split(':')[0], StringComparer.OrdinalIgnoreCase))
             throw new ArgumentException(
-                $"device '{device}' is not offered here: the workers offer {string.Join(", ", devices)} (HourNas:Devices)");
+                $"device '{device}' is not offered here: the workers offer {string.Join(", ", devices)} " +
+                "(HourNas:Devices)");
         return resolved.Data is { } data ? resolved with { Data = roots.Confine(data) } : resolved;
     }
 
@@ -74,12 +76,15 @@ public static partial class ExperimentSpecs
     public const int MaxSkeletonChars = 64 * 1024;
     public const int MaxNameChars = 64;
 
-    /// <summary>The spec's search space: its inline skeleton, else the embedded preset it names (never a file).</summary>
+    /// <summary>
+    /// The spec's search space: its inline skeleton, else the embedded preset it names (never a file).
+    /// </summary>
     public static Skeleton SkeletonOf(ExperimentSpec spec)
     {
         if (spec.Skeleton is null) return Presets.Named(spec.Preset);
         if (spec.Skeleton.Length > MaxSkeletonChars)
-            throw new SearchSpaceException($"the inline skeleton is {spec.Skeleton.Length:N0} characters; at most {MaxSkeletonChars:N0}");
+            throw new SearchSpaceException(
+                $"the inline skeleton is {spec.Skeleton.Length:N0} characters; at most {MaxSkeletonChars:N0}");
         return CheckBounded(SearchSpace.Skeleton.FromJson(spec.Skeleton, "the spec's skeleton"));
     }
 
@@ -93,17 +98,22 @@ public static partial class ExperimentSpecs
     {
         if (spec.Preset is null) throw new SearchSpaceException("the spec names no preset");
         if (spec.Preset.Length > MaxNameChars)
-            throw new SearchSpaceException($"the preset name is {spec.Preset.Length:N0} characters; at most {MaxNameChars}");
+            throw new SearchSpaceException(
+                $"the preset name is {spec.Preset.Length:N0} characters; at most {MaxNameChars}");
         if (spec.Data is { Length: > DataRoots.MaxPathLength } data)
-            throw new SearchSpaceException($"the data folder's path is {data.Length:N0} characters; at most {DataRoots.MaxPathLength:N0}");
+            throw new SearchSpaceException(
+                $"the data folder's path is {data.Length:N0} characters; at most {DataRoots.MaxPathLength:N0}");
     }
 
-    /// <summary>An inline skeleton comes from the network: every size that drives memory or compute is bounded.</summary>
+    /// <summary>
+    /// An inline skeleton comes from the network: every size that drives memory or compute is bounded.
+    /// </summary>
     private static Skeleton CheckBounded(Skeleton s)
     {
         void Within(int value, int max, string what)
         {
-            if (value > max) throw new SearchSpaceException($"the spec's skeleton: {what} is {value:N0}; at most {max:N0}");
+            if (value > max)
+                throw new SearchSpaceException($"the spec's skeleton: {what} is {value:N0}; at most {max:N0}");
         }
         Within(s.Name.Length, MaxNameChars, "the name's length");
         Within(s.InputSize, 1024, "inputSize");
@@ -123,7 +133,8 @@ public static partial class ExperimentSpecs
         return s;
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex("^(cpu|cuda(:[0-9]{1,2})?)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
+    [System.Text.RegularExpressions.GeneratedRegex("^(cpu|cuda(:[0-9]{1,2})?)$",
+        System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
     private static partial System.Text.RegularExpressions.Regex DeviceSyntax();
 
     public static Budget Budget(ExperimentSpec spec) =>

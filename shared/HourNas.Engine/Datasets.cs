@@ -26,7 +26,9 @@ public static class Datasets
         "Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 binary batches (data_batch_1.bin) or " +
         "train/ and val/ image folders";
 
-    /// <summary>The format a folder holds, from its file names only ("idx", "cifar10", "imagefolder"), or null.</summary>
+    /// <summary>
+    /// The format a folder holds, from its file names only ("idx", "cifar10", "imagefolder"), or null.
+    /// </summary>
     public static string? KindOf(string folder) =>
         FashionMnist.LooksLike(folder) ? "idx"
         : Cifar10.LooksLike(folder) ? "cifar10"

@@ -51,11 +51,13 @@ public sealed class ExperimentGrain(
             await GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Remove(this.GetPrimaryKeyString());
             return false;
         }
-        if (!S.IsFinished && S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
+        if (!S.IsFinished
+            && S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
         {
             // A worker took the command and has been silent since: it hangs or lost its connection without dying (a
             // dead worker's command goes back to the queue). A command still queued (no start yet) is not silent.
-            var last = S.Progress.Where(p => p.Stage == started.Stage).Select(p => p.At).DefaultIfEmpty(started.CommandSentAt.Value).Max();
+            var last = S.Progress.Where(p => p.Stage == started.Stage).Select(p => p.At)
+                .DefaultIfEmpty(started.CommandSentAt.Value).Max();
             if (DateTimeOffset.UtcNow - last <= silenceLimit) return false;
             var reason = $"no progress report for {silenceLimit} (HourNas:StageSilenceLimit) since {last:u} from " +
                 $"{(started.Workers.Count > 0 ? string.Join(", ", started.Workers) : "its worker")}";
@@ -95,7 +97,8 @@ public sealed class ExperimentGrain(
         // One point per stage, phase, epoch and step. The same report again (a redelivery after a failed state
         // write, whose point is already in memory) changes nothing; a report for a step seen before with another
         // time (a worker resumed from a checkpoint and trained that step again) replaces the old point.
-        var same = S.Progress.FindIndex(x => x.Stage == p.Stage && x.Phase == p.Phase && x.Epoch == p.Epoch && x.Step == p.Step);
+        var same = S.Progress.FindIndex(x =>
+            x.Stage == p.Stage && x.Phase == p.Phase && x.Epoch == p.Epoch && x.Step == p.Step);
         var redelivered = same >= 0 && S.Progress[same].Seconds.Equals(p.Seconds);
         var isStep = p.Phase == "train";
         if (!redelivered)
@@ -194,7 +197,8 @@ public sealed class ExperimentGrain(
         if (CurrentRunning(e.Stage, e.Attempt) is not { } stage) return;
         stage.Status = StageStatus.Cancelled;
         stage.EndedAt = DateTimeOffset.UtcNow;
-        logger.LogWarning("Experiment {Id}: {Stage} was stopped by a cancel the coordinator did not send", S.Id, e.Stage);
+        logger.LogWarning("Experiment {Id}: {Stage} was stopped by a cancel the coordinator did not send",
+            S.Id, e.Stage);
         await Finish(ExperimentStatus.Cancelled,
             $"{e.Stage}: stopped by a CancelExperiment message that did not come from the coordinator (reason given: " +
             $"'{(e.Reason.Length <= 200 ? e.Reason : e.Reason[..200] + "...")}')");

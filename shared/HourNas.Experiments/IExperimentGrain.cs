@@ -47,7 +47,9 @@ public interface IExperimentGrain : IGrainWithStringKey
 
     Task OnStageFailed(StageFailed e);
 
-    /// <summary>A worker stopped the running stage on a cancel; one the coordinator did not send ends the experiment.</summary>
+    /// <summary>
+    /// A worker stopped the running stage on a cancel; one the coordinator did not send ends the experiment.
+    /// </summary>
     Task OnStageCancelled(StageCancelled e);
 }
 

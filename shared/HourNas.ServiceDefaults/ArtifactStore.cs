@@ -55,12 +55,17 @@ public sealed class ArtifactStore
         return full;
     }
 
-    /// <summary>Every file of an experiment, relative to the root; symbolic links are not followed nor listed.</summary>
+    /// <summary>
+    /// Every file of an experiment, relative to the root; symbolic links are not followed nor listed.
+    /// </summary>
     public IReadOnlyList<string> List(string experimentId)
     {
         var folder = ExperimentFolder(experimentId);
         if (!Directory.Exists(folder)) return [];
-        var files = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        var files = new EnumerationOptions
+        {
+            RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint,
+        };
         return Directory.EnumerateFiles(folder, "*", files).Select(Relative).Order(StringComparer.Ordinal).ToArray();
     }
 }

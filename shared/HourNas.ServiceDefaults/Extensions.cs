@@ -137,7 +137,8 @@ public static class Extensions
                 silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 silo.AddRedisGrainStorage("experiments", o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 builder.Services.AddSingleton(new RedisHealthCheck(redis));
-                builder.Services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", HealthStatus.Unhealthy, ["ready"]);
+                builder.Services.AddHealthChecks()
+                    .AddCheck<RedisHealthCheck>("redis", HealthStatus.Unhealthy, ["ready"]);
                 var advertised = options.AdvertisedSiloAddress();
                 silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             }
@@ -157,7 +158,9 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>/health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process answers).</summary>
+    /// <summary>
+    /// /health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process answers).
+    /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
         app.MapHealthChecks("/health");

@@ -15,7 +15,9 @@ public static class FileSystemPaths
         return Resolve(absolutePath, ref links);
     }
 
-    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies under it (both real paths).</summary>
+    /// <summary>
+    /// Whether <paramref name="path"/> is <paramref name="folder"/> or lies under it (both real paths).
+    /// </summary>
     public static bool IsInside(string path, string folder) =>
         path == folder || path.StartsWith(folder.TrimEnd('/') + "/", StringComparison.Ordinal);
 

@@ -17,7 +17,8 @@ public sealed class RedisHealthCheck(string connectionString) : IHealthCheck, ID
         return ConnectionMultiplexer.ConnectAsync(options);
     });
 
-    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context,
+        CancellationToken cancellationToken = default)
     {
         // The endpoints, never the connection string: it holds the password.
         var where = string.Join(", ", ConfigurationOptions.Parse(connectionString).EndPoints);

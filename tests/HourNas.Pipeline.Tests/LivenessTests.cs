@@ -8,29 +8,58 @@ using Microsoft.Extensions.Hosting;
 
 namespace HourNas.Pipeline.Tests;
 
-/// <summary>A CancelExperiment that did not come from the coordinator ends the experiment instead of leaving it running.</summary>
-public sealed class ForeignCancelTests : IAsyncLifetime
+/// <summary>
+/// An embedded pipeline host for one test class, and the state a crash or a silent worker leaves, written straight
+/// into grain storage (the grain reads it on activation).
+/// </summary>
+public abstract class EmbeddedHostTest(IDictionary<string, string?>? settings = null) : IAsyncLifetime
 {
     private readonly TempFolder _artifacts = new();
-    private IHost _host = null!;
+
+    protected IHost Host { get; private set; } = null!;
+
+    protected T Service<T>() where T : notnull => Host.Services.GetRequiredService<T>();
 
     public async Task InitializeAsync()
     {
-        _host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path).Build();
-        await _host.StartAsync();
+        Host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path, settings).Build();
+        await Host.StartAsync();
     }
 
+    /// <summary>Writes the experiment's state and lists it in the catalog as running.</summary>
+    protected async Task Write(ExperimentState state)
+    {
+        var grains = Service<IGrainFactory>();
+        await Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
+            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>(state.Id).GetGrainId(), new GrainState<ExperimentState>(state));
+        await grains.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(state.Id, state.Spec?.Preset ?? "",
+            state.Status, state.CurrentStage, state.SubmittedAt, null, null));
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Host.StopAsync();
+        Host.Dispose();
+        _artifacts.Dispose();
+    }
+}
+
+/// <summary>
+/// A CancelExperiment that did not come from the coordinator ends the experiment instead of leaving it running.
+/// </summary>
+public sealed class ForeignCancelTests : EmbeddedHostTest
+{
     [Fact]
     public async Task A_cancel_published_by_another_client_resolves_the_experiment_as_cancelled_with_the_reason()
     {
-        var experiments = _host.Services.GetRequiredService<ExperimentService>();
+        var experiments = Service<ExperimentService>();
         await experiments.Submit("foreign", Specs.Smoke with { SearchEpochs = 20 });
         await Waits.Until(() => experiments.Get("foreign"),
             s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "train"),
             TimeSpan.FromMinutes(2), "stage 1 of 'foreign' training");
 
         // What anyone with broker access can do: the coordinator never hears of it.
-        await _host.Services.GetRequiredService<IBus>().Publish(new CancelExperiment { ExperimentId = "foreign", Reason = "from a script" });
+        await Service<IBus>().Publish(new CancelExperiment { ExperimentId = "foreign", Reason = "from a script" });
 
         var ended = await Waits.Until(() => experiments.Get("foreign"), s => s.IsFinished, TimeSpan.FromMinutes(1), "'foreign' ending");
         Assert.Equal(ExperimentStatus.Cancelled, ended.Status);
@@ -41,28 +70,13 @@ public sealed class ForeignCancelTests : IAsyncLifetime
         Assert.Equal(ExperimentStatus.Cancelled, (await experiments.List()).Single(e => e.Id == "foreign").Status);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
-        _artifacts.Dispose();
-    }
 }
 
 /// <summary>Progress is kept once per stage, phase, epoch and step, whatever the bus delivers twice.</summary>
-public sealed class ProgressIdempotencyTests : IAsyncLifetime
+// No recovery passes: the experiment below stays as written, its stage running.
+public sealed class ProgressIdempotencyTests()
+    : EmbeddedHostTest(new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" })
 {
-    private readonly TempFolder _artifacts = new();
-    private IHost _host = null!;
-
-    public async Task InitializeAsync()
-    {
-        // No recovery passes: the experiment below stays as written, its stage running, no command sent.
-        _host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path,
-            new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" }).Build();
-        await _host.StartAsync();
-    }
-
     private static StageProgressed Report(string phase, int epoch, int step, double seconds) => new()
     {
         ExperimentId = "dup", Stage = PipelineStages.VitalSearch, Phase = phase, Epoch = epoch, Epochs = 3, Step = step,
@@ -72,9 +86,8 @@ public sealed class ProgressIdempotencyTests : IAsyncLifetime
     [Fact]
     public async Task A_redelivered_report_is_kept_once_and_a_resumed_step_replaces_the_old_point()
     {
-        var grains = _host.Services.GetRequiredService<IGrainFactory>();
         var now = DateTimeOffset.UtcNow;
-        var running = new ExperimentState
+        await Write(new ExperimentState
         {
             Id = "dup", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now,
             CurrentStage = PipelineStages.VitalSearch,
@@ -83,10 +96,8 @@ public sealed class ProgressIdempotencyTests : IAsyncLifetime
                 new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now, EndedAt = now },
                 new StageRecord { Stage = PipelineStages.VitalSearch, StartedAt = now, CommandSentAt = now },
             },
-        };
-        await _host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
-            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>("dup").GetGrainId(), new GrainState<ExperimentState>(running));
-        var grain = grains.GetGrain<IExperimentGrain>("dup");
+        });
+        var grain = Service<IGrainFactory>().GetGrain<IExperimentGrain>("dup");
 
         foreach (var report in new[]
                  {
@@ -107,45 +118,28 @@ public sealed class ProgressIdempotencyTests : IAsyncLifetime
         Assert.Equal([10.0, 45.0], state.Progress.Where(p => p.Phase == "train").Select(p => p.Seconds));
     }
 
-    public async Task DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
-        _artifacts.Dispose();
-    }
 }
 
-/// <summary>A started stage that stops reporting fails its experiment once its silence limit passes; a queued one waits.</summary>
-public sealed class SilentStageTests : IAsyncLifetime
+/// <summary>
+/// A started stage that stops reporting fails its experiment once its silence limit passes; a queued one waits.
+/// </summary>
+public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string, string?>
 {
-    private readonly TempFolder _artifacts = new();
-    private IHost _host = null!;
-
-    public async Task InitializeAsync()
+    ["HourNas:RecoveryInterval"] = "-00:00:00.001",
+    ["HourNas:StageSilenceLimit"] = "00:01:00",
+    ["HourNas:StageSilenceLimits:retrain"] = "01:00:00",
+})
+{
+    private Task Write(string id, string stage, int starts, TimeSpan lastReportAgo)
     {
-        _host = PipelineRegistration.EmbeddedPipeline(_artifacts.Path, new Dictionary<string, string?>
-        {
-            ["HourNas:RecoveryInterval"] = "-00:00:00.001",
-            ["HourNas:StageSilenceLimit"] = "00:01:00",
-            ["HourNas:StageSilenceLimits:retrain"] = "01:00:00",
-        }).Build();
-        await _host.StartAsync();
-    }
-
-    private async Task Write(string id, string stage, int starts, TimeSpan lastReportAgo)
-    {
-        var grains = _host.Services.GetRequiredService<IGrainFactory>();
         var now = DateTimeOffset.UtcNow;
-        var state = new ExperimentState
+        return Write(new ExperimentState
         {
             Id = id, Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now.AddHours(-2),
             CurrentStage = stage,
             Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2), Starts = starts, Workers = { "w7" } } },
             Progress = { new ProgressPoint(stage, "started", 0, 0, 10, double.NaN, double.NaN, 0, 0, now - lastReportAgo) },
-        };
-        await _host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
-            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>(id).GetGrainId(), new GrainState<ExperimentState>(state));
-        await grains.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(id, "smoke", ExperimentStatus.Running, stage, now, null, null));
+        });
     }
 
     [Fact]
@@ -156,9 +150,9 @@ public sealed class SilentStageTests : IAsyncLifetime
         await Write("queued", PipelineStages.VitalSearch, starts: 0, lastReportAgo: TimeSpan.FromMinutes(10));
         await Write("long-retrain", PipelineStages.Retrain, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
 
-        var recovery = _host.Services.GetRequiredService<ExperimentRecovery>();
+        var recovery = Service<ExperimentRecovery>();
         Assert.Equal(1, await recovery.Sweep());
-        var experiments = _host.Services.GetRequiredService<ExperimentService>();
+        var experiments = Service<ExperimentService>();
         var silent = (await experiments.Get("silent"))!;
         Assert.Equal(ExperimentStatus.Failed, silent.Status);
         Assert.StartsWith($"{PipelineStages.VitalSearch}: no progress report for 00:01:00 (HourNas:StageSilenceLimit)", silent.FailureReason);
@@ -169,10 +163,4 @@ public sealed class SilentStageTests : IAsyncLifetime
         Assert.Equal(0, await recovery.Sweep());
     }
 
-    public async Task DisposeAsync()
-    {
-        await _host.StopAsync();
-        _host.Dispose();
-        _artifacts.Dispose();
-    }
 }

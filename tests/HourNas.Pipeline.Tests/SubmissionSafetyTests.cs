@@ -27,7 +27,8 @@ public sealed class SpecValidationTests
     [InlineData("../shared/presets/fashion-mnist.json")]
     public void A_preset_is_a_name_never_a_path(string preset)
     {
-        var e = Assert.Throws<SearchSpaceException>(() => ExperimentSpecs.Resolve(new ExperimentSpec { Preset = preset }));
+        var e = Assert.Throws<SearchSpaceException>(() =>
+            ExperimentSpecs.Resolve(new ExperimentSpec { Preset = preset }));
         Assert.Contains($"unknown preset '{preset}'", e.Message);
     }
 
@@ -89,7 +90,9 @@ public sealed class SpecValidationTests
     }
 }
 
-/// <summary>Dataset folders must lie under the data roots, links resolved: no server path a request names is read.</summary>
+/// <summary>
+/// Dataset folders must lie under the data roots, links resolved: no server path a request names is read.
+/// </summary>
 public sealed class DataRootTests : IDisposable
 {
     private readonly TempFolder _temp = new();
@@ -162,7 +165,9 @@ public sealed class DataRootTests : IDisposable
     public void Dispose() => _temp.Dispose();
 }
 
-/// <summary>The submission endpoint over HTTP: every bad request is a problem-details 400 (or 413) and starts nothing.</summary>
+/// <summary>
+/// The submission endpoint over HTTP: every bad request is a problem-details 400 (or 413) and starts nothing.
+/// </summary>
 public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixture<CoordinatorHost>
 {
     private async Task<(HttpStatusCode Status, ProblemDetails Problem, string MediaType)> Post(string json)
@@ -247,7 +252,9 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
     }
 }
 
-/// <summary>API keys: required for everything but the health probes once configured; refused start when exposed without.</summary>
+/// <summary>
+/// API keys: required for everything but the health probes once configured; refused start when exposed without.
+/// </summary>
 public sealed class ApiKeyTests : IAsyncLifetime
 {
     private readonly TempFolder _artifacts = new();

@@ -26,7 +26,8 @@ public static class ApiKeys
     {
         var keys = (app.Services.GetRequiredService<IOptions<PipelineOptions>>().Value.ApiKeys ?? [])
             .Where(k => !string.IsNullOrWhiteSpace(k)).Select(k => Encoding.UTF8.GetBytes(k)).ToArray();
-        if (keys.Length == 0 && ConfiguredUrls(app).Where(u => !IsLoopbackAddress(u)).ToArray() is { Length: > 0 } exposed)
+        if (keys.Length == 0
+            && ConfiguredUrls(app).Where(u => !IsLoopbackAddress(u)).ToArray() is { Length: > 0 } exposed)
             throw new InvalidOperationException(
                 $"the API would listen on {string.Join(", ", exposed)} without API keys: set HourNas:ApiKeys " +
                 "(HourNas__ApiKeys__0=...), or listen on loopback only");
@@ -65,7 +66,8 @@ public static class ApiKeys
             }
             http.Response.Headers.WWWAuthenticate = "Bearer";
             await Refuse(http, StatusCodes.Status401Unauthorized,
-                $"an API key is required: send 'Authorization: Bearer KEY' or '{Header}: KEY' (browsers: open /ui?key=KEY)");
+                $"an API key is required: send 'Authorization: Bearer KEY' or '{Header}: KEY' " +
+                "(browsers: open /ui?key=KEY)");
         });
         return app;
     }
@@ -90,15 +92,20 @@ public static class ApiKeys
     private static Task Refuse(HttpContext http, int status, string detail) =>
         ExperimentApi.Problem(status, detail).ExecuteAsync(http);
 
-    /// <summary>The addresses the host was told to listen on: urls (ASPNETCORE_URLS, --urls, UseUrls) and Kestrel endpoints.</summary>
+    /// <summary>
+    /// The addresses the host was told to listen on: urls (ASPNETCORE_URLS, --urls, UseUrls) and Kestrel endpoints.
+    /// </summary>
     private static IEnumerable<string> ConfiguredUrls(WebApplication app) =>
-        (app.Configuration["urls"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        (app.Configuration["urls"] ?? "")
+            .Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Concat(app.Urls)
-            .Concat(app.Configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).OfType<string>());
+            .Concat(app.Configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"])
+                .OfType<string>());
 
     private static bool IsLoopbackAddress(string address)
     {
-        if (!Uri.TryCreate(address.Replace("://+", "://0.0.0.0").Replace("://*", "://0.0.0.0"), UriKind.Absolute, out var uri))
+        var wildcardsAsAny = address.Replace("://+", "://0.0.0.0").Replace("://*", "://0.0.0.0");
+        if (!Uri.TryCreate(wildcardsAsAny, UriKind.Absolute, out var uri))
             return false;
         return uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
     }

@@ -68,8 +68,10 @@ public static class ExperimentApi
         {
             if (await experiments.Get(id) is null) return NotFound(id);
             var file = store.ResolveInExperiment(id, path);
-            return File.Exists(file) ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
-                : Problem(StatusCodes.Status404NotFound, $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
+            return File.Exists(file)
+                ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
+                : Problem(StatusCodes.Status404NotFound,
+                    $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
         }));
         app.MapExperimentPages();
         return app;
@@ -95,19 +97,24 @@ public static class ExperimentApi
         {
             using var document = JsonDocument.Parse(body.ToArray());
             if (document.RootElement.ValueKind != JsonValueKind.Object)
-                return Problem(StatusCodes.Status400BadRequest, "the request must be a JSON object {\"id\": ..., \"spec\": {...}}");
+                return Problem(StatusCodes.Status400BadRequest,
+                    "the request must be a JSON object {\"id\": ..., \"spec\": {...}}");
             // Names as the deserializer matches them: case-insensitively.
-            static bool Is(JsonProperty p, string name) => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase);
+            static bool Is(JsonProperty p, string name) =>
+                string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase);
             var spec = document.RootElement.EnumerateObject().FirstOrDefault(p => Is(p, "spec")).Value;
-            if (spec.ValueKind != JsonValueKind.Object) return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
+            if (spec.ValueKind != JsonValueKind.Object)
+                return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
             if (!spec.EnumerateObject().Any(p => Is(p, "preset") || Is(p, "skeleton")))
                 return Problem(StatusCodes.Status400BadRequest,
-                    "the spec names no preset: give \"preset\" (a name from `hournas presets`) or an inline \"skeleton\"");
+                    "the spec names no preset: give \"preset\" (a name from `hournas presets`) " +
+                    "or an inline \"skeleton\"");
             request = document.Deserialize<SubmitExperiment>(StrictJson);
         }
         catch (JsonException e)
         {
-            return Problem(StatusCodes.Status400BadRequest, $"the request is not valid JSON for a submission: {e.Message}");
+            return Problem(StatusCodes.Status400BadRequest,
+                $"the request is not valid JSON for a submission: {e.Message}");
         }
         if (request?.Spec is null) return Problem(StatusCodes.Status400BadRequest, "the request has no spec");
         return await Answer(async () =>
@@ -122,7 +129,8 @@ public static class ExperimentApi
 
     private static IResult NotFound(string id) => Problem(StatusCodes.Status404NotFound, $"no experiment '{id}'");
 
-    public static IResult Problem(int status, string detail) => TypedResults.Problem(detail: detail, statusCode: status);
+    public static IResult Problem(int status, string detail) =>
+        TypedResults.Problem(detail: detail, statusCode: status);
 
     /// <summary>
     /// Bad input is a 400 naming the problem, a contradiction a 409, an escape from the artifact root a 403, the
@@ -173,7 +181,8 @@ public static class ExperimentApi
     {
         public Task ExecuteAsync(HttpContext http)
         {
-            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            http.Response.Headers.RetryAfter =
+                RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             return problem.ExecuteAsync(http);
         }
     }

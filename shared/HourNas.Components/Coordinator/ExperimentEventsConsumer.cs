@@ -55,7 +55,8 @@ public sealed class ExperimentEventsConsumer(IGrainFactory grains, ArtifactStore
 
     public Task Consume(ConsumeContext<StageFailed> context) => Grain(context.Message).OnStageFailed(context.Message);
 
-    public Task Consume(ConsumeContext<StageCancelled> context) => Grain(context.Message).OnStageCancelled(context.Message);
+    public Task Consume(ConsumeContext<StageCancelled> context) =>
+        Grain(context.Message).OnStageCancelled(context.Message);
 }
 
 /// <summary>

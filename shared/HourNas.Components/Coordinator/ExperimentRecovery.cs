@@ -11,19 +11,23 @@ namespace HourNas.Components.Coordinator;
 /// a coordinator crash or a broker fault in between would leave the experiment waiting for ever. At start (after a
 /// restart) and then every <see cref="PipelineOptions.RecoveryInterval"/>, every unfinished experiment in the catalog is
 /// asked to resume, which sends a command that never went out (commands that did go out wait in the broker), and
-/// fails an experiment whose started stage has been silent for longer than its limit (<see cref="PipelineOptions.StageSilenceLimit"/>).
+/// fails an experiment whose started stage has been silent for longer than its limit
+/// (<see cref="PipelineOptions.StageSilenceLimit"/>).
 /// </summary>
 public sealed class ExperimentRecovery(IGrainFactory grains, IOptions<PipelineOptions> options, ILogger<ExperimentRecovery> logger)
     : BackgroundService
 {
-    /// <summary>One pass over the catalog; returns how many experiments it acted on (a command sent, a silent stage failed).</summary>
+    /// <summary>
+    /// One pass over the catalog; returns how many experiments it acted on (a command sent, a silent stage failed).
+    /// </summary>
     public async Task<int> Sweep()
     {
         var sent = 0;
         foreach (var experiment in await grains.GetGrain<IExperimentCatalogGrain>(0).List())
         {
             if (experiment.Status is ExperimentStatus.Submitted or ExperimentStatus.Running
-                && await grains.GetGrain<IExperimentGrain>(experiment.Id).Resume(options.Value.SilenceLimitOf(experiment.CurrentStage)))
+                && await grains.GetGrain<IExperimentGrain>(experiment.Id)
+                    .Resume(options.Value.SilenceLimitOf(experiment.CurrentStage)))
                 sent++;
         }
         return sent;
