@@ -31,8 +31,10 @@ public abstract class EmbeddedHostTest(IDictionary<string, string?>? settings = 
     {
         var grains = Service<IGrainFactory>();
         await Host.Services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(ExperimentGrain.Storage)
-            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>(state.Id).GetGrainId(), new GrainState<ExperimentState>(state));
-        await grains.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(state.Id, state.Spec?.Preset ?? "",
+            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>(state.Id).GetGrainId(),
+                new GrainState<ExperimentState>(state));
+        await grains.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(state.Id,
+            state.Spec?.Preset ?? "",
             state.Status, state.CurrentStage, state.SubmittedAt, null, null));
     }
 
@@ -61,9 +63,11 @@ public sealed class ForeignCancelTests : EmbeddedHostTest
         // What anyone with broker access can do: the coordinator never hears of it.
         await Service<IBus>().Publish(new CancelExperiment { ExperimentId = "foreign", Reason = "from a script" });
 
-        var ended = await Waits.Until(() => experiments.Get("foreign"), s => s.IsFinished, TimeSpan.FromMinutes(1), "'foreign' ending");
+        var ended = await Waits.Until(() => experiments.Get("foreign"), s => s.IsFinished, TimeSpan.FromMinutes(1),
+            "'foreign' ending");
         Assert.Equal(ExperimentStatus.Cancelled, ended.Status);
-        Assert.StartsWith($"{PipelineStages.VitalSearch}: stopped by a CancelExperiment message that did not come from the coordinator",
+        Assert.StartsWith(
+            $"{PipelineStages.VitalSearch}: stopped by a CancelExperiment message that did not come from the coordinator",
             ended.FailureReason);
         Assert.Contains("'from a script'", ended.FailureReason);
         Assert.Equal(StageStatus.Cancelled, ended.Stage(PipelineStages.VitalSearch)!.Status);
@@ -89,11 +93,13 @@ public sealed class ProgressIdempotencyTests()
         var now = DateTimeOffset.UtcNow;
         await Write(new ExperimentState
         {
-            Id = "dup", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now,
+            Id = "dup", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running,
+                SubmittedAt = now,
             CurrentStage = PipelineStages.VitalSearch,
             Stages =
             {
-                new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now, EndedAt = now },
+                new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now,
+                    EndedAt = now },
                 new StageRecord { Stage = PipelineStages.VitalSearch, StartedAt = now, CommandSentAt = now },
             },
         });
@@ -135,10 +141,13 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
         var now = DateTimeOffset.UtcNow;
         return Write(new ExperimentState
         {
-            Id = id, Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now.AddHours(-2),
+            Id = id, Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running,
+                SubmittedAt = now.AddHours(-2),
             CurrentStage = stage,
-            Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2), Starts = starts, Workers = { "w7" } } },
-            Progress = { new ProgressPoint(stage, "started", 0, 0, 10, double.NaN, double.NaN, 0, 0, now - lastReportAgo) },
+            Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2),
+                Starts = starts, Workers = { "w7" } } },
+            Progress = { new ProgressPoint(stage, "started", 0, 0, 10, double.NaN, double.NaN, 0, 0,
+                now - lastReportAgo) },
         });
     }
 
@@ -155,7 +164,8 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
         var experiments = Service<ExperimentService>();
         var silent = (await experiments.Get("silent"))!;
         Assert.Equal(ExperimentStatus.Failed, silent.Status);
-        Assert.StartsWith($"{PipelineStages.VitalSearch}: no progress report for 00:01:00 (HourNas:StageSilenceLimit)", silent.FailureReason);
+        Assert.StartsWith($"{PipelineStages.VitalSearch}: no progress report for 00:01:00 (HourNas:StageSilenceLimit)",
+            silent.FailureReason);
         Assert.Contains("from w7", silent.FailureReason);
         Assert.Equal(StageStatus.Failed, silent.Stage(PipelineStages.VitalSearch)!.Status);
         foreach (var id in new[] { "talking", "queued", "long-retrain" })

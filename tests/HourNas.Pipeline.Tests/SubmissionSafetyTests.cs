@@ -36,16 +36,19 @@ public sealed class SpecValidationTests
     public void An_inline_skeleton_is_the_space_and_names_the_experiment()
     {
         var json = (Presets.Skeleton("smoke") with { Name = "my-space" }).ToJson();
-        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "ignored", Skeleton = json, BudgetMFlops = 0.8 });
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "ignored", Skeleton = json,
+            BudgetMFlops = 0.8 });
         Assert.Equal("my-space", resolved.Preset);
-        Assert.Equal(new ArchitectureSpace(Presets.Skeleton("smoke")).Candidates.Count, ExperimentSpecs.Space(resolved).Candidates.Count);
+        Assert.Equal(new ArchitectureSpace(Presets.Skeleton("smoke")).Candidates.Count,
+            ExperimentSpecs.Space(resolved).Candidates.Count);
 
         var huge = Presets.Skeleton("smoke") with { InputSize = 100_000 };
         var tooBig = Assert.Throws<SearchSpaceException>(() =>
             ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = huge.ToJson(), BudgetMFlops = 1 }));
         Assert.Contains("inputSize is 100,000; at most 1,024", tooBig.Message);
         var long_ = Assert.Throws<SearchSpaceException>(() =>
-            ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = json + new string(' ', ExperimentSpecs.MaxSkeletonChars) }));
+            ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = json + new string(' ',
+                ExperimentSpecs.MaxSkeletonChars) }));
         Assert.Contains("inline skeleton is", long_.Message);
         Assert.Contains("not a valid skeleton", Assert.Throws<SearchSpaceException>(() =>
             ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = "{\"name\": 3" })).Message);
@@ -86,7 +89,8 @@ public sealed class SpecValidationTests
         var e = Assert.Throws<ArgumentException>(() => ExperimentSpecs.Admit(cuda, ["cpu"], roots));
         Assert.Contains("device 'cuda:0' is not offered here: the workers offer cpu", e.Message);
         Assert.Equal("cuda:0", ExperimentSpecs.Admit(cuda, ["cpu", "cuda"], roots).Device);
-        Assert.Equal("cpu", ExperimentSpecs.Admit(ExperimentSpecs.Resolve(Specs.Smoke with { Device = "CPU" }), ["cpu"], roots).Device);
+        Assert.Equal("cpu", ExperimentSpecs.Admit(ExperimentSpecs.Resolve(Specs.Smoke with { Device = "CPU" }),
+            ["cpu"], roots).Device);
     }
 }
 
@@ -103,7 +107,8 @@ public sealed class DataRootTests : IDisposable
     public static string Dataset(string folder)
     {
         Directory.CreateDirectory(folder);
-        foreach (var name in new[] { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" })
+        foreach (var name in new[] { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+            "t10k-labels-idx1-ubyte" })
             File.WriteAllBytes(Path.Combine(folder, name), [0]);
         Assert.Equal("idx", Datasets.KindOf(folder));
         return folder;
@@ -159,7 +164,8 @@ public sealed class DataRootTests : IDisposable
         Assert.Equal(_temp["a/b"], FileSystemPaths.RealPath(_temp["link"] + "/.."));
         Directory.CreateSymbolicLink(_temp["loop1"], _temp["loop2"]);
         Directory.CreateSymbolicLink(_temp["loop2"], _temp["loop1"]);
-        Assert.Contains("too many symbolic links", Assert.Throws<ArgumentException>(() => FileSystemPaths.RealPath(_temp["loop1"])).Message);
+        Assert.Contains("too many symbolic links",
+            Assert.Throws<ArgumentException>(() => FileSystemPaths.RealPath(_temp["loop1"])).Message);
     }
 
     public void Dispose() => _temp.Dispose();
@@ -172,7 +178,8 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
 {
     private async Task<(HttpStatusCode Status, ProblemDetails Problem, string MediaType)> Post(string json)
     {
-        using var response = await host.Http.PostAsync("experiments", new StringContent(json, Encoding.UTF8, "application/json"));
+        using var response = await host.Http.PostAsync("experiments", new StringContent(json, Encoding.UTF8,
+            "application/json"));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(body.Length < 4000, $"answer of {body.Length} characters");
         var problem = System.Text.Json.JsonSerializer.Deserialize<ProblemDetails>(body, PipelineJson.Options)!;
@@ -182,10 +189,13 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
     [Theory]
     [InlineData("""{"id": "p1", "spec": {"preset": "/etc/shadow"}}""", "unknown preset '/etc/shadow'")]
     [InlineData("""{"id": "p2", "spec": {"preset": "/dev/zero"}}""", "unknown preset '/dev/zero'")]
-    [InlineData("""{"id": "p3", "spec": {"preset": "smoke", "budgetMFlops": "Infinity"}}""", "the budget must be positive")]
-    [InlineData("""{"id": "p4", "spec": {"preset": "smoke", "device": "garbage"}}""", "device must be cpu, cuda or cuda:N")]
+    [InlineData("""{"id": "p3", "spec": {"preset": "smoke", "budgetMFlops": "Infinity"}}""",
+        "the budget must be positive")]
+    [InlineData("""{"id": "p4", "spec": {"preset": "smoke", "device": "garbage"}}""",
+        "device must be cpu, cuda or cuda:N")]
     [InlineData("""{"id": "p5", "spec": {"preset": "smoke", "device": "cuda"}}""", "device 'cuda' is not offered here")]
-    [InlineData("""{"id": "p6", "spec": {"preset": "smoke", "data": "/etc"}}""", "data folder '/etc' is outside the data roots")]
+    [InlineData("""{"id": "p6", "spec": {"preset": "smoke", "data": "/etc"}}""",
+        "data folder '/etc' is outside the data roots")]
     [InlineData("""{"id": "p7", "spec": {"preset": "smoke", "budgetMflop": 2}}""", "budgetMflop")]
     [InlineData("""{"id": "p8", "spec": {"preset": "smoke"}, "priority": 1}""", "priority")]
     [InlineData("""{"id": "p9", "spec": {"preset": "smoke",""", "not valid JSON")]
@@ -225,7 +235,8 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
     [Fact]
     public async Task An_oversized_body_is_refused_before_it_is_read_whole()
     {
-        var (status, problem, _) = await Post("{\"id\": \"big\", \"spec\": {\"preset\": \"" + new string('p', 10_000_000) + "\"}}");
+        var (status, problem, _) = await Post("{\"id\": \"big\", \"spec\": {\"preset\": \"" + new string('p',
+            10_000_000) + "\"}}");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
         Assert.Contains("larger than 262,144 bytes", problem.Detail);
     }
@@ -265,7 +276,8 @@ public sealed class ApiKeyTests : IAsyncLifetime
     {
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.AddEmbeddedPipeline(_artifacts.Path, new Dictionary<string, string?> { ["HourNas:ApiKeys:0"] = "s3cret-key" });
+        builder.AddEmbeddedPipeline(_artifacts.Path, new Dictionary<string,
+            string?> { ["HourNas:ApiKeys:0"] = "s3cret-key" });
         builder.Services.AddExperimentApi();
         _app = builder.Build();
         _app.MapDefaultEndpoints();
@@ -290,7 +302,8 @@ public sealed class ApiKeyTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await Send("experiments", bearer: "s3cret-key")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Send("experiments", header: "s3cret-key")).StatusCode);
 
-        // A browser logs in once with ?key=, gets an HttpOnly cookie and a redirect that drops the key from the address.
+        // A browser logs in once with ?key=, gets an HttpOnly cookie and a redirect that drops the key from the
+        // address.
         var login = await _http.GetAsync("ui?key=s3cret-key");
         Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
         Assert.Equal("/ui", login.Headers.Location!.OriginalString);
@@ -309,10 +322,12 @@ public sealed class ApiKeyTests : IAsyncLifetime
         {
             var error = new StringWriter();
             Environment.SetEnvironmentVariable("HOURNAS_API_KEY", null);
-            Assert.Equal(Cli.HournasCli.Failure, Cli.HournasCli.Run(["list", "--coordinator", address], new StringWriter(), error));
+            Assert.Equal(Cli.HournasCli.Failure, Cli.HournasCli.Run(["list", "--coordinator", address],
+                new StringWriter(), error));
             Assert.Contains("an API key is required", error.ToString());
             Environment.SetEnvironmentVariable("HOURNAS_API_KEY", "s3cret-key");
-            Assert.Equal(0, Cli.HournasCli.Run(["list", "--coordinator", address], new StringWriter(), new StringWriter()));
+            Assert.Equal(0, Cli.HournasCli.Run(["list", "--coordinator", address], new StringWriter(),
+                new StringWriter()));
         }
         finally
         {
@@ -348,21 +363,24 @@ public sealed class ApiKeyTests : IAsyncLifetime
         // Stands in for a connection from another machine (a proxy or port forward onto loopback looks the same).
         app.Use((http, next) =>
         {
-            if (http.Request.Headers.ContainsKey("X-Test-Remote")) http.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.9");
+            if (http.Request.Headers.ContainsKey("X-Test-Remote"))
+                http.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.9");
             return next(http);
         });
         app.MapExperimentApi();
         await app.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("experiments")).StatusCode);
-        using var remote = new HttpRequestMessage(HttpMethod.Get, "experiments") { Headers = { { "X-Test-Remote", "1" } } };
+        using var remote = new HttpRequestMessage(HttpMethod.Get, "experiments") { Headers = { { "X-Test-Remote",
+            "1" } } };
         var refused = await http.SendAsync(remote);
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("answers loopback connections only", await refused.Content.ReadAsStringAsync());
         await app.StopAsync();
     }
 
-    private Task<HttpResponseMessage> Send(string path, string? bearer = null, string? header = null, string? cookie = null)
+    private Task<HttpResponseMessage> Send(string path, string? bearer = null, string? header = null,
+        string? cookie = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         if (bearer is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
@@ -413,7 +431,8 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         _redis = Process.Start(new ProcessStartInfo("redis-server")
         {
-            ArgumentList = { "--port", _port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _folder.Path },
+            ArgumentList = { "--port", _port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+                "--appendfsync", "always", "--dir", _folder.Path },
             RedirectStandardOutput = true,
         })!;
         for (var i = 0; i < 100 && !PortOpen(); i++) Thread.Sleep(50);
@@ -476,7 +495,8 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
             new SubmitExperiment("during-outage", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, submit.StatusCode);
         Assert.Equal(TimeSpan.FromSeconds(ExperimentApi.RetryAfterSeconds), submit.Headers.RetryAfter?.Delta);
-        Assert.Contains("the experiment store is unavailable", (await submit.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
+        Assert.Contains("the experiment store is unavailable",
+            (await submit.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
 
         Mark("submission refused");
         StartRedis();
@@ -485,7 +505,8 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
         var again = await Poll(
             () => _http.PostAsJsonAsync("experiments",
                 new SubmitExperiment("after-outage", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options),
-            r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(60), "a submission after the outage");
+            r => r.StatusCode != HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(60),
+                "a submission after the outage");
         Mark("submitted again");
         Assert.Equal(HttpStatusCode.Created, again.StatusCode);
     }
@@ -498,7 +519,8 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
         {
             var response = await send();
             if (done(response)) return response;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"{what}: still {(int)response.StatusCode} after {timeout}");
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"{what}: still {(int)response.StatusCode} after {timeout}");
             await Task.Delay(250);
         }
     }
