@@ -40,7 +40,8 @@ public static class ApiKeys
             }
             if (keys.Length == 0)
             {
-                if (http.Connection.RemoteIpAddress is { } remote && !IPAddress.IsLoopback(remote))
+                if (http.Connection.RemoteIpAddress is { } remote
+                    && !IPAddress.IsLoopback(remote.IsIPv4MappedToIPv6 ? remote.MapToIPv4() : remote))
                 {
                     await Refuse(http, StatusCodes.Status403Forbidden,
                         "this coordinator has no API keys (HourNas:ApiKeys) and answers loopback connections only");
