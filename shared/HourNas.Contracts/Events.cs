@@ -74,8 +74,9 @@ public sealed record ArchitectureRetrained : IStageMessage
 }
 
 /// <summary>
-/// Live progress of a stage. Phase: <c>started</c> (Epoch = epochs already done, i.e. the checkpoint it resumed
-/// from), <c>train</c> (a logged step), <c>epoch</c> (an epoch ended), <c>search</c> (a candidate was scored).
+/// Live progress of a stage. Phase: <c>received</c> (a worker took the command: the stage's time starts here, not
+/// when the command was queued), <c>started</c> (training began; Epoch = epochs already done, i.e. the checkpoint it
+/// resumed from), <c>train</c> (a logged step), <c>epoch</c> (an epoch ended), <c>search</c> (a candidate was scored).
 /// </summary>
 public sealed record StageProgressed : IStageMessage
 {

@@ -94,6 +94,17 @@ public sealed class ExperimentGrain(
     public async Task OnProgress(StageProgressed p)
     {
         if (CurrentRunning(p.Stage, p.Attempt) is not { } stage) return;
+        if (p.Phase == "received")
+        {
+            // Not history: the moment the stage's working time starts (the first worker's, on redelivery too), and
+            // who took it (stages that do not train report nothing else).
+            var firstWorker = p.Worker is { } w && !stage.Workers.Contains(w);
+            if (stage.ReceivedAt is not null && !firstWorker) return;
+            stage.ReceivedAt ??= DateTimeOffset.UtcNow;
+            if (firstWorker) stage.Workers.Add(p.Worker!);
+            await state.WriteStateAsync();
+            return;
+        }
         // One point per stage, phase, epoch and step. The same report again (a redelivery after a failed state
         // write, whose point is already in memory) changes nothing; a report for a step seen before with another
         // time (a worker resumed from a checkpoint and trained that step again) replaces the old point.

@@ -29,7 +29,20 @@ public sealed record StageRecord
     /// <summary>When the stage's command went to the bus; null while it is recorded as running but not yet sent.</summary>
     [Id(11)] public DateTimeOffset? CommandSentAt { get; set; }
 
-    public double? Seconds => EndedAt is { } end ? (end - StartedAt).TotalSeconds : null;
+    /// <summary>
+    /// When the coordinator heard that a worker took the command (its <c>received</c> report); null before, for old
+    /// records, and when the report came only after the stage's result (a stage of milliseconds).
+    /// </summary>
+    [Id(12)] public DateTimeOffset? ReceivedAt { get; set; }
+
+    /// <summary>The stage's working time: from a worker taking the command to the end, queue wait excluded.</summary>
+    public double? Seconds => EndedAt is { } end ? SecondsAt(end) : null;
+
+    /// <summary>Working seconds up to <paramref name="now"/> (a running stage's so far).</summary>
+    public double SecondsAt(DateTimeOffset now) => ((EndedAt ?? now) - (ReceivedAt ?? StartedAt)).TotalSeconds;
+
+    /// <summary>Seconds the command waited for a worker (to now while none has taken it).</summary>
+    public double QueueSecondsAt(DateTimeOffset now) => ((ReceivedAt ?? EndedAt ?? now) - StartedAt).TotalSeconds;
 }
 
 /// <summary>A progress report as the experiment keeps it (the history behind the training curves).</summary>

@@ -82,7 +82,7 @@ public static class ExperimentPages
         body.Append("<h2>Stages</h2>\n<table><tr><th>stage</th><th>status</th><th>starts</th><th>resumed from epoch</th><th>seconds</th><th>train images</th><th>eval images</th><th>workers</th><th>failures</th></tr>\n");
         foreach (var stage in s.Stages)
         {
-            var seconds = ((stage.EndedAt ?? now) - stage.StartedAt).TotalSeconds;
+            var seconds = stage.SecondsAt(now);
             body.Append(CultureInfo.InvariantCulture,
                 $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td><td>{stage.Metrics.GetValueOrDefault("trainImages"):N0}</td><td>{stage.Metrics.GetValueOrDefault("evalImages"):N0}</td><td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
         }

@@ -74,6 +74,11 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             Worker = Services.Worker,
         }));
         var clock = Stopwatch.StartNew();
+        await context.Publish(new StageProgressed
+        {
+            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = "received",
+            Loss = double.NaN, Accuracy = double.NaN, Worker = Services.Worker,
+        });
         try
         {
             // Training blocks its thread for minutes: keep it off the bus's thread pool.
