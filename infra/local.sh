@@ -84,10 +84,13 @@ CONF
 
 prepare_redis() {
   mkdir -p "$dir/redis"
+  # The password in a file only this user reads, not on the command line where ps shows it.
+  (umask 077; echo "requirepass $redis_password" >"$dir/redis/redis.conf")
 }
 
 redis_args() {
-  echo --port "$redis_port" --bind 127.0.0.1 --requirepass "$redis_password" --dir "$dir/redis" --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
+  echo "$dir/redis/redis.conf" --port "$redis_port" --bind 127.0.0.1 --dir "$dir/redis" \
+    --pidfile "$dir/redis/redis.pid" --appendonly yes --save ""
 }
 
 start() {
