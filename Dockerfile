@@ -15,7 +15,9 @@ RUN test -n "${SERVICE}" && dotnet publish "services/${SERVICE}/${SERVICE}.cspro
 
 FROM ${DOTNET_RUNTIME_IMAGE}
 # Plots need a TrueType font; Fashion-MNIST comes from Debian's dataset package.
-RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core dataset-fashion-mnist && rm -rf /var/lib/apt/lists/*
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core dataset-fashion-mnist \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .
 ENV HourNas__Artifacts=/artifacts Urls=http://0.0.0.0:8080

@@ -47,9 +47,8 @@ rabbit() {
 secrets() {
   mkdir -p "$dir"
   if [ ! -s "$dir/secrets" ]; then
-    (umask 077; printf 'rabbitmq_password=%s\nredis_password=%s\n' \
-      "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" \
-      >"$dir/secrets")
+    password() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
+    (umask 077; printf 'rabbitmq_password=%s\nredis_password=%s\n' "$(password)" "$(password)" >"$dir/secrets")
     rm -rf "$dir/rabbitmq/mnesia"
   fi
   # shellcheck disable=SC1091

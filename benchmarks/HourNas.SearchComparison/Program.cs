@@ -8,10 +8,12 @@ using HourNas.SearchSpace;
 
 // HourNAS against full-space SPOS, a shortened SPOS and random search on fashion-mnist at one FLOPs budget, several
 // seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
-//   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3] [--budget-mflops 2.0]
+//   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3]
+//     [--budget-mflops 2.0]
 //     [--methods hournas,spos,random-pick,random,spos-short] [--no-rank] [--reference FILE.json]
 //     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
-//   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- --report benchmarks/results/<date>-<profile>.json
+//   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- \
+//     --report benchmarks/results/<date>-<profile>.json
 //     (writes the Markdown and the plots again from a finished run's JSON)
 // "--name value" options and "--flag" switches (a switch is followed by nothing or by another option).
 var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
@@ -23,7 +25,8 @@ if (opts.TryGetValue("report", out var reportFile))
         ?? throw new InvalidDataException($"{reportFile}: empty");
     var reportStem = Path.ChangeExtension(reportFile, null);
     File.WriteAllText(reportStem + ".md", Markdown.Render(finished));
-    foreach (var file in ComparisonPlots.Write(finished, Path.GetDirectoryName(Path.GetFullPath(reportFile))!, Path.GetFileName(reportStem)))
+    foreach (var file in ComparisonPlots.Write(finished, Path.GetDirectoryName(Path.GetFullPath(reportFile))!,
+        Path.GetFileName(reportStem)))
         Console.Error.WriteLine($"wrote {file}");
     return;
 }
@@ -48,7 +51,8 @@ var runs = new List<RunRecord>();
 Directory.CreateDirectory(outRoot);
 var stem = Path.Combine(outRoot, stemName);
 if (opts.ContainsKey("resume") && File.Exists(stem + ".runs.json"))
-    runs.AddRange(JsonSerializer.Deserialize<List<RunRecord>>(File.ReadAllText(stem + ".runs.json"), HourNasStages.Json) ?? []);
+    runs.AddRange(JsonSerializer.Deserialize<List<RunRecord>>(File.ReadAllText(stem + ".runs.json"),
+        HourNasStages.Json) ?? []);
 // Every finished run is saved at once, so a crash late in a long profile loses nothing already measured.
 void SaveRuns() => File.WriteAllText(stem + ".runs.json", JsonSerializer.Serialize(runs, HourNasStages.Json));
 var methods = opts.TryGetValue("methods", out var methodList)
@@ -59,7 +63,8 @@ if (methods.FirstOrDefault(m => !Profile.Methods.Contains(m)) is { } unknownMeth
         $"--methods: unknown method '{unknownMethod}' (known: {string.Join(", ", Profile.Methods)})");
 // The committed stand-alone table the picks are placed in (percentiles); a comparison without one has none.
 var referencePath = Opt("reference", Path.Combine("benchmarks", "results", "rank-reference-fashion-mnist.json"));
-var reference = File.Exists(referencePath) ? ReferenceAccuracies.Load(referencePath, budget, profile.RetrainEpochs) : null;
+var reference = File.Exists(referencePath) ? ReferenceAccuracies.Load(referencePath, budget,
+    profile.RetrainEpochs) : null;
 for (var s = 0; s < seeds; s++)
 {
     var seed = (ulong)(s + 1);
@@ -100,32 +105,40 @@ RunRecord RunMethod(string method, ulong seed)
         switch (method)
         {
             case "hournas":
-                var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train, profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
+                var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train,
+                    profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
                     profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
                 stages.Add(StageRecord.Of("stage1", s1.Cost));
                 vital = s1.VitalOperations;
-                search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train, profile.TrainLimit), space, budget,
-                    Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights, profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
+                search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train,
+                    profile.TrainLimit), space, budget,
+                    Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights,
+                        profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
                 stages.Add(StageRecord.Of("stage2", search.Cost));
                 break;
             case "spos" or "spos-short":
                 var settings = method == "spos" ? profile.Search(profile.SposEpochs, profile.SposEvolution)
                     : profile.Search(profile.SposShortEpochs, profile.SposShortEvolution);
-                search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit), space, budget, settings);
+                search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit),
+                    space, budget, settings);
                 stages.Add(StageRecord.Of(method, search.Cost));
                 break;
             case "random-pick":
                 return RandomPick(seed);
             default:
-                search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit), space, budget,
+                search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit),
+                    space, budget,
                     profile.Search(profile.RandomEpochs));
                 stages.Add(StageRecord.Of("random", search.Cost));
                 break;
         }
         var genotype = space.Parse(search.Genotype);
-        var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Retrain, null), space, genotype);
-        return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params, search.ValidationAccuracy, retrain.Top1,
-            retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages, retrain.Cost.Seconds,
+        var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Retrain, null), space,
+            genotype);
+        return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params,
+            search.ValidationAccuracy, retrain.Top1,
+            retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages,
+                retrain.Cost.Seconds,
             search.Evaluated.Count);
 }
 
@@ -137,7 +150,8 @@ RunRecord RandomPick(ulong seed)
     var sampler = new ArchitectureSampler(Proposal.MaxEntropy(shrunk));
     var genotype = shrunk.ToGenotype(sampler.Sample(new Rng(Rng.Derive(seed, 61))));
     var cost = space.Costs.Of(genotype).Total;
-    var retrain = HourNasStages.Retrain(Context($"{seed}-random-pick-retrain", seed, profile.Retrain, null), space, genotype);
+    var retrain = HourNasStages.Retrain(Context($"{seed}-random-pick-retrain", seed, profile.Retrain, null), space,
+        genotype);
     return new RunRecord("random-pick", seed, genotype.ToString(), null, cost.MFlops, cost.Params, double.NaN,
         retrain.Top1, retrain.Top5, 0, 0, [], retrain.Cost.Seconds, 0);
 }
@@ -146,7 +160,8 @@ RankRecord? rank = null;
 AblationResult? ablation = null;
 if (!opts.ContainsKey("no-rank"))
 {
-    // Rank correlation on seed 1: architectures from HourNAS's stage-2 space, scored by both supernets and trained stand-alone.
+    // Rank correlation on seed 1: architectures from HourNAS's stage-2 space, scored by both supernets and trained
+    // stand-alone.
     Log("rank correlation");
     var rankSeed = 1UL;
     var vitalOps = runs.First(r => r.Method == "hournas" && r.Seed == rankSeed).VitalOperations!;
@@ -160,18 +175,21 @@ if (!opts.ContainsKey("no-rank"))
         Path.Combine(work, $"{rankSeed}-s2", "supernet.dat"), sample, profile.Search(1));
     var sposPredicted = HourNasStages.PredictAccuracy(rankContext, space,
         Path.Combine(work, $"{rankSeed}-spos", "supernet.dat"), sample, profile.Search(1));
-    var standAlone = HourNasStages.StandAloneAccuracy(rankContext, space, sample, profile.RankEpochs, profile.Search(1));
+    var standAlone = HourNasStages.StandAloneAccuracy(rankContext, space, sample, profile.RankEpochs,
+        profile.Search(1));
     rank = new RankRecord(sample.Select(g => g.ToString()).ToArray(), hourPredicted, sposPredicted, standAlone,
         RankCorrelation.KendallTau(hourPredicted, standAlone), RankCorrelation.KendallTau(sposPredicted, standAlone));
     Log($"Kendall tau: hournas {rank.HourNasTau:F2}, spos {rank.SposTau:F2}");
 
     // The paper's motivating observation on our data: accuracy drop when one block of a trained network is disabled.
     Log("vital-block ablation");
-    ablation = HourNasStages.Ablate(Context("ablation", 1, profile.Train with { Epochs = profile.AblationEpochs }, null), space,
+    ablation = HourNasStages.Ablate(Context("ablation", 1, profile.Train with { Epochs = profile.AblationEpochs },
+        null), space,
         Presets.Resolve("fashion-mnist", "manual").Genotype, weights: null);
 }
 
-var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount, budget.MaxMFlops, budget.MinMFlops,
+var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount,
+    budget.MaxMFlops, budget.MinMFlops,
     profile, runs, rank, ablation, reference);
 File.WriteAllText(stem + ".json", JsonSerializer.Serialize(report, HourNasStages.Json));
 File.WriteAllText(stem + ".md", Markdown.Render(report));
@@ -185,16 +203,22 @@ namespace HourNas.SearchComparison
 {
     public sealed record StageRecord(string Stage, double Seconds, long TrainImages, long EvalImages)
     {
-        public static StageRecord Of(string stage, StageCost cost) => new(stage, cost.Seconds, cost.TrainImages, cost.EvalImages);
+        public static StageRecord Of(string stage, StageCost cost) => new(stage, cost.Seconds, cost.TrainImages,
+            cost.EvalImages);
     }
 
-    public sealed record RunRecord(string Method, ulong Seed, string Genotype, string? VitalOperations, double MFlops, long Params,
-        double PredictedAccuracy, double Top1, double Top5, double SearchSeconds, long SearchImages, IReadOnlyList<StageRecord> Stages,
+    public sealed record RunRecord(string Method, ulong Seed, string Genotype, string? VitalOperations, double MFlops,
+        long Params,
+        double PredictedAccuracy, double Top1, double Top5, double SearchSeconds, long SearchImages,
+            IReadOnlyList<StageRecord> Stages,
         double RetrainSeconds, int Evaluations);
 
-    public sealed record RankRecord(IReadOnlyList<string> Genotypes, IReadOnlyList<double> HourNasPredicted, IReadOnlyList<double> SposPredicted,
+    public sealed record RankRecord(IReadOnlyList<string> Genotypes, IReadOnlyList<double> HourNasPredicted,
+        IReadOnlyList<double> SposPredicted,
         IReadOnlyList<double> StandAlone, double HourNasTau, double SposTau);
 
-    public sealed record Report(string Profile, DateTime Utc, string Machine, int Cores, double BudgetMFlops, double MinMFlops, Profile Settings,
-        IReadOnlyList<RunRecord> Runs, RankRecord? Rank, AblationResult? Ablation, ReferenceAccuracies? Reference = null);
+    public sealed record Report(string Profile, DateTime Utc, string Machine, int Cores, double BudgetMFlops,
+        double MinMFlops, Profile Settings,
+        IReadOnlyList<RunRecord> Runs, RankRecord? Rank, AblationResult? Ablation,
+            ReferenceAccuracies? Reference = null);
 }

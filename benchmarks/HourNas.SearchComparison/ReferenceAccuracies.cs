@@ -17,7 +17,8 @@ public sealed record ReferenceAccuracies(string File, double WindowMinMFlops, do
     {
         using var doc = JsonDocument.Parse(System.IO.File.ReadAllText(path));
         var root = doc.RootElement;
-        var (low, high) = (root.GetProperty("windowMinMFlops").GetDouble(), root.GetProperty("windowMaxMFlops").GetDouble());
+        var (low, high) = (root.GetProperty("windowMinMFlops").GetDouble(),
+            root.GetProperty("windowMaxMFlops").GetDouble());
         if (Math.Abs(low - budget.MinMFlops) > 1e-9 || Math.Abs(high - budget.MaxMFlops) > 1e-9)
         {
             Console.Error.WriteLine($"{path}: window [{low}, {high}] is not the budget's; no percentiles");
@@ -25,7 +26,8 @@ public sealed record ReferenceAccuracies(string File, double WindowMinMFlops, do
         }
         if (root.GetProperty("epochs").GetInt32() != retrainEpochs)
         {
-            Console.Error.WriteLine($"{path}: trained for {root.GetProperty("epochs")} epochs, picks for {retrainEpochs}; no percentiles");
+            Console.Error.WriteLine(
+                $"{path}: trained for {root.GetProperty("epochs")} epochs, picks for {retrainEpochs}; no percentiles");
             return null;
         }
         var top1 = root.GetProperty("architectures").EnumerateArray()

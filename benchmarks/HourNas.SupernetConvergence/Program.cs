@@ -16,9 +16,11 @@ using static TorchSharp.torch;
 // fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
 // candidates, in a fresh random order each round (each step still updates the weights); first-k3e1 fixes the first
 // block to EfficientNet's k3e1 and draws the others uniformly; sandwich is BigNAS's rule (see Sandwich below).
-// fixed-depth (with --space full) draws every block's operation but never skip: the released HourNAS-F keeps all blocks.
+// fixed-depth (with --space full) draws every block's operation but never skip: the released HourNAS-F keeps all
+// blocks.
 // --space full trains the whole-space supernet (bulbs included) instead of stage 1's vital one.
-//   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1] [--space vital|full]
+//   dotnet run -c Release --project benchmarks/HourNas.SupernetConvergence -- [--images 60000] [--epochs 1]
+//     [--space vital|full]
 //     entangled:uniform independent:uniform entangled:fixed
 var images = 60000;
 var epochs = 1;
@@ -153,7 +155,8 @@ void Sandwich(SuperNet net, TrainSettings train, StageContext ctx, string name)
         if (step == stepsPerEpoch / 4 || step == stepsPerEpoch)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-40} after {(double)step / stepsPerEpoch:F2} epoch: training top-1 of random paths {(double)correct / seen:P1}"));
+                $"{name,-40} after {(double)step / stepsPerEpoch:F2} epoch: " +
+                $"training top-1 of random paths {(double)correct / seen:P1}"));
             (correct, seen) = (0, 0);
         }
     }

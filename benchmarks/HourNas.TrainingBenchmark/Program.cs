@@ -14,11 +14,13 @@ using static TorchSharp.torch;
 //                              trainer: HourNas.Engine's Trainer with its loader and augmentation
 //   --steps N --warmup N --batch N --channels-last true|false --threads N
 // Prints one line of key=value pairs: images/s, peak RSS, RSS growth over the timed steps, minor page faults.
-var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..], x => args[x.i + 1]);
+var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
+    x => args[x.i + 1]);
 string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
 var network = Opt("network", "child");
 var loop = Opt("loop", "step");
-int steps = int.Parse(Opt("steps", "300")), warmup = int.Parse(Opt("warmup", "30")), batchSize = int.Parse(Opt("batch", "128"));
+int steps = int.Parse(Opt("steps", "300")), warmup = int.Parse(Opt("warmup", "30")), batchSize = int.Parse(Opt("batch",
+    "128"));
 var channelsLast = bool.Parse(Opt("channels-last", "true"));
 var device = TorchRuntime.Initialize("cpu", int.Parse(Opt("threads", "2")));
 
@@ -50,8 +52,10 @@ using var net = network switch
     _ => throw new ArgumentException($"unknown network '{network}': child, child-at-mean, supernet or entangled"),
 };
 var counts = net.Options.Select(o => o.Count).ToArray();
-Func<Rng, int[]>? samplePath = network.StartsWith("child", StringComparison.Ordinal) ? null : rng => counts.Select(rng.NextInt).ToArray();
-var settings = new TrainSettings(Epochs: 1, BatchSize: batchSize, ChannelsLast: channelsLast, ProgressEvery: int.MaxValue);
+Func<Rng, int[]>? samplePath = network.StartsWith("child",
+    StringComparison.Ordinal) ? null : rng => counts.Select(rng.NextInt).ToArray();
+var settings = new TrainSettings(Epochs: 1, BatchSize: batchSize, ChannelsLast: channelsLast,
+    ProgressEvery: int.MaxValue);
 
 double seconds;
 var rssSamples = new List<long>();
@@ -110,4 +114,5 @@ Console.WriteLine(line);
 static long Status(string key) => long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(key)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 static long Rss() => Status("VmRSS:");
 static long PeakRss() => Status("VmHWM:");
-static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
+static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ',
+    StringSplitOptions.RemoveEmptyEntries)[7]);

@@ -91,8 +91,7 @@ public static partial class ExperimentSpecs
     public static ArchitectureSpace Space(ExperimentSpec spec) => new(SkeletonOf(spec));
 
     /// <summary>A value for an error message: long ones cut, so a 10 MB field is not echoed back.</summary>
-    public static string Shown(string value, int max = MaxNameChars) =>
-        value.Length <= max ? value : $"{value[..max]}... ({value.Length:N0} characters)";
+    public static string Shown(string value, int max = MaxNameChars) => BoundedText.Shown(value, max);
 
     private static void CheckStrings(ExperimentSpec spec)
     {

@@ -51,8 +51,8 @@ public sealed class ExperimentGrain(
             await GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Remove(this.GetPrimaryKeyString());
             return false;
         }
-        if (!S.IsFinished
-            && S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
+        if (!S.IsFinished && S.Stage(S.CurrentStage ?? "") is
+            { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
         {
             // A worker took the command and has been silent since: it hangs or lost its connection without dying (a
             // dead worker's command goes back to the queue). A command still queued (no start yet) is not silent.
@@ -114,7 +114,8 @@ public sealed class ExperimentGrain(
         var isStep = p.Phase == "train";
         if (!redelivered)
         {
-            var point = new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond,
+            var point = new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy,
+                p.ImagesPerSecond,
                 p.Seconds, DateTimeOffset.UtcNow, p.Epochs);
             if (p.Phase == "started")
             {
@@ -212,7 +213,7 @@ public sealed class ExperimentGrain(
             S.Id, e.Stage);
         await Finish(ExperimentStatus.Cancelled,
             $"{e.Stage}: stopped by a CancelExperiment message that did not come from the coordinator (reason given: " +
-            $"'{(e.Reason.Length <= 200 ? e.Reason : e.Reason[..200] + "...")}')");
+            $"'{BoundedText.Shown(e.Reason, 200)}')");
     }
 
     private StageRecord? CurrentRunning(string stageName, int attempt)

@@ -17,7 +17,10 @@ public static class Presets
 
     public static IReadOnlyList<NamedGenotype> Genotypes => NamedGenotypes.Value;
 
-    /// <summary>An embedded preset by name only: what a spec from the network may name (no file is read).</summary>
+    /// <summary>
+    /// An embedded preset by name only: what a spec from the network may name (no file is read). A long name is cut
+    /// in the message here, as BoundedText does outside the pure core.
+    /// </summary>
     public static Skeleton Named(string name) =>
         SkeletonsByName.Value.TryGetValue(name, out var s) ? s
         : throw new SearchSpaceException(

@@ -159,7 +159,8 @@ public static class Extensions
     }
 
     /// <summary>
-    /// /health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process answers).
+    /// /health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process
+    /// answers).
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {

@@ -100,7 +100,8 @@ public class StageTests(FashionMnistFixture fx)
         using var dir = new TempFolder();
         var genotype = fx.Space.Parse("k3e1 | k3e3 k3e3 skip | k3e3 k3e3 skip | k3e3 k3e3");
         var reports = new List<Training.Progress>();
-        var ctx = new Stages.StageContext(fx.Device, fx.Data, dir.File("a"), 0, FashionMnistFixture.Tiny(2), trainLimit: 3000,
+        var ctx = new Stages.StageContext(fx.Device, fx.Data, dir.File("a"), 0, FashionMnistFixture.Tiny(2),
+            trainLimit: 3000,
             progress: reports.Add);
         var result = HourNasStages.Ablate(ctx, fx.Space, genotype, weights: null);
         Assert.Equal(genotype.Blocks.Count(o => !o.IsSkip), result.Blocks.Count);

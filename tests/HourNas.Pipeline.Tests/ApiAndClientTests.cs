@@ -97,7 +97,9 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
     {
         var unknownPreset = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("bad-preset", new() { Preset = "nope" }), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.BadRequest, unknownPreset.StatusCode);
-        Assert.Contains("unknown preset 'nope'", (await unknownPreset.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>(PipelineJson.Options))!.Detail);
+        var problem = await unknownPreset.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>(
+            PipelineJson.Options);
+        Assert.Contains("unknown preset 'nope'", problem!.Detail);
 
         var badId = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("../../x", Specs.Smoke), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.BadRequest, badId.StatusCode);

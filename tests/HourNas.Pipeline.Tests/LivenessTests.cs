@@ -66,8 +66,8 @@ public sealed class ForeignCancelTests : EmbeddedHostTest
         var ended = await Waits.Until(() => experiments.Get("foreign"), s => s.IsFinished, TimeSpan.FromMinutes(1),
             "'foreign' ending");
         Assert.Equal(ExperimentStatus.Cancelled, ended.Status);
-        Assert.StartsWith(
-            $"{PipelineStages.VitalSearch}: stopped by a CancelExperiment message that did not come from the coordinator",
+        Assert.StartsWith($"{PipelineStages.VitalSearch}: stopped by a CancelExperiment message " +
+            "that did not come from the coordinator",
             ended.FailureReason);
         Assert.Contains("'from a script'", ended.FailureReason);
         Assert.Equal(StageStatus.Cancelled, ended.Stage(PipelineStages.VitalSearch)!.Status);

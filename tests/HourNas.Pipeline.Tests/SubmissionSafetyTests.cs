@@ -427,7 +427,8 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
     private WebApplication _app = null!;
     private HttpClient _http = null!;
 
-    private void StartRedis()
+    /// <summary>Starts redis-server and returns once it logs that it accepts connections (its own signal).</summary>
+    private async Task StartRedis()
     {
         _redis = Process.Start(new ProcessStartInfo("redis-server")
         {
@@ -435,22 +436,15 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
                 "--appendfsync", "always", "--dir", _folder.Path },
             RedirectStandardOutput = true,
         })!;
-        for (var i = 0; i < 100 && !PortOpen(); i++) Thread.Sleep(50);
-        Assert.True(PortOpen(), "redis-server did not start");
-    }
-
-    private bool PortOpen()
-    {
-        try
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (await _redis.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
         {
-            using var client = new System.Net.Sockets.TcpClient();
-            client.Connect("127.0.0.1", _port);
-            return true;
+            if (!line.Contains("Ready to accept connections", StringComparison.Ordinal)) continue;
+            // Keep reading its log, so a full pipe never blocks it.
+            _ = _redis.StandardOutput.ReadToEndAsync();
+            return;
         }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
+        Assert.Fail("redis-server exited before accepting connections");
     }
 
     private void StopRedis()
@@ -463,7 +457,7 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
 
     public async Task InitializeAsync()
     {
-        StartRedis();
+        await StartRedis();
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.AddEmbeddedPipeline(_folder["artifacts"], new Dictionary<string, string?>
@@ -499,7 +493,7 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
             (await submit.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
 
         Mark("submission refused");
-        StartRedis();
+        await StartRedis();
         await Poll(() => _http.GetAsync("health"), r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
             "/health after Redis is back");
         var again = await Poll(

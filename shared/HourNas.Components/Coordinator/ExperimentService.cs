@@ -41,5 +41,6 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
         grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Cancel(reason ?? "cancelled by the user");
 
     public static string NewId(string preset) =>
-        $"{new string(preset.Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
+        $"{new string(preset.Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-" +
+        $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Random.Shared.Next(0x10000):x4}";
 }

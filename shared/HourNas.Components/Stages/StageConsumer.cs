@@ -149,7 +149,8 @@ public sealed class StageRun(string stage, string folder, StageServices services
         // A command may come from anyone with broker access: its data folder is checked here as at submission.
         var data = spec.Data is null ? null : Services.DataRoots.Confine(spec.Data);
         var device = TorchRuntime.Initialize(spec.Device);
-        return new StageContext(device, Services.Datasets.Open(data, skeleton), subfolder is null ? Folder : Path.Combine(Folder, subfolder),
+        return new StageContext(device, Services.Datasets.Open(data, skeleton),
+            subfolder is null ? Folder : Path.Combine(Folder, subfolder),
             spec.Seed, ExperimentSpecs.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
     }
 
@@ -216,7 +217,7 @@ public sealed class ExperimentCancellations
 
     /// <summary>The reason the cancel gave (bounded: it came off the bus).</summary>
     public string ReasonFor(string experimentId) =>
-        _cancelled.TryGetValue(experimentId, out var reason) ? (reason.Length <= 500 ? reason : reason[..500]) : "";
+        _cancelled.TryGetValue(experimentId, out var reason) ? BoundedText.Shown(reason, 500) : "";
 
     private sealed class Registration(Action dispose) : IDisposable
     {

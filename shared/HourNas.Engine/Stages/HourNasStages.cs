@@ -199,7 +199,8 @@ public static class HourNasStages
             evalImages += accuracy.Images;
             rows.Add(new AblationRow(block.Index, block.Stage + 1, genotype.Blocks[block.Index].ToString(), space.IsVital[block.Index],
                 accuracy.Top1, baseline.Top1 - accuracy.Top1));
-            ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, ablatable, double.NaN, accuracy.Top1, 0,
+            ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, ablatable, double.NaN,
+                accuracy.Top1, 0,
                 clock.Elapsed.TotalSeconds));
         }
         var result = new AblationResult(space.Skeleton.Name, genotype.ToString(), baseline.Top1, rows,
