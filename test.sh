@@ -6,19 +6,21 @@
 # RabbitMQ and Redis, which the distributed tests use, are started here (private nodes on loopback, infra/local.sh)
 # and stopped on exit, with any service process a test left behind.
 #   ./test.sh          everything (about 5 minutes here)
-#   ./test.sh --fast   the pure core, the stage consumers on MassTransit's harness, the spec checks and the grain
-#                      scenarios on the embedded silo: no broker, no Redis, no training (under a minute after a build)
+#   ./test.sh --fast   the pure core, the experiment grain on Orleans' test host, the stage consumers on
+#                      MassTransit's harness, the spec checks and the grain scenarios on the embedded silo: no broker,
+#                      no Redis, no training (under a minute after a build)
 set -uo pipefail
 cd "$(dirname "$0")"
 fast=0
 [ "${1:-}" = "--fast" ] && fast=1
-# The fast tier: the pure core's project whole, and the pipeline's test classes that need no broker, Redis or
-# training (dotnet test filter: one class per line).
+# The fast tier: the pure core's and the grain's projects whole, and the pipeline's test classes that need no
+# broker, Redis or training (dotnet test filter).
 FAST_PIPELINE_CLASSES=(StageConsumerTests SpecValidationTests DataRootTests ProgressIdempotencyTests SilentStageTests
   NoCallingOutTests SubmissionOverHttpTests ApiKeyTests)
 fast_filter=$(printf 'FullyQualifiedName~%s|' "${FAST_PIPELINE_CLASSES[@]}")
 FAST_TESTS=(
   "tests/HourNas.SearchSpace.Tests/HourNas.SearchSpace.Tests.csproj|"
+  "tests/HourNas.Experiments.Tests/HourNas.Experiments.Tests.csproj|"
   "tests/HourNas.Pipeline.Tests/HourNas.Pipeline.Tests.csproj|${fast_filter%|}"
 )
 

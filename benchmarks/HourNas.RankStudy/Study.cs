@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using HourNas.Components.Reports;
+using HourNas.Coordination.Reports;
 using HourNas.Engine.Data;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;

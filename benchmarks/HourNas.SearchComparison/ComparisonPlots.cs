@@ -1,4 +1,4 @@
-using HourNas.Components.Reports;
+using HourNas.Coordination.Reports;
 using ScottPlot;
 
 namespace HourNas.SearchComparison;

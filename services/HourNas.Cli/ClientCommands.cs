@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using HourNas.Components.Coordinator;
+using HourNas.Coordination;
 using HourNas.Experiments;
 using Spectre.Console;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using HourNas.Components.Coordinator;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 

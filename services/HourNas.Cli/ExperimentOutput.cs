@@ -32,8 +32,8 @@ internal static class ExperimentOutput
         foreach (var s in state.Stages)
             table.AddRow(s.Stage, s.Status.ToString(), s.Attempt.ToString(CultureInfo.InvariantCulture), s.Starts.ToString(CultureInfo.InvariantCulture),
                 s.ResumedFromEpoch.ToString(CultureInfo.InvariantCulture), s.Seconds?.ToString("F1", CultureInfo.InvariantCulture) ?? "",
-                s.Metrics.GetValueOrDefault("trainImages").ToString("N0", CultureInfo.InvariantCulture),
-                s.Metrics.GetValueOrDefault("evalImages").ToString("N0", CultureInfo.InvariantCulture), Markup.Escape(string.Join(' ', s.Workers)));
+                s.Metrics.GetValueOrDefault(StageMetrics.TrainImages).ToString("N0", CultureInfo.InvariantCulture),
+                s.Metrics.GetValueOrDefault(StageMetrics.EvalImages).ToString("N0", CultureInfo.InvariantCulture), Markup.Escape(string.Join(' ', s.Workers)));
         console.Write(table);
     }
 

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;

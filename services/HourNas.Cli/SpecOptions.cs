@@ -67,9 +67,9 @@ internal sealed class SpecOptions
     private static string ReadSkeleton(string path)
     {
         if (!File.Exists(path)) throw new SearchSpaceException($"skeleton file '{path}' does not exist");
-        if (new FileInfo(path).Length > Components.ExperimentSpecs.MaxSkeletonChars)
+        if (new FileInfo(path).Length > Pipeline.ExperimentSpecs.MaxSkeletonChars)
             throw new SearchSpaceException(
-                $"skeleton file '{path}' is larger than {Components.ExperimentSpecs.MaxSkeletonChars:N0} bytes");
+                $"skeleton file '{path}' is larger than {Pipeline.ExperimentSpecs.MaxSkeletonChars:N0} bytes");
         var json = File.ReadAllText(path);
         Skeleton.FromJson(json, path);
         return json;

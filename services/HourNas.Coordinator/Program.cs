@@ -1,5 +1,4 @@
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Coordination;
 using HourNas.ServiceDefaults;
 
 // The coordinator: the Orleans silo with the experiment grains, the stage events, and the HTTP API.

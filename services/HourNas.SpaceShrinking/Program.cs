@@ -1,4 +1,4 @@
-using HourNas.Components;
+using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.ServiceDefaults;
 

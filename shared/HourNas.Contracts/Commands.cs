@@ -51,4 +51,10 @@ public sealed record CancelExperiment
 {
     public required string ExperimentId { get; init; }
     public string Reason { get; init; } = "cancelled by the user";
+
+    /// <summary>
+    /// Stop only attempts up to this one (the coordinator retrying a silent stage stops the old attempt, not the new);
+    /// null stops every attempt, later ones included.
+    /// </summary>
+    public int? UpToAttempt { get; init; }
 }

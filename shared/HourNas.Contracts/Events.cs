@@ -1,6 +1,12 @@
 namespace HourNas.Contracts;
 
-public sealed record VitalBlocksAnalyzed : IStageMessage
+/// <summary>The event that ends a stage (one per <see cref="StageDefinition"/>): what the stage found and wrote.</summary>
+public interface IStageResult : IStageMessage
+{
+    IReadOnlyList<ArtifactRef> Artifacts { get; }
+}
+
+public sealed record VitalBlocksAnalyzed : IStageResult
 {
     public required string ExperimentId { get; init; }
     public int Attempt { get; init; } = 1;
@@ -12,7 +18,7 @@ public sealed record VitalBlocksAnalyzed : IStageMessage
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
-public sealed record VitalBlocksSearched : IStageMessage
+public sealed record VitalBlocksSearched : IStageResult
 {
     public required string ExperimentId { get; init; }
     public int Attempt { get; init; } = 1;
@@ -25,7 +31,7 @@ public sealed record VitalBlocksSearched : IStageMessage
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
-public sealed record SearchSpaceShrunk : IStageMessage
+public sealed record SearchSpaceShrunk : IStageResult
 {
     public required string ExperimentId { get; init; }
     public int Attempt { get; init; } = 1;
@@ -43,7 +49,7 @@ public sealed record SearchSpaceShrunk : IStageMessage
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
-public sealed record ArchitectureSearched : IStageMessage
+public sealed record ArchitectureSearched : IStageResult
 {
     public required string ExperimentId { get; init; }
     public int Attempt { get; init; } = 1;
@@ -58,7 +64,7 @@ public sealed record ArchitectureSearched : IStageMessage
 /// <summary>One block's accuracy drop when it is bypassed (vital blocks cannot be bypassed; they are zeroed instead).</summary>
 public sealed record BlockAblation(int Block, string Operation, bool Vital, double Top1, double Drop);
 
-public sealed record ArchitectureRetrained : IStageMessage
+public sealed record ArchitectureRetrained : IStageResult
 {
     public required string ExperimentId { get; init; }
     public int Attempt { get; init; } = 1;
@@ -74,9 +80,7 @@ public sealed record ArchitectureRetrained : IStageMessage
 }
 
 /// <summary>
-/// Live progress of a stage. Phase: <c>received</c> (a worker took the command: the stage's time starts here, not
-/// when the command was queued), <c>started</c> (training began; Epoch = epochs already done, i.e. the checkpoint it
-/// resumed from), <c>train</c> (a logged step), <c>epoch</c> (an epoch ended), <c>search</c> (a candidate was scored).
+/// Live progress of a stage; <see cref="Phase"/> is one of <see cref="ProgressPhases"/>.
 /// </summary>
 public sealed record StageProgressed : IStageMessage
 {
@@ -96,8 +100,10 @@ public sealed record StageProgressed : IStageMessage
 }
 
 /// <summary>
-/// A stage failed. Retriable failures (I/O, a lost connection) are retried with backoff and only end the experiment
-/// once the retries are spent; the others (bad preset, bad genotype, impossible budget, missing data) end it now.
+/// A try of a stage failed with a fault that may pass (I/O, a lost connection) and the bus retries it with backoff.
+/// Not an end: the experiment records the reason and waits. The only terminal signal is the <c>Fault</c> of the
+/// command, published once the bus's retries are spent or when the input was rejected
+/// (<see cref="StageRejectedException"/>, never retried and not reported here).
 /// </summary>
 public sealed record StageFailed : IStageMessage
 {
@@ -105,7 +111,6 @@ public sealed record StageFailed : IStageMessage
     public int Attempt { get; init; } = 1;
     public required string Stage { get; init; }
     public required string Reason { get; init; }
-    public required bool Retriable { get; init; }
     public string? Worker { get; init; }
 }
 

@@ -1,100 +1,123 @@
-using System.Diagnostics;
 using HourNas.Contracts;
-using MassTransit;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace HourNas.Experiments;
 
 /// <summary>
-/// Owns one experiment's lifecycle: vital-blocks → stage1 → shrink → stage2 → retrain. Each stage's event
-/// completes that stage and publishes the next command; events of a stage that is not current (a redelivered
-/// duplicate, a late message after a cancel) are recorded nowhere and change nothing.
+/// Owns one experiment's lifecycle along <see cref="ExperimentPipeline"/>: each stage's event completes that stage
+/// and starts the next; events of an attempt that is not running (a redelivered duplicate, a late result after a
+/// cancel or a retry) change nothing. A reminder watches every unfinished experiment (<see cref="Check"/>).
 /// </summary>
 public sealed class ExperimentGrain(
     [PersistentState("experiment", ExperimentGrain.Storage)] IPersistentState<ExperimentState> state,
-    IBus bus,
-    ILogger<ExperimentGrain> logger) : Grain, IExperimentGrain
+    IStageCommandSender sender,
+    IOptions<CoordinatorPolicy> options,
+    ILogger<ExperimentGrain> logger) : Grain, IExperimentGrain, IRemindable
 {
     public const string Storage = "experiments";
+
+    public const string Reminder = "watch";
 
     /// <summary>Train-step reports kept per experiment; epoch and search reports are always kept.</summary>
     private const int MaxStepReports = 2000;
 
-    public static readonly ActivitySource Source = new("HourNas.Coordinator");
-
     private ExperimentState S => state.State;
 
+    private CoordinatorPolicy Policy => options.Value;
+
     private bool Exists => state.RecordExists && S.Spec is not null;
+
+    private string Id => this.GetPrimaryKeyString();
 
     public async Task<ExperimentState> Submit(ExperimentSpec spec, string? traceParent)
     {
         if (Exists)
         {
             if (S.Spec != spec)
-                throw new ExperimentConflictException($"experiment '{this.GetPrimaryKeyString()}' already exists with a different spec");
+                throw new ExperimentConflictException($"experiment '{Id}' already exists with a different spec");
             return S;
         }
-        S.Id = this.GetPrimaryKeyString();
+        // The reminder first: whatever a crash interrupts after this line, its next tick finishes or forgets.
+        await Watch();
+        S.Id = Id;
         S.Spec = spec;
         S.Status = ExperimentStatus.Submitted;
         S.SubmittedAt = DateTimeOffset.UtcNow;
         S.TraceParent = traceParent;
-        await StartStage(PipelineStages.VitalBlocks);
+        await StartStage(PipelineStages.First, attempt: 1);
         return S;
-    }
-
-    public async Task<bool> Resume(TimeSpan silenceLimit)
-    {
-        if (!Exists)
-        {
-            // Listed by a catalog update that a crash kept the experiment's own state from following: nothing was started.
-            await GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Remove(this.GetPrimaryKeyString());
-            return false;
-        }
-        if (!S.IsFinished && S.Stage(S.CurrentStage ?? "") is
-            { Status: StageStatus.Running, CommandSentAt: not null, Starts: > 0 } started)
-        {
-            // A worker took the command and has been silent since: it hangs or lost its connection without dying (a
-            // dead worker's command goes back to the queue). A command still queued (no start yet) is not silent.
-            var last = S.Progress.Where(p => p.Stage == started.Stage).Select(p => p.At)
-                .DefaultIfEmpty(started.CommandSentAt.Value).Max();
-            if (DateTimeOffset.UtcNow - last <= silenceLimit) return false;
-            var reason = $"no progress report for {silenceLimit} (HourNas:StageSilenceLimit) since {last:u} from " +
-                $"{(started.Workers.Count > 0 ? string.Join(", ", started.Workers) : "its worker")}";
-            started.Status = StageStatus.Failed;
-            started.EndedAt = DateTimeOffset.UtcNow;
-            started.Failures.Add(reason);
-            logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, started.Stage, reason);
-            await Finish(ExperimentStatus.Failed, $"{started.Stage}: {reason}");
-            await bus.Publish(new CancelExperiment { ExperimentId = S.Id, Reason = $"{started.Stage}: {reason}" });
-            return true;
-        }
-        if (S.IsFinished || S.Stage(S.CurrentStage ?? "") is not { Status: StageStatus.Running, CommandSentAt: null }) return false;
-        logger.LogWarning("Experiment {Id}: {Stage} is running but its command was never sent; sending it now", S.Id, S.CurrentStage);
-        await SendCommand();
-        return true;
     }
 
     public Task<ExperimentState?> Get() => Task.FromResult(Exists ? S : null);
 
+    public async Task<CheckOutcome> Check()
+    {
+        if (!Exists)
+        {
+            await Catalog.Remove(Id);
+            await StopWatching();
+            return CheckOutcome.Forgotten;
+        }
+        if (S.IsFinished)
+        {
+            var sent = S.PendingCancel is not null && await SendPendingCancel();
+            await UpdateCatalog();  // a crash may have come between the state's write and the catalog's
+            if (S.PendingCancel is null) await StopWatching();
+            return sent ? CheckOutcome.CancelSent : CheckOutcome.Nothing;
+        }
+        if (S.Stage(S.CurrentStage ?? "") is not { Status: StageStatus.Running } stage) return CheckOutcome.Nothing;
+        if (stage.CommandSentAt is null)
+        {
+            logger.LogWarning("Experiment {Id}: {Stage} is running but its command was never sent; sending it now",
+                Id, stage.Stage);
+            await UpdateCatalog();
+            return await SendCommand(stage) ? CheckOutcome.CommandSent : CheckOutcome.Nothing;
+        }
+        // A command still queued (no worker has started it) waits however long; a started one must keep talking.
+        if (stage.Starts == 0) return CheckOutcome.Nothing;
+        var last = S.Progress.Where(p => p.Stage == stage.Stage && p.At >= stage.StartedAt).Select(p => p.At)
+            .DefaultIfEmpty(stage.CommandSentAt.Value).Max();
+        var limit = Policy.SilenceLimitOf(stage.Stage);
+        if (DateTimeOffset.UtcNow - last <= limit) return CheckOutcome.Nothing;
+        // It hangs or lost its connection without dying (a dead worker's command goes back to the queue).
+        var reason = $"no progress report for {limit} (HourNas:StageSilenceLimit) since {last:u} from " +
+            (stage.Workers.Count > 0 ? string.Join(", ", stage.Workers) : "its worker");
+        return await EndAttempt(stage, reason, retriable: true, stopWorkers: true)
+            ? CheckOutcome.StageRetried : CheckOutcome.ExperimentFailed;
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        try
+        {
+            if (await Check() is not CheckOutcome.Nothing and var outcome)
+                logger.LogWarning("Experiment {Id}: the reminder acted ({Outcome})", Id, outcome);
+        }
+        // Redis or the broker away: the next tick tries again.
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Experiment {Id}: check failed; the next is in {Interval}", Id, Policy.RecoveryInterval);
+        }
+    }
+
     public async Task<ExperimentState> Cancel(string reason)
     {
-        if (!Exists) throw new KeyNotFoundException($"no experiment '{this.GetPrimaryKeyString()}'");
+        if (!Exists) throw new KeyNotFoundException($"no experiment '{Id}'");
         if (S.IsFinished) throw new ExperimentConflictException($"experiment '{S.Id}' already ended: {S.Status}");
         if (S.Stage(S.CurrentStage ?? "") is { Status: StageStatus.Running } stage)
         {
             stage.Status = StageStatus.Cancelled;
             stage.EndedAt = DateTimeOffset.UtcNow;
         }
-        await Finish(ExperimentStatus.Cancelled, reason);
-        await bus.Publish(new CancelExperiment { ExperimentId = S.Id, Reason = reason });
+        await Finish(ExperimentStatus.Cancelled, reason, stopWorkers: new CancelExperiment { ExperimentId = S.Id, Reason = reason });
         return S;
     }
 
     public async Task OnProgress(StageProgressed p)
     {
         if (CurrentRunning(p.Stage, p.Attempt) is not { } stage) return;
-        if (p.Phase == "received")
+        if (p.Phase == ProgressPhases.Received)
         {
             // Not history: the moment the stage's working time starts (the first worker's, on redelivery too), and
             // who took it (stages that do not train report nothing else).
@@ -111,13 +134,12 @@ public sealed class ExperimentGrain(
         var same = S.Progress.FindIndex(x =>
             x.Stage == p.Stage && x.Phase == p.Phase && x.Epoch == p.Epoch && x.Step == p.Step);
         var redelivered = same >= 0 && S.Progress[same].Seconds.Equals(p.Seconds);
-        var isStep = p.Phase == "train";
+        var isStep = p.Phase == ProgressPhases.Train;
         if (!redelivered)
         {
             var point = new ProgressPoint(p.Stage, p.Phase, p.Epoch, p.Step, p.Steps, p.Loss, p.Accuracy,
-                p.ImagesPerSecond,
-                p.Seconds, DateTimeOffset.UtcNow, p.Epochs);
-            if (p.Phase == "started")
+                p.ImagesPerSecond, p.Seconds, DateTimeOffset.UtcNow, p.Epochs);
+            if (p.Phase == ProgressPhases.Started)
             {
                 stage.Starts++;
                 stage.ResumedFromEpoch = p.Epoch;
@@ -125,82 +147,55 @@ public sealed class ExperimentGrain(
                 S.Progress.Add(point);
             }
             else if (same >= 0) S.Progress[same] = point;
-            else if (!isStep || S.Progress.Count(x => x.Phase == "train") < MaxStepReports) S.Progress.Add(point);
+            else if (!isStep || S.Progress.Count(x => x.Phase == ProgressPhases.Train) < MaxStepReports)
+                S.Progress.Add(point);
         }
         // Step reports are frequent; persist them with the next state change rather than one write each.
         if (!isStep) await state.WriteStateAsync();
     }
 
-    public async Task OnVitalBlocksAnalyzed(VitalBlocksAnalyzed e)
+    public async Task<bool> OnStageCompleted(IStageResult result)
     {
-        if (Complete(PipelineStages.VitalBlocks, e.Attempt, e.Artifacts) is not { } stage) return;
-        stage.Metrics["blocks"] = e.Blocks;
-        stage.Metrics["vitalBlocks"] = e.VitalBlocks.Count;
-        S.VitalBlocks = e.VitalBlocks;
-        await StartStage(PipelineStages.VitalSearch);
-    }
-
-    public async Task OnVitalBlocksSearched(VitalBlocksSearched e)
-    {
-        if (Complete(PipelineStages.VitalSearch, e.Attempt, e.Artifacts) is not { } stage) return;
-        AddCost(stage, e.Cost);
-        stage.Metrics["validationTop1"] = e.ValidationAccuracy;
-        S.VitalOperations = e.VitalOperations;
-        S.VitalSupernet = e.VitalSupernet;
-        await StartStage(PipelineStages.Shrink);
-    }
-
-    public async Task OnSearchSpaceShrunk(SearchSpaceShrunk e)
-    {
-        if (Complete(PipelineStages.Shrink, e.Attempt, e.Artifacts) is not { } stage) return;
-        stage.Metrics["shrinkRatio"] = e.ShrinkRatio;
-        stage.Metrics["minMFlops"] = e.MinMFlops;
-        stage.Metrics["maxMFlops"] = e.MaxMFlops;
-        S.ShrinkRatio = e.ShrinkRatio;
-        await StartStage(PipelineStages.NonVitalSearch);
-    }
-
-    public async Task OnArchitectureSearched(ArchitectureSearched e)
-    {
-        if (Complete(PipelineStages.NonVitalSearch, e.Attempt, e.Artifacts) is not { } stage) return;
-        AddCost(stage, e.Cost);
-        stage.Metrics["validationTop1"] = e.ValidationAccuracy;
-        stage.Metrics["mflops"] = e.MFlops;
-        S.Genotype = e.Genotype;
-        await StartStage(PipelineStages.Retrain);
-    }
-
-    public async Task OnArchitectureRetrained(ArchitectureRetrained e)
-    {
-        if (Complete(PipelineStages.Retrain, e.Attempt, e.Artifacts) is not { } stage) return;
-        AddCost(stage, e.Cost);
-        stage.Metrics["top1"] = e.Top1;
-        stage.Metrics["top5"] = e.Top5;
-        S.Result = e;
+        var step = ExperimentPipeline.OfEvent(result.GetType());
+        if (CurrentRunning(step.Stage.Name, result.Attempt) is not { } stage)
+        {
+            logger.LogInformation("Experiment {Id}: ignoring a {Stage} result (attempt {Attempt}) that is not awaited",
+                Id, step.Stage.Name, result.Attempt);
+            return Exists && S.AwaitsReport;
+        }
+        stage.Status = StageStatus.Completed;
+        stage.EndedAt = DateTimeOffset.UtcNow;
+        stage.Artifacts = [.. result.Artifacts];
+        step.Record(S, stage, result);
+        if (PipelineStages.After(step.Stage) is { } next)
+        {
+            await StartStage(next, attempt: 1);
+            return false;
+        }
         // Completed only once the report is written (Complete), so a client that sees Completed finds every file.
         await state.WriteStateAsync();
+        return true;
     }
 
     public async Task Complete(IReadOnlyList<ArtifactRef> report, DateTimeOffset endedAt)
     {
-        if (!Exists || S.Status != ExperimentStatus.Running || S.Result is null) return;
-        S.Stage(PipelineStages.Retrain)!.Artifacts.AddRange(report);
+        if (!Exists || !S.AwaitsReport) return;
+        S.Stage(PipelineStages.Last.Name)!.Artifacts.AddRange(report);
         await Finish(ExperimentStatus.Completed, null, endedAt);
     }
 
-    public async Task OnStageFailed(StageFailed e)
+    public async Task OnStageFailed(StageFailed failed)
     {
-        if (CurrentRunning(e.Stage, e.Attempt) is not { } stage) return;
-        stage.Failures.Add(e.Reason);
-        if (e.Retriable)
-        {
-            await state.WriteStateAsync();
-            return;
-        }
-        stage.Status = StageStatus.Failed;
-        stage.EndedAt = DateTimeOffset.UtcNow;
-        logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, e.Stage, e.Reason);
-        await Finish(ExperimentStatus.Failed, $"{e.Stage}: {e.Reason}");
+        if (CurrentRunning(failed.Stage, failed.Attempt) is not { } stage) return;
+        if (stage.Failures.LastOrDefault() == failed.Reason) return;  // the same fault on the bus's next try
+        stage.Failures.Add(failed.Reason);
+        await state.WriteStateAsync();
+    }
+
+    public async Task OnStageFaulted(StageFault fault)
+    {
+        if (CurrentRunning(fault.Stage, fault.Attempt) is not { } stage) return;
+        await EndAttempt(stage, fault.Reason, retriable: !fault.Rejected, stopWorkers: false);
     }
 
     public async Task OnStageCancelled(StageCancelled e)
@@ -223,79 +218,118 @@ public sealed class ExperimentGrain(
         return stage is { Status: StageStatus.Running } && stage.Attempt == attempt ? stage : null;
     }
 
-    private StageRecord? Complete(string stageName, int attempt, IReadOnlyList<ArtifactRef> artifacts)
+    /// <summary>
+    /// Gives up the running attempt: the stage's next attempt when the failure may pass and attempts are left, else
+    /// the experiment fails. True when it retried.
+    /// </summary>
+    private async Task<bool> EndAttempt(StageRecord stage, string reason, bool retriable, bool stopWorkers)
     {
-        if (CurrentRunning(stageName, attempt) is not { } stage)
-        {
-            logger.LogInformation("Experiment {Id}: ignoring a {Stage} result that is not awaited (duplicate or late)", this.GetPrimaryKeyString(), stageName);
-            return null;
-        }
-        stage.Status = StageStatus.Completed;
+        stage.Status = StageStatus.Failed;
         stage.EndedAt = DateTimeOffset.UtcNow;
-        stage.Artifacts = [.. artifacts];
-        return stage;
+        if (stage.Failures.LastOrDefault() != reason) stage.Failures.Add(reason);
+        var attempts = Math.Max(1, Policy.StageAttempts);
+        var cancel = stopWorkers
+            ? new CancelExperiment
+            {
+                ExperimentId = S.Id, Reason = $"{stage.Stage} attempt {stage.Attempt}: {reason}",
+                UpToAttempt = stage.Attempt,
+            }
+            : null;
+        var ofAttempts = attempts > 1 ? $" (attempt {stage.Attempt} of {attempts})" : "";
+        if (retriable && stage.Attempt < attempts)
+        {
+            logger.LogWarning("Experiment {Id}: {Stage} attempt {Attempt} failed ({Reason}); retrying", S.Id,
+                stage.Stage, stage.Attempt, reason);
+            S.PendingCancel = cancel;
+            await StartStage(PipelineStages.Named(stage.Stage), stage.Attempt + 1);
+            if (S.PendingCancel is not null) await SendPendingCancel();
+            return true;
+        }
+        logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, stage.Stage, reason);
+        await Finish(ExperimentStatus.Failed, $"{stage.Stage}: {reason}{ofAttempts}", stopWorkers: cancel);
+        return false;
     }
 
-    private static void AddCost(StageRecord stage, StageCost cost)
-    {
-        stage.Metrics["searchSeconds"] = cost.Seconds;
-        stage.Metrics["trainImages"] = cost.TrainImages;
-        stage.Metrics["evalImages"] = cost.EvalImages;
-    }
-
-    private async Task StartStage(string stageName)
+    private async Task StartStage(StageDefinition definition, int attempt)
     {
         S.Status = ExperimentStatus.Running;
-        S.CurrentStage = stageName;
-        S.Stages.Add(new StageRecord { Stage = stageName, StartedAt = DateTimeOffset.UtcNow });
-        // The catalog first, then this state, then the command: after a crash at any point the coordinator's recovery
-        // finds the experiment in the catalog and sends a command that is recorded as running but not sent (Resume).
-        await UpdateCatalog();
+        S.CurrentStage = definition.Name;
+        var stage = new StageRecord { Stage = definition.Name, Attempt = attempt, StartedAt = DateTimeOffset.UtcNow };
+        S.Stages.Add(stage);
+        // The state, then the catalog, then the command: after a crash at any point the reminder finds the stage
+        // recorded as running and unsent, and sends it (Check).
         await state.WriteStateAsync();
-        await SendCommand();
+        await UpdateCatalog();
+        await SendCommand(stage);
     }
 
-    /// <summary>Publishes the current stage's command, built from the state alone, and records that it went out.</summary>
-    private async Task SendCommand()
+    /// <summary>
+    /// Publishes the stage's command, built from the state alone, and records that it went out. A broker that does
+    /// not take it in time leaves it unsent for the reminder: false.
+    /// </summary>
+    private async Task<bool> SendCommand(StageRecord stage)
     {
-        var stage = S.Stage(S.CurrentStage!)!;
-        IStageMessage command = stage.Stage switch
+        var command = ExperimentPipeline.Of(stage.Stage).Command(S, stage.Attempt);
+        try
         {
-            PipelineStages.VitalBlocks => new AnalyzeVitalBlocks { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec! },
-            PipelineStages.VitalSearch => new SearchVitalBlocks { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec! },
-            PipelineStages.Shrink => new ShrinkSearchSpace { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, VitalOperations = S.VitalOperations! },
-            PipelineStages.NonVitalSearch => new SearchNonVitalBlocks
-            {
-                ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, VitalOperations = S.VitalOperations!, VitalSupernet = S.VitalSupernet,
-            },
-            PipelineStages.Retrain => new RetrainArchitecture { ExperimentId = S.Id, Attempt = stage.Attempt, Spec = S.Spec!, Genotype = S.Genotype! },
-            _ => throw new InvalidOperationException($"no command for stage '{stage.Stage}'"),
-        };
-        // Parent the command on the experiment's root span, so every stage joins the one trace of the experiment
-        // whatever the grain call itself carried.
-        ActivityContext.TryParse(S.TraceParent, null, out var root);
-        using (var activity = Source.StartActivity($"start {stage.Stage}", ActivityKind.Producer, root))
+            await sender.Send(command, S.TraceParent, Policy.CommandSendTimeout);
+        }
+        catch (Exception e)
         {
-            activity?.SetTag("hournas.experiment", S.Id);
-            activity?.SetTag("hournas.stage", stage.Stage);
-            await bus.Publish(command, command.GetType());
+            logger.LogWarning(e, "Experiment {Id}: the {Stage} command did not go out; the reminder sends it", S.Id,
+                stage.Stage);
+            return false;
         }
         stage.CommandSentAt = DateTimeOffset.UtcNow;
         await state.WriteStateAsync();
+        return true;
     }
 
-    private async Task Finish(ExperimentStatus status, string? reason, DateTimeOffset? endedAt = null)
+    private async Task<bool> SendPendingCancel()
+    {
+        try
+        {
+            await sender.Cancel(S.PendingCancel!, Policy.CommandSendTimeout);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Experiment {Id}: the cancel did not go out; the reminder sends it", S.Id);
+            return false;
+        }
+        S.PendingCancel = null;
+        await state.WriteStateAsync();
+        return true;
+    }
+
+    private async Task Finish(ExperimentStatus status, string? reason, DateTimeOffset? endedAt = null,
+        CancelExperiment? stopWorkers = null)
     {
         S.Status = status;
         S.FailureReason = reason;
         S.EndedAt = endedAt ?? DateTimeOffset.UtcNow;
+        S.PendingCancel = stopWorkers;
         await state.WriteStateAsync();
         await UpdateCatalog();
+        if (S.PendingCancel is not null) await SendPendingCancel();
+        if (S.PendingCancel is null) await StopWatching();
     }
 
-    private Task UpdateCatalog() =>
-        GrainFactory.GetGrain<IExperimentCatalogGrain>(0).Update(new ExperimentSummary(
-            S.Id, S.Spec?.Preset ?? "", S.Status, S.CurrentStage, S.SubmittedAt, S.EndedAt, S.Result?.Top1));
+    private IExperimentCatalogGrain Catalog => GrainFactory.GetGrain<IExperimentCatalogGrain>(0);
+
+    private Task UpdateCatalog() => Catalog.Update(new ExperimentSummary(
+        S.Id, S.Spec?.Preset ?? "", S.Status, S.CurrentStage, S.SubmittedAt, S.EndedAt, S.Result?.Top1));
+
+    private async Task Watch()
+    {
+        if (Policy.RemindersOn)
+            await this.RegisterOrUpdateReminder(Reminder, Policy.RecoveryInterval, Policy.RecoveryInterval);
+    }
+
+    private async Task StopWatching()
+    {
+        if (!Policy.RemindersOn) return;
+        if (await this.GetReminder(Reminder) is { } reminder) await this.UnregisterReminder(reminder);
+    }
 }
 
 /// <summary>The experiment list, persisted like the experiments.</summary>
@@ -305,6 +339,7 @@ public sealed class ExperimentCatalogGrain(
 {
     public Task Update(ExperimentSummary summary)
     {
+        if (state.State.TryGetValue(summary.Id, out var known) && known == summary) return Task.CompletedTask;
         state.State[summary.Id] = summary;
         return state.WriteStateAsync();
     }

@@ -12,9 +12,14 @@ public sealed record StageRecord
 {
     [Id(0)] public required string Stage { get; init; }
     [Id(1)] public StageStatus Status { get; set; } = StageStatus.Running;
+
+    /// <summary>
+    /// The coordinator's attempt at this stage (1, then 2... when it retries after a fault or a silent worker; each
+    /// attempt is its own record).
+    /// </summary>
     [Id(2)] public int Attempt { get; init; } = 1;
 
-    /// <summary>How many times a worker started this attempt: more than 1 after a crash and redelivery, or a retry.</summary>
+    /// <summary>How many times a worker started this attempt: more than 1 after a crash and redelivery.</summary>
     [Id(3)] public int Starts { get; set; }
 
     /// <summary>Epochs the latest start found already done in its checkpoint (0 = from scratch).</summary>
@@ -83,7 +88,14 @@ public sealed record ExperimentState
     [Id(14)] public string? Genotype { get; set; }
     [Id(15)] public ArchitectureRetrained? Result { get; set; }
 
+    /// <summary>A cancel the workers must hear that has not reached the broker yet (the reminder sends it).</summary>
+    [Id(16)] public CancelExperiment? PendingCancel { get; set; }
+
     public bool IsFinished => Status is ExperimentStatus.Completed or ExperimentStatus.Failed or ExperimentStatus.Cancelled;
+
+    /// <summary>The last stage is done and the coordinator has yet to write the report and complete the experiment.</summary>
+    public bool AwaitsReport => Status == ExperimentStatus.Running && Result is not null
+        && CurrentStage == PipelineStages.Last.Name && Stage(CurrentStage) is { Status: StageStatus.Completed };
 
     public StageRecord? Stage(string name) => Stages.LastOrDefault(s => s.Stage == name);
 }

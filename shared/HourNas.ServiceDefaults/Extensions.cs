@@ -1,4 +1,3 @@
-using System.Net;
 using HourNas.Contracts;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -12,9 +11,6 @@ using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using Orleans.Configuration;
-using Orleans.Serialization;
-using StackExchange.Redis;
 
 namespace HourNas.ServiceDefaults;
 
@@ -29,12 +25,11 @@ public static class Extensions
     public static PipelineOptions GetPipelineOptions(this IConfiguration configuration) =>
         configuration.GetSection(PipelineOptions.Section).Get<PipelineOptions>() ?? new PipelineOptions();
 
-    /// <summary>Configuration, OpenTelemetry, health checks and the artifact store.</summary>
+    /// <summary>Configuration, OpenTelemetry and health checks.</summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         builder.Services.Configure<PipelineOptions>(builder.Configuration.GetSection(PipelineOptions.Section));
         var options = builder.Configuration.GetPipelineOptions();
-        builder.Services.AddSingleton(new ArtifactStore(options.Artifacts));
         // Configuration["urls"] holds ASPNETCORE_URLS, Urls and --urls alike.
         if (builder is WebApplicationBuilder web && string.IsNullOrEmpty(web.Configuration["urls"]) && options.DefaultUrls is { Length: > 0 } urls)
             web.WebHost.UseUrls(urls);
@@ -110,52 +105,6 @@ public static class Extensions
             r.Ignore<StageRejectedException>();
             r.Ignore<OperationCanceledException>();
         });
-    }
-
-    /// <summary>
-    /// The Orleans silo that holds the experiment grains. Localhost: one silo, in-memory storage (embedded mode).
-    /// Redis: Orleans' Redis clustering and grain storage, so a restarted coordinator finds every experiment.
-    /// </summary>
-    public static TBuilder AddExperimentSilo<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
-    {
-        var options = builder.Configuration.GetPipelineOptions();
-        // Port 0: a free one, probed only when asked for.
-        var free = new Queue<int>(LoopbackPorts.PickFree(new[] { options.SiloPort, options.GatewayPort }.Count(p => p == 0)));
-        var siloPort = options.SiloPort == 0 ? free.Dequeue() : options.SiloPort;
-        var gatewayPort = options.GatewayPort == 0 ? free.Dequeue() : options.GatewayPort;
-        builder.UseOrleans(silo =>
-        {
-            silo.Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = options.ClusterId;
-                o.ServiceId = "hournas";
-            });
-            if (options.Clustering == Clustering.Redis)
-            {
-                var redis = builder.Configuration.GetConnectionString("redis")
-                    ?? throw new InvalidOperationException("HourNas:Clustering is Redis but ConnectionStrings:redis is not set (host:port)");
-                silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
-                silo.AddRedisGrainStorage("experiments", o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
-                builder.Services.AddSingleton(new RedisHealthCheck(redis));
-                builder.Services.AddHealthChecks()
-                    .AddCheck<RedisHealthCheck>("redis", HealthStatus.Unhealthy, ["ready"]);
-                var advertised = options.AdvertisedSiloAddress();
-                silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
-            }
-            else
-            {
-                silo.UseLocalhostClustering(siloPort, gatewayPort);
-                silo.AddMemoryGrainStorage("experiments");
-            }
-            silo.AddActivityPropagation();
-            // Contracts stay free of Orleans attributes: grains receive them as JSON (NaN allowed: a loss before the first step).
-            silo.Services.AddSerializer(s => s.AddJsonSerializer(isSupported: t => t.Namespace == typeof(ExperimentSpec).Namespace,
-                new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.General)
-                {
-                    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-                }));
-        });
-        return builder;
     }
 
     /// <summary>

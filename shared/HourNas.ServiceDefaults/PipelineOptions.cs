@@ -83,27 +83,6 @@ public sealed class PipelineOptions
     public bool WriteReports { get; set; } = true;
 
     /// <summary>
-    /// How often the coordinator looks for stages recorded as running whose command never reached the broker (after a
-    /// crash or a broker fault) and sends it; it also looks once at start. Infinite (-00:00:00.001) turns both off:
-    /// then only an explicit <c>ExperimentRecovery.Sweep</c> looks.
-    /// </summary>
-    public TimeSpan RecoveryInterval { get; set; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>
-    /// How long a stage a worker started may go without a progress report before the recovery pass fails its
-    /// experiment (training stages report every 50 steps and every epoch). Per stage: <see cref="StageSilenceLimits"/>.
-    /// </summary>
-    public TimeSpan StageSilenceLimit { get; set; } = TimeSpan.FromHours(2);
-
-    /// <summary>
-    /// Per-stage silence limits by stage name (e.g. <c>HourNas:StageSilenceLimits:retrain=06:00:00</c>).
-    /// </summary>
-    public Dictionary<string, TimeSpan> StageSilenceLimits { get; set; } = [];
-
-    public TimeSpan SilenceLimitOf(string? stage) =>
-        stage is not null && StageSilenceLimits.TryGetValue(stage, out var limit) ? limit : StageSilenceLimit;
-
-    /// <summary>
     /// Folders a spec's dataset may lie in (symbolic links resolved before the check). Unset: the artifact root's
     /// <c>data/</c> folder and Debian's dataset folder. Setting it replaces both.
     /// </summary>

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
@@ -145,7 +146,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(rejectedBefore + 1, await MessagesIn("analyze-vital-blocks_error"));
 
         // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivered command.
-        await Waits.Until(() => Get(coordinator, a), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "epoch"),
+        await Waits.Until(() => Get(coordinator, a), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Epoch),
             timeout, "an epoch of A's stage 1");
         supernet.Kill(entireProcessTree: true);
         await supernet.WaitForExitAsync();
@@ -175,7 +176,7 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.Equal(2, stage1.Starts);
             Assert.InRange(stage1.ResumedFromEpoch, 1, 4);
             Assert.Equal(["supernet-1", "supernet-2"], stage1.Workers.Order());
-            Assert.Contains(doneA.Progress, p => p.Stage == PipelineStages.VitalSearch && p.Phase == "started" && p.Epoch >= 1);
+            Assert.Contains(doneA.Progress, p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Started && p.Epoch >= 1);
             Assert.InRange(doneA.Result!.Top1, 0.3, 1.0);
 
             // Nothing lost in the restart: the restarted coordinator lists both.

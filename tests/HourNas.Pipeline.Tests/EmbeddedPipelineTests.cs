@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.SearchSpace;
@@ -42,14 +43,14 @@ public sealed class EmbeddedScenario : IAsyncLifetime
     /// <summary>The experiment left by a simulated coordinator crash between recording stage 1 and sending its command.</summary>
     public ExperimentState Recovered { get; private set; } = null!;
 
-    /// <summary>Commands the first and the second recovery pass sent.</summary>
-    public (int First, int Second) RecoverySends { get; private set; }
+    /// <summary>What the two experiments' first and second checks did (the reminder's work, called here).</summary>
+    public (CheckOutcome Crashed, CheckOutcome HalfSubmitted, CheckOutcome CrashedAgain) Checks { get; private set; }
 
     public IReadOnlyList<ExperimentSummary> Catalog { get; private set; } = [];
 
     public async Task InitializeAsync()
     {
-        // Recovery passes run only when this scenario calls them: none at start, none on a timer.
+        // No reminders: the checks run only when this scenario calls them.
         var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" });
         builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
         Host = builder.Build();
@@ -59,7 +60,7 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
         // A long stage 1 (20 epochs), cancelled once it is training.
         await Experiments.Submit("long", Specs.Smoke with { SearchEpochs = 20 });
-        await Waits.Until(() => Experiments.Get("long"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "train"),
+        await Waits.Until(() => Experiments.Get("long"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Train),
             timeout, "stage 1 of 'long' training");
 
         // Under the artifact root's data/ folder, one of the default data roots.
@@ -103,8 +104,9 @@ public sealed class EmbeddedScenario : IAsyncLifetime
             .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>("crashed").GetGrainId(), new GrainState<ExperimentState>(crashed));
         await catalog.Update(new ExperimentSummary("half-submitted", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
 
-        var recovery = Host.Services.GetRequiredService<ExperimentRecovery>();
-        RecoverySends = (await recovery.Sweep(), await recovery.Sweep());
+        Checks = (await grains.GetGrain<IExperimentGrain>("crashed").Check(),
+            await grains.GetGrain<IExperimentGrain>("half-submitted").Check(),
+            await grains.GetGrain<IExperimentGrain>("crashed").Check());
     }
 
     public async Task DisposeAsync()
@@ -153,7 +155,7 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public void A_stage_whose_command_a_crash_kept_from_the_broker_is_sent_by_the_recovery_pass_and_runs_once()
     {
         // The first pass sent the one missing command; the second found it sent (in flight now) and sent nothing.
-        Assert.Equal((1, 0), scenario.RecoverySends);
+        Assert.Equal((CheckOutcome.CommandSent, CheckOutcome.Forgotten, CheckOutcome.Nothing), scenario.Checks);
         var recovered = scenario.Recovered;
         Assert.True(recovered.Status == ExperimentStatus.Completed, Waits.Describe(recovered));
         Assert.Equal(PipelineStages.All, recovered.Stages.Select(s => s.Stage));
@@ -212,7 +214,7 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         Assert.Null(cancelled.Stage(PipelineStages.Shrink));
         // The worker stopped: stage 1 never reached its 20th epoch nor wrote a result.
         Assert.False(File.Exists(Path.Combine(scenario.Store.StageFolder("long", PipelineStages.VitalSearch), "completed.json")));
-        Assert.DoesNotContain(cancelled.Progress, p => p.Phase == "epoch" && p.Epoch == 20);
+        Assert.DoesNotContain(cancelled.Progress, p => p.Phase == ProgressPhases.Epoch && p.Epoch == 20);
     }
 
     [Theory]

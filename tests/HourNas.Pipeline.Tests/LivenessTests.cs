@@ -1,5 +1,6 @@
-using HourNas.Components;
-using HourNas.Components.Coordinator;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using MassTransit;
@@ -57,7 +58,7 @@ public sealed class ForeignCancelTests : EmbeddedHostTest
         var experiments = Service<ExperimentService>();
         await experiments.Submit("foreign", Specs.Smoke with { SearchEpochs = 20 });
         await Waits.Until(() => experiments.Get("foreign"),
-            s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == "train"),
+            s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Train),
             TimeSpan.FromMinutes(2), "stage 1 of 'foreign' training");
 
         // What anyone with broker access can do: the coordinator never hears of it.
@@ -119,19 +120,21 @@ public sealed class ProgressIdempotencyTests()
         var stage = state.Stage(PipelineStages.VitalSearch)!;
         Assert.Equal(2, stage.Starts);
         Assert.Equal(1, stage.ResumedFromEpoch);
-        Assert.Equal(2, state.Progress.Count(p => p.Phase == "started"));
-        Assert.Single(state.Progress, p => p.Phase == "epoch");
-        Assert.Equal([10.0, 45.0], state.Progress.Where(p => p.Phase == "train").Select(p => p.Seconds));
+        Assert.Equal(2, state.Progress.Count(p => p.Phase == ProgressPhases.Started));
+        Assert.Single(state.Progress, p => p.Phase == ProgressPhases.Epoch);
+        Assert.Equal([10.0, 45.0], state.Progress.Where(p => p.Phase == ProgressPhases.Train).Select(p => p.Seconds));
     }
 
 }
 
 /// <summary>
-/// A started stage that stops reporting fails its experiment once its silence limit passes; a queued one waits.
+/// A started stage that stops reporting fails its experiment once its silence limit passes (its one attempt spent);
+/// a queued one waits.
 /// </summary>
 public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string, string?>
 {
     ["HourNas:RecoveryInterval"] = "-00:00:00.001",
+    ["HourNas:StageAttempts"] = "1",
     ["HourNas:StageSilenceLimit"] = "00:01:00",
     ["HourNas:StageSilenceLimits:retrain"] = "01:00:00",
 })
@@ -146,21 +149,24 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
             CurrentStage = stage,
             Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2),
                 Starts = starts, Workers = { "w7" } } },
-            Progress = { new ProgressPoint(stage, "started", 0, 0, 10, double.NaN, double.NaN, 0, 0,
+            Progress = { new ProgressPoint(stage, ProgressPhases.Started, 0, 0, 10, double.NaN, double.NaN, 0, 0,
                 now - lastReportAgo) },
         });
     }
 
     [Fact]
-    public async Task The_recovery_pass_fails_only_the_started_stage_past_its_limit()
+    public async Task A_check_fails_only_the_started_stage_past_its_limit()
     {
         await Write("silent", PipelineStages.VitalSearch, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
         await Write("talking", PipelineStages.VitalSearch, starts: 1, lastReportAgo: TimeSpan.FromSeconds(5));
         await Write("queued", PipelineStages.VitalSearch, starts: 0, lastReportAgo: TimeSpan.FromMinutes(10));
         await Write("long-retrain", PipelineStages.Retrain, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
 
-        var recovery = Service<ExperimentRecovery>();
-        Assert.Equal(1, await recovery.Sweep());
+        var grains = Service<IGrainFactory>();
+        async Task<CheckOutcome[]> CheckAll() => await Task.WhenAll(new[] { "silent", "talking", "queued", "long-retrain" }
+            .Select(id => grains.GetGrain<IExperimentGrain>(id).Check()));
+        Assert.Equal([CheckOutcome.ExperimentFailed, CheckOutcome.Nothing, CheckOutcome.Nothing, CheckOutcome.Nothing],
+            await CheckAll());
         var experiments = Service<ExperimentService>();
         var silent = (await experiments.Get("silent"))!;
         Assert.Equal(ExperimentStatus.Failed, silent.Status);
@@ -170,7 +176,7 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
         Assert.Equal(StageStatus.Failed, silent.Stage(PipelineStages.VitalSearch)!.Status);
         foreach (var id in new[] { "talking", "queued", "long-retrain" })
             Assert.Equal(ExperimentStatus.Running, (await experiments.Get(id))!.Status);
-        Assert.Equal(0, await recovery.Sweep());
+        Assert.All(await CheckAll(), o => Assert.Equal(CheckOutcome.Nothing, o));
     }
 
 }

@@ -1,9 +1,11 @@
 using System.Text.Json;
 using HourNas.Cli;
-using HourNas.Components;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Workers;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
-using HourNas.Components.Coordinator;
+using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
 
@@ -31,7 +33,7 @@ public sealed class RunCommandTests
         Assert.Equal(2000, state.Spec!.VitalSearchTrainLimit);
         Assert.Contains("[stage1] epoch 1/1 done", run.Error);  // live progress on stderr
         // Stage 1 trained on its 2,000-image subset, stage 2 on the preset's 4,000 (less the validation hold-out).
-        var (stage1, stage2) = (state.Stage(PipelineStages.VitalSearch)!.Metrics["trainImages"], state.Stage(PipelineStages.NonVitalSearch)!.Metrics["trainImages"]);
+        var (stage1, stage2) = (state.Stage(PipelineStages.VitalSearch)!.Metrics[StageMetrics.TrainImages], state.Stage(PipelineStages.NonVitalSearch)!.Metrics[StageMetrics.TrainImages]);
         Assert.True(stage1 > 0 && stage1 < 0.6 * stage2, $"stage 1 trained {stage1} images, stage 2 {stage2}");
         foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "stages.csv", "progress.csv", "training-curves.png", "accuracy-vs-flops.svg", "ablation.png" })
             Assert.True(File.Exists(Path.Combine(folder.Path, "run-1", name)), name);
@@ -84,8 +86,11 @@ public sealed class RunCommandTests
     {
         var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
         Assert.Equal(new SearchSettings().Sharing.ToString().ToLowerInvariant(), resolved.WeightSharing);
-        Assert.Equal(new SearchSettings().Sharing, ExperimentSpecs.Search(resolved).Sharing);
+        Assert.Equal(new SearchSettings().Sharing, EngineSettings.Search(resolved).Sharing);
         Assert.Equal(WeightSharing.Independent,
-            ExperimentSpecs.Search(resolved with { WeightSharing = "Independent" }).Sharing);
+            EngineSettings.Search(resolved with { WeightSharing = "Independent" }).Sharing);
+        // The names a spec may give are the engine's.
+        Assert.Equal(Enum.GetNames<WeightSharing>().Select(n => n.ToLowerInvariant()).Order(),
+            ExperimentSpecs.WeightSharings.Order());
     }
 }

@@ -1,7 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using System.Text.Json;
-using HourNas.Components;
-using HourNas.Components.Stages;
+using HourNas.Embedded;
+using HourNas.Pipeline;
+using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.Engine.Stages;
 using HourNas.ServiceDefaults;
@@ -95,7 +96,7 @@ public sealed class StageConsumerTests : IDisposable
     }
 
     [Fact]
-    public async Task Bad_input_fails_the_stage_once_with_the_reason_and_faults_without_retries()
+    public async Task Bad_input_faults_once_as_a_rejection_with_the_reason_and_without_retries()
     {
         var (provider, harness) = await Start(PipelineStages.VitalBlocks);
         await using var _ = provider;
@@ -103,11 +104,10 @@ public sealed class StageConsumerTests : IDisposable
         var spec = ExperimentSpecs.Resolve(Specs.Smoke) with { BudgetMFlops = 0.01 };
         await harness.Bus.Publish(new AnalyzeVitalBlocks { ExperimentId = "bad-1", Spec = spec });
 
-        Assert.True(await harness.Published.Any<Fault<AnalyzeVitalBlocks>>());
-        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
-        Assert.False(failed.Retriable);
-        Assert.Equal(PipelineStages.VitalBlocks, failed.Stage);
-        Assert.Contains("budget", failed.Reason, StringComparison.OrdinalIgnoreCase);
+        var failed = Rejection(Assert.Single(harness.Published.Select<Fault<AnalyzeVitalBlocks>>()).Context.Message);
+        Assert.Contains("budget", failed, StringComparison.OrdinalIgnoreCase);
+        // The Fault is the only signal: no retry report for a rejected input.
+        Assert.False(await harness.Published.Any<StageFailed>());
         // Not retried: one consumption, and no result.
         Assert.Single(harness.Consumed.Select<AnalyzeVitalBlocks>());
         Assert.False(await harness.Published.Any<VitalBlocksAnalyzed>());
@@ -126,9 +126,8 @@ public sealed class StageConsumerTests : IDisposable
             ExperimentId = "data-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke) with { Data = outside.Path },
         });
         Assert.True(await harness.Published.Any<Fault<SearchVitalBlocks>>());
-        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
-        Assert.False(failed.Retriable);
-        Assert.Contains("is outside the data roots", failed.Reason);
+        var failed = Rejection(Assert.Single(harness.Published.Select<Fault<SearchVitalBlocks>>()).Context.Message);
+        Assert.Contains("is outside the data roots", failed);
     }
 
     [Theory]
@@ -142,9 +141,8 @@ public sealed class StageConsumerTests : IDisposable
         await harness.Bus.Publish(new RetrainArchitecture { ExperimentId = "genotype-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Genotype = genotype });
 
         Assert.True(await harness.Published.Any<Fault<RetrainArchitecture>>());
-        var failed = Assert.Single(harness.Published.Select<StageFailed>()).Context.Message;
-        Assert.False(failed.Retriable);
-        Assert.Contains(reason, failed.Reason);
+        var failed = Rejection(Assert.Single(harness.Published.Select<Fault<RetrainArchitecture>>()).Context.Message);
+        Assert.Contains(reason, failed);
         Assert.Single(harness.Consumed.Select<RetrainArchitecture>());
     }
 
@@ -161,7 +159,18 @@ public sealed class StageConsumerTests : IDisposable
         Assert.True(await harness.Published.Any<Fault<ShrinkSearchSpace>>());
         var failures = harness.Published.Select<StageFailed>().Select(x => x.Context.Message).ToArray();
         Assert.Equal(new PipelineOptions().Retries + 1, failures.Length);
-        Assert.All(failures, f => Assert.True(f.Retriable));
+        Assert.All(failures, f => Assert.Equal(PipelineStages.Shrink, f.Stage));
+        // Spent retries fault with the fault's own type: the coordinator may retry the stage, it was no rejection.
+        var fault = Assert.Single(harness.Published.Select<Fault<ShrinkSearchSpace>>()).Context.Message;
+        Assert.NotEqual(typeof(StageRejectedException).FullName, fault.Exceptions[0].ExceptionType);
+    }
+
+    /// <summary>The message of a Fault that names a rejected input, as the coordinator's fault consumer tells it.</summary>
+    private static string Rejection<T>(Fault<T> fault)
+    {
+        var exception = Assert.Single(fault.Exceptions);
+        Assert.Equal(typeof(StageRejectedException).FullName, exception.ExceptionType);
+        return exception.Message;
     }
 
     public void Dispose() => _artifacts.Dispose();

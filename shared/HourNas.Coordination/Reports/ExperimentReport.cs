@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using HourNas.Components.Coordinator;
+using HourNas.Pipeline;
+using HourNas.Coordination;
 using HourNas.Contracts;
-using HourNas.Engine.Stages;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
 using ScottPlot;
 
-namespace HourNas.Components.Reports;
+namespace HourNas.Coordination.Reports;
 
 /// <summary>
 /// The files a finished experiment leaves at the top of its folder: experiment.json (the whole record), stages.csv
@@ -54,7 +54,7 @@ public static class ExperimentReport
         {
             var m = s.Metrics;
             csv.Append(CultureInfo.InvariantCulture,
-                $"{s.Stage},{s.Status},{s.Attempt},{s.Starts},{s.ResumedFromEpoch},{s.Seconds:F1},{m.GetValueOrDefault("trainImages")},{m.GetValueOrDefault("evalImages")},\"{string.Join(' ', s.Workers)}\"\n");
+                $"{s.Stage},{s.Status},{s.Attempt},{s.Starts},{s.ResumedFromEpoch},{s.Seconds:F1},{m.GetValueOrDefault(StageMetrics.TrainImages)},{m.GetValueOrDefault(StageMetrics.EvalImages)},\"{string.Join(' ', s.Workers)}\"\n");
         }
         return csv.ToString();
     }
@@ -68,18 +68,28 @@ public static class ExperimentReport
         return csv.ToString();
     }
 
-    /// <summary>Every candidate the two searches scored: stage 1's are necks (partial networks), so only stage 2's are plotted.</summary>
-    public static IReadOnlyList<EvaluatedCandidate> Candidates(ArtifactStore store, string experimentId)
+    /// <summary>
+    /// Every candidate stage 2 scored, from its <c>result.json</c> (stage 1's are necks, partial networks, and are not
+    /// plotted). Read as a file format, so the coordinator needs no engine.
+    /// </summary>
+    public static IReadOnlyList<ScoredCandidate> Candidates(ArtifactStore store, string experimentId)
     {
         var file = Path.Combine(store.StageFolder(experimentId, PipelineStages.NonVitalSearch), "result.json");
         if (!File.Exists(file)) return [];
-        return JsonSerializer.Deserialize<SearchResult>(File.ReadAllText(file), HourNasStages.Json)?.Evaluated ?? [];
+        return JsonSerializer.Deserialize<SearchResultFile>(File.ReadAllText(file), ResultJson)?.Evaluated ?? [];
     }
+
+    private static readonly JsonSerializerOptions ResultJson = new(JsonSerializerDefaults.Web)
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private sealed record SearchResultFile(IReadOnlyList<ScoredCandidate>? Evaluated);
 
     public static Plot TrainingCurves(ExperimentState state)
     {
         var plot = new Plot();
-        foreach (var stage in state.Progress.Where(p => p.Phase == "train").GroupBy(p => p.Stage))
+        foreach (var stage in state.Progress.Where(p => p.Phase == ProgressPhases.Train).GroupBy(p => p.Stage))
         {
             var points = stage.Where(p => p.Steps > 0 && double.IsFinite(p.Loss)).ToArray();
             if (points.Length == 0) continue;
@@ -94,7 +104,7 @@ public static class ExperimentReport
         return plot;
     }
 
-    public static Plot AccuracyVsFlops(IReadOnlyList<EvaluatedCandidate> candidates, ExperimentState state)
+    public static Plot AccuracyVsFlops(IReadOnlyList<ScoredCandidate> candidates, ExperimentState state)
     {
         var plot = new Plot();
         var all = plot.Add.ScatterPoints(candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
@@ -158,3 +168,6 @@ public static class ExperimentReport
         return plot;
     }
 }
+
+/// <summary>One architecture a search scored with supernet weights (a line of its <c>result.json</c>).</summary>
+public sealed record ScoredCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation);

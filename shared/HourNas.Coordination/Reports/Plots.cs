@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace HourNas.Components.Reports;
+namespace HourNas.Coordination.Reports;
 
 /// <summary>Writes ScottPlot plots as PNG and SVG, with a font that the Linux native SkiaSharp can draw.</summary>
 public static class Plots

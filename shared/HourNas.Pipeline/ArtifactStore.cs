@@ -1,4 +1,4 @@
-namespace HourNas.ServiceDefaults;
+namespace HourNas.Pipeline;
 
 /// <summary>
 /// The artifact folder: <c>&lt;root&gt;/&lt;experiment&gt;/&lt;stage&gt;/…</c>. Messages carry paths relative to the root;

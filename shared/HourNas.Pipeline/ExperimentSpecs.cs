@@ -1,12 +1,13 @@
 using HourNas.Contracts;
-using HourNas.Engine.Networks;
-using HourNas.Engine.Stages;
-using HourNas.Engine.Training;
 using HourNas.SearchSpace;
 
-namespace HourNas.Components;
+namespace HourNas.Pipeline;
 
-/// <summary>From a user's <see cref="ExperimentSpec"/> to what the engine runs: one place for the defaults.</summary>
+/// <summary>
+/// What a user's <see cref="ExperimentSpec"/> means: one place for the defaults, the bounds and the checks, shared by
+/// the coordinator (at submission) and the workers (what they run). The engine's settings are made from a resolved
+/// spec on the workers' side (<c>HourNas.Workers.EngineSettings</c>).
+/// </summary>
 public static partial class ExperimentSpecs
 {
     public const int DefaultSearchEpochs = 3;
@@ -40,10 +41,10 @@ public static partial class ExperimentSpecs
             SearchEpochs = spec.SearchEpochs ?? recipe.SearchEpochs ?? DefaultSearchEpochs,
             RetrainEpochs = spec.RetrainEpochs ?? recipe.RetrainEpochs ?? DefaultRetrainEpochs,
             BatchSize = spec.BatchSize ?? recipe.BatchSize ?? DefaultBatchSize,
-            Population = spec.Population ?? recipe.Population ?? new SearchSettings().EvolutionOrDefault.Population,
-            Generations = spec.Generations ?? recipe.Generations ?? new SearchSettings().EvolutionOrDefault.Generations,
+            Population = spec.Population ?? recipe.Population ?? new EvolutionSettings().Population,
+            Generations = spec.Generations ?? recipe.Generations ?? new EvolutionSettings().Generations,
             ValidationImages = spec.ValidationImages ?? recipe.ValidationImages ?? DefaultValidationImages,
-            WeightSharing = Sharing(spec.WeightSharing).ToString().ToLowerInvariant(),
+            WeightSharing = Sharing(spec.WeightSharing),
         };
         InRange(resolved.SearchEpochs, 1, 10_000, "search epochs");
         InRange(resolved.RetrainEpochs, 1, 10_000, "retrain epochs");
@@ -139,27 +140,19 @@ public static partial class ExperimentSpecs
     public static Budget Budget(ExperimentSpec spec) =>
         SearchSpace.Budget.FromMFlops(spec.BudgetMFlops ?? throw new SearchSpaceException("the spec has no budget: resolve it first"), spec.MinFraction);
 
-    public static TrainSettings Training(ExperimentSpec spec, bool retrain) => new(
-        Epochs: (retrain ? spec.RetrainEpochs : spec.SearchEpochs) ?? (retrain ? DefaultRetrainEpochs : DefaultSearchEpochs),
-        BatchSize: spec.BatchSize ?? DefaultBatchSize,
-        LearningRate: spec.LearningRate);
-
-    public static SearchSettings Search(ExperimentSpec spec) =>
-        SearchSettings.Create(spec.SearchEpochs ?? DefaultSearchEpochs, spec.ValidationImages ?? DefaultValidationImages, spec.MinFraction,
-            spec.Population, spec.Generations) with { Sharing = Sharing(spec.WeightSharing) };
+    /// <summary>The weight-sharing schemes a spec may name (the engine's WeightSharing values), the default first.</summary>
+    public static readonly IReadOnlyList<string> WeightSharings = ["entangled", "independent"];
 
     /// <summary>
-    /// The spec's weight sharing, or the default when it names none; anything else is an error naming it.
+    /// The spec's weight sharing in lower case, or the default when it names none; anything else is an error naming
+    /// it.
     /// </summary>
-    public static WeightSharing Sharing(string? name)
+    public static string Sharing(string? name)
     {
-        if (name is null) return new SearchSettings().Sharing;
-        if (name.Length <= 32 && Enum.TryParse<WeightSharing>(name, ignoreCase: true, out var sharing)
-            && Enum.IsDefined(sharing) && !int.TryParse(name, out _))
-            return sharing;
-        throw new SearchSpaceException(
-            "weight sharing must be 'independent' or 'entangled', " +
-            $"got '{Shown(name, 32)}'");
+        if (name is null) return WeightSharings[0];
+        return WeightSharings.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new SearchSpaceException(
+                $"weight sharing must be 'independent' or 'entangled', got '{Shown(name, 32)}'");
     }
 
     private static void InRange(int? value, int min, int max, string what)

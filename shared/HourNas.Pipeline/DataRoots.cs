@@ -1,7 +1,6 @@
-using HourNas.Engine.Data;
-using HourNas.ServiceDefaults;
+using HourNas.SearchSpace;
 
-namespace HourNas.Components;
+namespace HourNas.Pipeline;
 
 /// <summary>
 /// Where a spec's dataset may come from: the folder, with every symbolic link on its way resolved, must lie under
@@ -39,8 +38,8 @@ public sealed class DataRoots
                 $"data folder '{data}' is outside the data roots ({string.Join(", ", _roots)}); an operator adds " +
                 "roots with HourNas:DataRoots");
         if (!Directory.Exists(real)) throw new ArgumentException($"data folder '{data}' does not exist");
-        if (Datasets.KindOf(real) is null)
-            throw new ArgumentException($"data folder '{data}' holds none of {Datasets.KnownFormats}");
+        if (DatasetLayouts.KindOf(real) is null)
+            throw new ArgumentException($"data folder '{data}' holds none of {DatasetLayouts.Known}");
         return real;
     }
 }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
-namespace HourNas.Components.Stages;
+namespace HourNas.Workers;
 
 /// <summary>One trace source per stage service, and the stage-duration metric.</summary>
 public static class StageTelemetry

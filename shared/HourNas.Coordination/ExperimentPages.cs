@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using HourNas.Components.Reports;
+using HourNas.Pipeline;
+using HourNas.Coordination.Reports;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.ServiceDefaults;
@@ -9,7 +10,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
-namespace HourNas.Components.Coordinator;
+namespace HourNas.Coordination;
 
 /// <summary>
 /// The coordinator's web pages, for people: <c>/ui</c> lists the experiments, <c>/ui/experiments/{id}</c> shows one
@@ -84,13 +85,13 @@ public static class ExperimentPages
         {
             var seconds = stage.SecondsAt(now);
             body.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td><td>{stage.Metrics.GetValueOrDefault("trainImages"):N0}</td><td>{stage.Metrics.GetValueOrDefault("evalImages"):N0}</td><td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
+                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td><td>{stage.Metrics.GetValueOrDefault(StageMetrics.TrainImages):N0}</td><td>{stage.Metrics.GetValueOrDefault(StageMetrics.EvalImages):N0}</td><td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
         }
         body.Append("</table>\n");
         if (s.Stages.Count > 0) body.Append(Plots.Svg(ExperimentReport.StageTimeline(s, now), height: 80 + 40 * s.Stages.Count));
 
         body.Append("<h2>Training curves</h2>\n");
-        body.Append(s.Progress.Any(p => p.Phase == "train") ? Plots.Svg(ExperimentReport.TrainingCurves(s)) : "<p>No training step reported yet.</p>");
+        body.Append(s.Progress.Any(p => p.Phase == ProgressPhases.Train) ? Plots.Svg(ExperimentReport.TrainingCurves(s)) : "<p>No training step reported yet.</p>");
         if (ExperimentReport.Candidates(store, s.Id) is { Count: > 0 } candidates)
             body.Append("<h2>Accuracy vs FLOPs</h2>\n").Append(Plots.Svg(ExperimentReport.AccuracyVsFlops(candidates, s)));
         if (s.Result?.Ablation is { Count: > 0 } ablation)

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace HourNas.Components.Coordinator;
+namespace HourNas.Coordination;
 
 /// <summary>
 /// API keys (<see cref="PipelineOptions.ApiKeys"/>): with keys configured every request but the health probes needs

@@ -1,4 +1,4 @@
-namespace HourNas.ServiceDefaults;
+namespace HourNas.Pipeline;
 
 /// <summary>Paths as the operating system follows them, for checks that a path stays inside a folder.</summary>
 public static class FileSystemPaths

@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using HourNas.Pipeline;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
-namespace HourNas.Components.Coordinator;
+namespace HourNas.Coordination;
 
 /// <summary>Submit, query and cancel experiments: what the HTTP API and <c>hournas run</c> both call.</summary>
 public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOptions> options)
@@ -26,7 +27,7 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
             if (existing.Spec != resolved) throw new ExperimentConflictException($"experiment '{id}' already exists with a different spec");
             return existing;
         }
-        using var root = ExperimentGrain.Source.StartActivity($"experiment {id}", ActivityKind.Server);
+        using var root = BusStageCommandSender.Source.StartActivity($"experiment {id}", ActivityKind.Server);
         root?.SetTag("hournas.experiment", id);
         root?.SetTag("hournas.preset", resolved.Preset);
         root?.SetTag("hournas.budget_mflops", resolved.BudgetMFlops);

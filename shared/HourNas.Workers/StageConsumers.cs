@@ -2,16 +2,15 @@ using System.Diagnostics;
 using System.Text.Json;
 using HourNas.Contracts;
 using HourNas.Engine.Stages;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 using MassTransit;
 
-namespace HourNas.Components.Stages;
+namespace HourNas.Workers;
 
 /// <summary>The VitalBlocks service: the bridges of the block graph, and an early check that the budget window holds architectures.</summary>
 public sealed class AnalyzeVitalBlocksConsumer(StageServices services) : StageConsumer<AnalyzeVitalBlocks, VitalBlocksAnalyzed>(services)
 {
-    protected override string Stage => PipelineStages.VitalBlocks;
-
     protected override ActivitySource Source => StageTelemetry.VitalBlocks;
 
     protected override Task<VitalBlocksAnalyzed> Run(AnalyzeVitalBlocks command, StageRun run)
@@ -40,15 +39,13 @@ public sealed class AnalyzeVitalBlocksConsumer(StageServices services) : StageCo
 /// <summary>SupernetTraining, stage 1: the vital supernet and the vital blocks' operations.</summary>
 public sealed class SearchVitalBlocksConsumer(StageServices services) : StageConsumer<SearchVitalBlocks, VitalBlocksSearched>(services)
 {
-    protected override string Stage => PipelineStages.VitalSearch;
-
     protected override ActivitySource Source => StageTelemetry.SupernetTraining;
 
     protected override Task<VitalBlocksSearched> Run(SearchVitalBlocks command, StageRun run)
     {
         var spec = command.Spec;
         var context = run.Context(spec with { TrainLimit = spec.VitalSearchTrainLimit ?? spec.TrainLimit });
-        var result = HourNasStages.SearchVitalBlocks(context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), ExperimentSpecs.Search(spec));
+        var result = HourNasStages.SearchVitalBlocks(context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), EngineSettings.Search(spec));
         return Task.FromResult(new VitalBlocksSearched
         {
             ExperimentId = command.ExperimentId, Attempt = command.Attempt, VitalOperations = result.VitalOperations,
@@ -63,8 +60,6 @@ public sealed class SearchVitalBlocksConsumer(StageServices services) : StageCon
 /// <summary>The SpaceShrinking service: what the budget affords the non-vital blocks around the chosen vital operations.</summary>
 public sealed class ShrinkSearchSpaceConsumer(StageServices services) : StageConsumer<ShrinkSearchSpace, SearchSpaceShrunk>(services)
 {
-    protected override string Stage => PipelineStages.Shrink;
-
     protected override ActivitySource Source => StageTelemetry.SpaceShrinking;
 
     protected override Task<SearchSpaceShrunk> Run(ShrinkSearchSpace command, StageRun run)
@@ -95,8 +90,6 @@ public sealed class ShrinkSearchSpaceConsumer(StageServices services) : StageCon
 /// <summary>SupernetTraining, stage 2: the non-vital blocks inside the shrunk space, warm-started from stage 1's supernet.</summary>
 public sealed class SearchNonVitalBlocksConsumer(StageServices services) : StageConsumer<SearchNonVitalBlocks, ArchitectureSearched>(services)
 {
-    protected override string Stage => PipelineStages.NonVitalSearch;
-
     protected override ActivitySource Source => StageTelemetry.SupernetTraining;
 
     protected override Task<ArchitectureSearched> Run(SearchNonVitalBlocks command, StageRun run)
@@ -105,7 +98,7 @@ public sealed class SearchNonVitalBlocksConsumer(StageServices services) : Stage
         var space = ExperimentSpecs.Space(spec);
         var warmStart = command.VitalSupernet is null ? null : run.Services.Store.Resolve(command.VitalSupernet);
         var result = HourNasStages.SearchNonVitalBlocks(run.Context(spec), space, ExperimentSpecs.Budget(spec),
-            Presets.ResolveVitalChoices(space, command.VitalOperations), warmStart, ExperimentSpecs.Search(spec));
+            Presets.ResolveVitalChoices(space, command.VitalOperations), warmStart, EngineSettings.Search(spec));
         return Task.FromResult(new ArchitectureSearched
         {
             ExperimentId = command.ExperimentId, Attempt = command.Attempt, Genotype = result.Genotype, MFlops = result.MFlops,
@@ -118,8 +111,6 @@ public sealed class SearchNonVitalBlocksConsumer(StageServices services) : Stage
 /// <summary>The Retraining service: the found network from scratch, its test accuracy, its weights, and the block ablation.</summary>
 public sealed class RetrainArchitectureConsumer(StageServices services) : StageConsumer<RetrainArchitecture, ArchitectureRetrained>(services)
 {
-    protected override string Stage => PipelineStages.Retrain;
-
     protected override ActivitySource Source => StageTelemetry.Retraining;
 
     protected override Task<ArchitectureRetrained> Run(RetrainArchitecture command, StageRun run)
@@ -143,27 +134,28 @@ public sealed class RetrainArchitectureConsumer(StageServices services) : StageC
     }
 }
 
-/// <summary>Training stages run one at a time per worker and take one message at a time, so idle workers get the next.</summary>
-public class TrainingStageDefinition<TConsumer> : ConsumerDefinition<TConsumer> where TConsumer : class, IConsumer
-{
-    public TrainingStageDefinition() => ConcurrentMessageLimit = 1;
-
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint, IConsumerConfigurator<TConsumer> consumer,
-        IRegistrationContext context)
-    {
-        endpoint.PrefetchCount = 1;
-    }
-}
-
 /// <summary>
-/// Both supernet stages (stage 1 and stage 2) share one queue, so a SupernetTraining worker, one GPU in a cluster,
-/// trains one supernet at a time whichever stage it is: with prefetch 1 the broker hands it one command at a time.
+/// A stage consumer's queue and concurrency, from its <see cref="StageDefinition"/>: training stages run one at a time
+/// per worker and prefetch nothing, so idle workers get the next command.
 /// </summary>
-public sealed class SupernetStageDefinition<TConsumer> : TrainingStageDefinition<TConsumer> where TConsumer : class, IConsumer
+public sealed class StageConsumerDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer
 {
-    public const string Queue = "supernet-training";
+    private readonly StageDefinition _stage = PipelineStages.OfCommand(
+        typeof(TConsumer).GetInterfaces().Single(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>)
+            && typeof(IStageMessage).IsAssignableFrom(i.GetGenericArguments()[0])).GetGenericArguments()[0]);
 
-    public SupernetStageDefinition() => EndpointName = Queue;
+    public StageConsumerDefinition()
+    {
+        EndpointName = _stage.Queue;
+        if (_stage.OneAtATime) ConcurrentMessageLimit = 1;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpoint,
+        IConsumerConfigurator<TConsumer> consumer, IRegistrationContext context)
+    {
+        if (_stage.OneAtATime) endpoint.PrefetchCount = 1;
+    }
 }
 
 internal static class StageArtifacts

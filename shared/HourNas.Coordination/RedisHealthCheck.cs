@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StackExchange.Redis;
 
-namespace HourNas.ServiceDefaults;
+namespace HourNas.Coordination;
 
 /// <summary>
 /// Redis answers a PING within two seconds: the coordinator's experiment state lives there, so without it nothing

@@ -7,12 +7,13 @@ using HourNas.Engine.Data;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace HourNas.Components.Stages;
+namespace HourNas.Workers;
 
 /// <summary>
 /// What every stage consumer does around its stage:
@@ -21,8 +22,9 @@ namespace HourNas.Components.Stages;
 /// redelivered command only republishes it;</item>
 /// <item>an unfinished one resumes from its checkpoint (a redelivery after a crash, or a retry);</item>
 /// <item>progress goes out as <see cref="StageProgressed"/>; a span per stage joins the experiment's trace;</item>
-/// <item>bad input (<see cref="IsPermanent"/>) publishes a final <see cref="StageFailed"/> and goes to the error queue
-/// unretried; anything else publishes a retriable one and is retried with backoff.</item>
+/// <item>bad input (<see cref="IsPermanent"/>) is thrown as <see cref="StageRejectedException"/>: the command goes to
+/// the error queue unretried and its Fault tells the coordinator; anything else publishes a <see cref="StageFailed"/>
+/// report and is retried with backoff, and its Fault comes once the retries are spent.</item>
 /// </list>
 /// </summary>
 public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : IConsumer<TCommand>
@@ -31,7 +33,8 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
 {
     private const string CompletedFile = "completed.json";
 
-    protected abstract string Stage { get; }
+    /// <summary>The stage's name, from its row in <see cref="PipelineStages.Sequence"/>.</summary>
+    protected string Stage { get; } = Declared().Name;
 
     protected abstract ActivitySource Source { get; }
 
@@ -61,7 +64,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         }
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        using var registration = Services.Cancellations.Register(command.ExperimentId, cancel);
+        using var registration = Services.Cancellations.Register(command.ExperimentId, command.Attempt, cancel);
         var progress = Channel.CreateUnbounded<StageProgressed>(new UnboundedChannelOptions { SingleReader = true });
         var pump = Task.Run(async () =>
         {
@@ -76,7 +79,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         var clock = Stopwatch.StartNew();
         await context.Publish(new StageProgressed
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = "received",
+            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = ProgressPhases.Received,
             Loss = double.NaN, Accuracy = double.NaN, Worker = Services.Worker,
         });
         try
@@ -92,7 +95,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "completed");
             await context.Publish(result);
         }
-        catch (OperationCanceledException) when (Services.Cancellations.IsCancelled(command.ExperimentId))
+        catch (OperationCanceledException) when (Services.Cancellations.IsCancelled(command.ExperimentId, command.Attempt))
         {
             // The command is done with. Said on the bus, so a cancel from outside the coordinator ends the experiment.
             progress.Writer.TryComplete();
@@ -114,14 +117,22 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             activity?.AddException(e);
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, permanent ? "rejected" : "faulted");
             Services.Logger.LogWarning(e, "{Stage} of {Experiment} failed ({Kind})", Stage, command.ExperimentId, permanent ? "bad input" : "retriable");
+            if (permanent) throw new StageRejectedException(e.Message, e);
             await context.Publish(new StageFailed
             {
-                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Reason = e.Message, Retriable = !permanent,
+                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Reason = e.Message,
                 Worker = Services.Worker,
             });
-            if (permanent) throw new StageRejectedException(e.Message, e);
             throw;
         }
+    }
+
+    private static StageDefinition Declared()
+    {
+        var stage = PipelineStages.OfCommand(typeof(TCommand));
+        if (stage.Event != typeof(TEvent))
+            throw new InvalidOperationException($"stage '{stage.Name}' ends with {stage.Event.Name}, not {typeof(TEvent).Name}");
+        return stage;
     }
 
     /// <summary>Failures that the same input will always reproduce: retrying cannot help.</summary>
@@ -151,7 +162,7 @@ public sealed class StageRun(string stage, string folder, StageServices services
         var device = TorchRuntime.Initialize(spec.Device);
         return new StageContext(device, Services.Datasets.Open(data, skeleton),
             subfolder is null ? Folder : Path.Combine(Folder, subfolder),
-            spec.Seed, ExperimentSpecs.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
+            spec.Seed, EngineSettings.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
     }
 
     public ArtifactRef Artifact(string name, string path) => new(name, Services.Store.Relative(path));
@@ -194,30 +205,39 @@ public sealed class DatasetCache
     }
 }
 
-/// <summary>The experiments this worker is running, so a <see cref="CancelExperiment"/> can stop them.</summary>
+/// <summary>
+/// The stage attempts this worker is running, so a <see cref="CancelExperiment"/> can stop them. A cancel is
+/// remembered, so a command of a cancelled attempt that arrives later stops at once.
+/// </summary>
 public sealed class ExperimentCancellations
 {
-    private readonly ConcurrentDictionary<string, CancellationTokenSource> _running = new();
-    private readonly ConcurrentDictionary<string, string> _cancelled = new();
+    private readonly ConcurrentDictionary<(string Experiment, int Attempt), CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<string, (int UpToAttempt, string Reason)> _cancelled = new();
 
-    public IDisposable Register(string experimentId, CancellationTokenSource source)
+    public IDisposable Register(string experimentId, int attempt, CancellationTokenSource source)
     {
-        _running[experimentId] = source;
-        if (_cancelled.ContainsKey(experimentId)) source.Cancel();
-        return new Registration(() => _running.TryRemove(new KeyValuePair<string, CancellationTokenSource>(experimentId, source)));
+        _running[(experimentId, attempt)] = source;
+        if (IsCancelled(experimentId, attempt)) source.Cancel();
+        return new Registration(() => _running.TryRemove(
+            new KeyValuePair<(string, int), CancellationTokenSource>((experimentId, attempt), source)));
     }
 
-    public void Cancel(string experimentId, string reason)
+    /// <summary>Stops the experiment's attempts up to <paramref name="upToAttempt"/> (null: every attempt).</summary>
+    public void Cancel(string experimentId, int? upToAttempt, string reason)
     {
-        _cancelled[experimentId] = reason;
-        if (_running.TryGetValue(experimentId, out var source)) source.Cancel();
+        var upTo = upToAttempt ?? int.MaxValue;
+        _cancelled.AddOrUpdate(experimentId, (upTo, reason),
+            (_, known) => (Math.Max(known.UpToAttempt, upTo), reason));
+        foreach (var ((experiment, attempt), source) in _running)
+            if (experiment == experimentId && attempt <= upTo) source.Cancel();
     }
 
-    public bool IsCancelled(string experimentId) => _cancelled.ContainsKey(experimentId);
+    public bool IsCancelled(string experimentId, int attempt) =>
+        _cancelled.TryGetValue(experimentId, out var cancel) && attempt <= cancel.UpToAttempt;
 
     /// <summary>The reason the cancel gave (bounded: it came off the bus).</summary>
     public string ReasonFor(string experimentId) =>
-        _cancelled.TryGetValue(experimentId, out var reason) ? BoundedText.Shown(reason, 500) : "";
+        _cancelled.TryGetValue(experimentId, out var cancel) ? BoundedText.Shown(cancel.Reason, 500) : "";
 
     private sealed class Registration(Action dispose) : IDisposable
     {
@@ -230,7 +250,7 @@ public sealed class CancelExperimentConsumer(ExperimentCancellations cancellatio
 {
     public Task Consume(ConsumeContext<CancelExperiment> context)
     {
-        cancellations.Cancel(context.Message.ExperimentId, context.Message.Reason ?? "");
+        cancellations.Cancel(context.Message.ExperimentId, context.Message.UpToAttempt, context.Message.Reason ?? "");
         return Task.CompletedTask;
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using HourNas.Pipeline;
 using HourNas.Contracts;
 using HourNas.Experiments;
 using HourNas.SearchSpace;
@@ -11,7 +12,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace HourNas.Components.Coordinator;
+namespace HourNas.Coordination;
 
 /// <summary>A submission: the id is the client's (which makes retries idempotent) or made up from the preset and the time.</summary>
 public sealed record SubmitExperiment(string? Id, ExperimentSpec Spec);
