@@ -80,12 +80,18 @@ public static class ExperimentPages
             body.Append($"<tr><th>searched genotype</th><td><code>{E(genotype)}</code></td></tr>");
         body.Append("</table>\n");
 
-        body.Append("<h2>Stages</h2>\n<table><tr><th>stage</th><th>status</th><th>starts</th><th>resumed from epoch</th><th>seconds</th><th>train images</th><th>eval images</th><th>workers</th><th>failures</th></tr>\n");
+        body.Append("<h2>Stages</h2>\n<table><tr><th>stage</th><th>status</th><th>attempt</th><th>starts</th>" +
+            "<th>resumed from epoch</th><th>seconds</th><th>train images</th><th>eval images</th><th>workers</th>" +
+            "<th>failures</th></tr>\n");
         foreach (var stage in s.Stages)
         {
             var seconds = stage.SecondsAt(now);
             body.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td><td>{stage.Metrics.GetValueOrDefault(StageMetrics.TrainImages):N0}</td><td>{stage.Metrics.GetValueOrDefault(StageMetrics.EvalImages):N0}</td><td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
+                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Attempt}</td>" +
+                $"<td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td>" +
+                $"<td>{stage.Metrics.GetValueOrDefault(StageMetrics.TrainImages):N0}</td>" +
+                $"<td>{stage.Metrics.GetValueOrDefault(StageMetrics.EvalImages):N0}</td>" +
+                $"<td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
         }
         body.Append("</table>\n");
         if (s.Stages.Count > 0) body.Append(Plots.Svg(ExperimentReport.StageTimeline(s, now), height: 80 + 40 * s.Stages.Count));
