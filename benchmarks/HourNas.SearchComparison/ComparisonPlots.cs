@@ -3,7 +3,9 @@ using ScottPlot;
 
 namespace HourNas.SearchComparison;
 
-/// <summary>The comparison's plots: retrained accuracy against search cost, and against FLOPs, one point per run.</summary>
+/// <summary>
+/// The comparison's plots: retrained accuracy against search cost, and against FLOPs, one point per run.
+/// </summary>
 public static class ComparisonPlots
 {
     public static IReadOnlyList<string> Write(Report report, string folder, string stem)
@@ -12,7 +14,8 @@ public static class ComparisonPlots
         written.AddRange(Plots.Save(Scatter(report, r => r.SearchSeconds, "search cost (seconds on 2 CPU cores)",
             $"Retrained test top-1 vs search cost ({report.Profile} profile)"), folder, stem + "-accuracy-vs-cost"));
         written.AddRange(Plots.Save(Scatter(report, r => r.MFlops, "MFLOPs of the final network",
-            $"Retrained test top-1 vs FLOPs ({report.Profile} profile, window [{report.MinMFlops:F2}, {report.BudgetMFlops:F2}])"), folder, stem + "-accuracy-vs-flops"));
+            $"Retrained test top-1 vs FLOPs ({report.Profile} profile, " +
+            $"window [{report.MinMFlops:F2}, {report.BudgetMFlops:F2}])"), folder, stem + "-accuracy-vs-flops"));
         return written;
     }
 

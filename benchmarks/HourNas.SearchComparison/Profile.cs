@@ -36,9 +36,11 @@ public sealed record Profile(
     int ValidationImages,
     int BatchSize)
 {
-    private static readonly EvolutionSettings Small = new(Population: 10, Generations: 3, Parents: 4, Mutations: 5, Crossovers: 5);
+    private static readonly EvolutionSettings Small =
+        new(Population: 10, Generations: 3, Parents: 4, Mutations: 5, Crossovers: 5);
 
-    private static readonly EvolutionSettings Large = new(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
+    private static readonly EvolutionSettings Large =
+        new(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
 
     public static Profile Quick { get; } = new("quick", TrainLimit: 12_000, Stage1TrainLimit: 6_000,
         Stage1Epochs: 1, Stage1Evolution: Small, Stage2Epochs: 1, Stage2Evolution: Small,
@@ -60,9 +62,12 @@ public sealed record Profile(
     /// </summary>
     public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random-pick", "random", "spos-short"];
 
-    /// <summary>Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.</summary>
+    /// <summary>
+    /// Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.
+    /// </summary>
     public static IEnumerable<IGrouping<string, RunRecord>> InMethodOrder(IEnumerable<RunRecord> runs) =>
-        runs.GroupBy(x => x.Method).OrderBy(g => Methods.Contains(g.Key) ? Methods.TakeWhile(m => m != g.Key).Count() : int.MaxValue);
+        runs.GroupBy(x => x.Method)
+            .OrderBy(g => Methods.Contains(g.Key) ? Methods.TakeWhile(m => m != g.Key).Count() : int.MaxValue);
 
     public TrainSettings Train => new(BatchSize: BatchSize);
 
@@ -73,5 +78,6 @@ public sealed record Profile(
     public TrainSettings Retrain => new(Epochs: RetrainEpochs);
 
     public SearchSettings Search(int epochs, EvolutionSettings? evolution = null) =>
-        new(Epochs: epochs, ValidationImages: ValidationImages, Evolution: evolution, RandomCandidates: RandomCandidates);
+        new(Epochs: epochs, ValidationImages: ValidationImages, Evolution: evolution,
+            RandomCandidates: RandomCandidates);
 }

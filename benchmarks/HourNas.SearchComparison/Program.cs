@@ -76,12 +76,13 @@ for (var s = 0; s < seeds; s++)
         runs.Add(WithRetries(() => RunMethod(method, seed), $"seed {seed}: {method}"));
         SaveRuns();
         var record = runs[^1];
-        Log($"seed {seed}: {method} -> {record.Genotype} {record.MFlops:F2} MFLOPs, predicted {record.PredictedAccuracy:P2}, retrained {record.Top1:P2}, search {record.SearchSeconds:F0} s");
+        Log($"seed {seed}: {method} -> {record.Genotype} {record.MFlops:F2} MFLOPs, " +
+            $"predicted {record.PredictedAccuracy:P2}, retrained {record.Top1:P2}, search {record.SearchSeconds:F0} s");
     }
 }
 
-// TorchSharp 0.107 sometimes fails a native call on a Scalar the GC finalized too early (docs/engine.md): retry the run,
-// which resumes from its last epoch checkpoint, as a pipeline worker's retry would.
+// TorchSharp 0.107 sometimes fails a native call on a Scalar the GC finalized too early (docs/engine.md): retry the
+// run, which resumes from its last epoch checkpoint, as a pipeline worker's retry would.
 T WithRetries<T>(Func<T> run, string what)
 {
     for (var attempt = 1; ; attempt++)
@@ -92,7 +93,8 @@ T WithRetries<T>(Func<T> run, string what)
         }
         catch (System.Runtime.InteropServices.ExternalException e) when (attempt < 3)
         {
-            Log($"{what}: attempt {attempt} failed in libtorch ({e.Message.Split('\n')[0]}); resuming from the checkpoint");
+            Log($"{what}: attempt {attempt} failed in libtorch ({e.Message.Split('\n')[0]}); " +
+                "resuming from the checkpoint");
         }
     }
 }

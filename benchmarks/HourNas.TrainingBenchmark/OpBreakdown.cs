@@ -22,7 +22,8 @@ internal static class OpBreakdown
             totals[kind] = totals.GetValueOrDefault(kind) + 1000 * clock.Elapsed.TotalSeconds / repeats;
         }
         var s = space.Skeleton;
-        Time("conv 3x3 (stem)", nn.Conv2d(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, bias: false), s.InputChannels, s.InputSize);
+        Time("conv 3x3 (stem)", nn.Conv2d(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, bias: false),
+            s.InputChannels, s.InputSize);
         Time("batchnorm", new HourNas.Engine.Networks.BatchNorm(s.Stem.Width), s.Stem.Width, s.StemOutputSize);
         foreach (var b in space.Blocks)
         {
@@ -34,16 +35,19 @@ internal static class OpBreakdown
                 Time("conv 1x1", nn.Conv2d(b.InWidth, mid, 1, bias: false), b.InWidth, b.InputSize);
                 Time("batchnorm", new HourNas.Engine.Networks.BatchNorm(mid), mid, b.InputSize);
             }
-            Time("depthwise conv", nn.Conv2d(mid, mid, op.Kernel, b.Stride, op.Kernel / 2, groups: mid, bias: false), mid, b.InputSize);
+            Time("depthwise conv", nn.Conv2d(mid, mid, op.Kernel, b.Stride, op.Kernel / 2, groups: mid, bias: false),
+                mid, b.InputSize);
             Time("batchnorm", new HourNas.Engine.Networks.BatchNorm(mid), mid, b.OutputSize);
             Time("conv 1x1", nn.Conv2d(mid, b.OutWidth, 1, bias: false), mid, b.OutputSize);
             Time("batchnorm", new HourNas.Engine.Networks.BatchNorm(b.OutWidth), b.OutWidth, b.OutputSize);
         }
-        Time("conv 1x1", nn.Conv2d(s.FinalWidth, s.HeadWidth, 1, bias: false), s.FinalWidth, space.Blocks[^1].OutputSize);
+        Time("conv 1x1", nn.Conv2d(s.FinalWidth, s.HeadWidth, 1, bias: false), s.FinalWidth,
+            space.Blocks[^1].OutputSize);
         Time("batchnorm", new HourNas.Engine.Networks.BatchNorm(s.HeadWidth), s.HeadWidth, space.Blocks[^1].OutputSize);
         var sum = totals.Values.Sum();
         return string.Join(" ", totals.OrderByDescending(kv => kv.Value).Select(kv =>
-            string.Create(CultureInfo.InvariantCulture, $"{kv.Key.Replace(' ', '_')}_ms={kv.Value:F2}({100 * kv.Value / sum:F0}%)")));
+            string.Create(CultureInfo.InvariantCulture,
+                $"{kv.Key.Replace(' ', '_')}_ms={kv.Value:F2}({100 * kv.Value / sum:F0}%)")));
     }
 
     private static Tensor Input(long n, long c, long size, bool channelsLast)

@@ -108,10 +108,16 @@ else
     seconds = clock.Elapsed.TotalSeconds;
 }
 var line = string.Create(CultureInfo.InvariantCulture,
-    $"impl=torchsharp network={network} loop={loop} channels_last={channelsLast} threads={get_num_threads()} batch={batchSize} steps={steps} images_per_s={steps * batchSize / seconds:F0} peak_rss_mb={PeakRss() / 1024.0:F0} rss_growth_mb={(Rss() - rssBefore) / 1024.0:F1} minor_faults={MinorFaults() - faultsBefore} rss_mb_every_100_steps={string.Join(',', rssSamples)} forward_ms={1000 * forwardSeconds / steps:F1} backward_ms={1000 * backwardSeconds / steps:F1} optimizer_ms={1000 * optimizerSeconds / steps:F1}");
+    $"impl=torchsharp network={network} loop={loop} channels_last={channelsLast} threads={get_num_threads()} " +
+    $"batch={batchSize} steps={steps} images_per_s={steps * batchSize / seconds:F0} " +
+    $"peak_rss_mb={PeakRss() / 1024.0:F0} rss_growth_mb={(Rss() - rssBefore) / 1024.0:F1} " +
+    $"minor_faults={MinorFaults() - faultsBefore} rss_mb_every_100_steps={string.Join(',', rssSamples)} " +
+    $"forward_ms={1000 * forwardSeconds / steps:F1} backward_ms={1000 * backwardSeconds / steps:F1} " +
+    $"optimizer_ms={1000 * optimizerSeconds / steps:F1}");
 Console.WriteLine(line);
 
-static long Status(string key) => long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(key)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+static long Status(string key) => long.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith(key))
+    .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
 static long Rss() => Status("VmRSS:");
 static long PeakRss() => Status("VmHWM:");
 static long MinorFaults() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ',

@@ -44,10 +44,14 @@ Service<Projects.HourNas_Coordinator>("coordinator")
     .WithEnvironment("HourNas__SiloPort", "0")
     .WithEnvironment("HourNas__GatewayPort", "0")
     // 0: Aspire picks a free port below the ephemeral range (tests; several AppHosts on one machine).
-    .WithHttpEndpoint(port: coordinatorPort == 0 ? null : coordinatorPort, targetPort: null, name: "http", isProxied: false)
+    .WithHttpEndpoint(port: coordinatorPort == 0 ? null : coordinatorPort, targetPort: null, name: "http",
+        isProxied: false)
     .WithHttpHealthCheck("/health")
     .WaitFor(redis);
-foreach (var (name, replicas) in new[] { ("vital-blocks", 1), ("space-shrinking", 1), ("supernet-training", 1), ("retraining", 2) })
+foreach (var (name, replicas) in new[]
+    {
+        ("vital-blocks", 1), ("space-shrinking", 1), ("supernet-training", 1), ("retraining", 2),
+    })
 {
     var worker = name switch
     {

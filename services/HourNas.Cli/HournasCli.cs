@@ -28,8 +28,12 @@ public sealed class HournasCli
         Console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(output),
-            Ansi = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
-            ColorSystem = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+            Ansi = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected
+                ? AnsiSupport.Detect
+                : AnsiSupport.No,
+            ColorSystem = ReferenceEquals(output, System.Console.Out) && !System.Console.IsOutputRedirected
+                ? ColorSystemSupport.Detect
+                : ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.No,
         });
         Console.Profile.Width = 160;
@@ -45,7 +49,8 @@ public sealed class HournasCli
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var cli = new HournasCli(output, error);
-        var root = new RootCommand("hournas: HourNAS neural architecture search (vital blocks first, then a budget-shrunk space)")
+        var root = new RootCommand(
+            "hournas: HourNAS neural architecture search (vital blocks first, then a budget-shrunk space)")
         {
             PresetsCommand.Create(cli),
             CostCommand.Create(cli),
@@ -65,8 +70,8 @@ public sealed class HournasCli
         {
             return body();
         }
-        catch (Exception e) when (e is SearchSpaceException or Engine.Data.DataException or FileNotFoundException or InvalidDataException
-                                       or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is SearchSpaceException or Engine.Data.DataException or FileNotFoundException
+                                       or InvalidDataException or ArgumentException or InvalidOperationException)
         {
             Error.WriteLine($"error: {e.Message}");
             return Failure;

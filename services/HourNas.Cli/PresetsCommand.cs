@@ -9,7 +9,8 @@ internal static class PresetsCommand
     public sealed record PresetInfo(string Name, string? Description, int InputSize, int InputChannels, int Classes,
         int Blocks, IReadOnlyList<int> VitalBlocks, string SpaceSize, double MinMFlops, double MaxMFlops);
 
-    public sealed record GenotypeInfo(string Name, string Preset, string Genotype, double MFlops, long Params, string? Description);
+    public sealed record GenotypeInfo(
+        string Name, string Preset, string Genotype, double MFlops, long Params, string? Description);
 
     public sealed record Report(IReadOnlyList<PresetInfo> Presets, IReadOnlyList<GenotypeInfo> Genotypes);
 
@@ -25,7 +26,8 @@ internal static class PresetsCommand
                 cli.WriteJson(report);
                 return 0;
             }
-            var presets = new Table().AddColumns("preset", "input", "classes", "blocks", "vital blocks", "architectures", "MFLOPs range");
+            var presets = new Table()
+                .AddColumns("preset", "input", "classes", "blocks", "vital blocks", "architectures", "MFLOPs range");
             foreach (var p in report.Presets)
                 presets.AddRow(p.Name, $"{p.InputSize}x{p.InputSize}x{p.InputChannels}", $"{p.Classes}", $"{p.Blocks}",
                     string.Join(' ', p.VitalBlocks), p.SpaceSize, $"{p.MinMFlops:F2} - {p.MaxMFlops:F2}");
@@ -44,7 +46,9 @@ internal static class PresetsCommand
         var presets = Presets.Skeletons.Select(s =>
         {
             var space = new ArchitectureSpace(s);
-            var costs = space.Blocks.Select(b => space.Candidates[b.Index].Select(o => space.Costs.Block(b, o).Macs).ToArray()).ToArray();
+            var costs = space.Blocks
+                .Select(b => space.Candidates[b.Index].Select(o => space.Costs.Block(b, o).Macs).ToArray())
+                .ToArray();
             var fixedMacs = space.Costs.Fixed.Macs;
             return new PresetInfo(s.Name, s.Description, s.InputSize, s.InputChannels, s.Classes, space.Blocks.Count,
                 space.VitalBlocks, space.Size.ToString(), (fixedMacs + costs.Sum(c => c.Min())) / 1e6,

@@ -8,29 +8,73 @@ namespace HourNas.Cli;
 internal sealed class SpecOptions
 {
     private readonly Option<string> _preset = HournasCli.Options.Preset(required: true);
-    private readonly Option<double?> _budget = new("--budget-mflops", "-b") { Description = "FLOPs budget in millions (default: the preset's)" };
-    private readonly Option<double?> _minFraction = new("--min-fraction") { Description = "lower end of the budget window as a fraction of the budget (default 0.9)" };
-    private readonly Option<string?> _data = new("--data") { Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)" };
+    private readonly Option<double?> _budget = new("--budget-mflops", "-b")
+    {
+        Description = "FLOPs budget in millions (default: the preset's)",
+    };
+    private readonly Option<double?> _minFraction = new("--min-fraction")
+    {
+        Description = "lower end of the budget window as a fraction of the budget (default 0.9)",
+    };
+    private readonly Option<string?> _data = new("--data")
+    {
+        Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)",
+    };
     private readonly Option<ulong> _seed = new("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
-    private readonly Option<int?> _trainLimit = new("--train-limit") { Description = "use only this many training images (seeded subset)" };
-    private readonly Option<int?> _stage1TrainLimit = new("--stage1-train-limit") { Description = "stage 1 (the vital blocks' search) trains on only this many images (seeded subset; default: as the other stages)" };
-    private readonly Option<int?> _searchEpochs = new("--search-epochs") { Description = "supernet epochs per search stage (default: the preset's recipe, else 3)" };
-    private readonly Option<int?> _retrainEpochs = new("--retrain-epochs") { Description = "epochs of the final retraining (default: the preset's recipe, else 5)" };
-    private readonly Option<int?> _batch = new("--batch-size") { Description = "batch size (default: the preset's recipe, else 128)" };
-    private readonly Option<double> _lr = new("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
-    private readonly Option<int?> _population = new("--population") { Description = "evolution population (default: the preset's recipe, else 20)" };
-    private readonly Option<int?> _generations = new("--generations") { Description = "evolution generations (default: the preset's recipe, else 5)" };
+    private readonly Option<int?> _trainLimit = new("--train-limit")
+    {
+        Description = "use only this many training images (seeded subset)",
+    };
+    private readonly Option<int?> _stage1TrainLimit = new("--stage1-train-limit")
+    {
+        Description = "stage 1 (the vital blocks' search) trains on only this many images " +
+            "(seeded subset; default: as the other stages)",
+    };
+    private readonly Option<int?> _searchEpochs = new("--search-epochs")
+    {
+        Description = "supernet epochs per search stage (default: the preset's recipe, else 3)",
+    };
+    private readonly Option<int?> _retrainEpochs = new("--retrain-epochs")
+    {
+        Description = "epochs of the final retraining (default: the preset's recipe, else 5)",
+    };
+    private readonly Option<int?> _batch = new("--batch-size")
+    {
+        Description = "batch size (default: the preset's recipe, else 128)",
+    };
+    private readonly Option<double> _lr = new("--lr")
+    {
+        Description = "peak learning rate",
+        DefaultValueFactory = _ => 0.1,
+    };
+    private readonly Option<int?> _population = new("--population")
+    {
+        Description = "evolution population (default: the preset's recipe, else 20)",
+    };
+    private readonly Option<int?> _generations = new("--generations")
+    {
+        Description = "evolution generations (default: the preset's recipe, else 5)",
+    };
     private readonly Option<string?> _sharing = new("--weight-sharing")
     {
         Description = "the search supernets' candidates hold independent or entangled weights (default: entangled)",
     };
-    private readonly Option<bool> _noAblation = new("--no-ablation") { Description = "skip the block ablation of the final network" };
-    private readonly Option<string?> _device = new("--device") { Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)" };
+    private readonly Option<bool> _noAblation = new("--no-ablation")
+    {
+        Description = "skip the block ablation of the final network",
+    };
+    private readonly Option<string?> _device = new("--device")
+    {
+        Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)",
+    };
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { _preset, _budget, _minFraction, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs, _retrainEpochs, _batch, _lr,
-                     _population, _generations, _sharing, _noAblation, _device })
+        foreach (var option in new Option[]
+            {
+                _preset, _budget, _minFraction, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
+                _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _noAblation, _device,
+            })
             command.Options.Add(option);
     }
 

@@ -18,17 +18,39 @@ internal static class StageCommand
         var name = new Argument<string>("name") { Description = $"the stage: {string.Join(", ", Names)}" };
         name.AcceptOnlyFromAmong(Names);
         var preset = HournasCli.Options.Preset(required: true);
-        var genotype = new Option<string?>("--genotype", "-g") { Description = "the network for retrain and ablation: a name, a .json file or the text form" };
-        var epochs = new Option<int?>("--epochs") { Description = "training epochs (default: 3 for search stages, 5 for retrain and ablation)" };
-        var trainLimit = new Option<int?>("--train-limit") { Description = "use only this many training images (seeded subset), for quick runs" };
-        var data = new Option<string?>("--data") { Description = "dataset folder (default for fashion-mnist: Debian's dataset-fashion-mnist)" };
+        var genotype = new Option<string?>("--genotype", "-g")
+        {
+            Description = "the network for retrain and ablation: a name, a .json file or the text form",
+        };
+        var epochs = new Option<int?>("--epochs")
+        {
+            Description = "training epochs (default: 3 for search stages, 5 for retrain and ablation)",
+        };
+        var trainLimit = new Option<int?>("--train-limit")
+        {
+            Description = "use only this many training images (seeded subset), for quick runs",
+        };
+        var data = new Option<string?>("--data")
+        {
+            Description = "dataset folder (default for fashion-mnist: Debian's dataset-fashion-mnist)",
+        };
         var budget = new Option<double?>("--budget-mflops", "-b") { Description = "FLOPs budget for search stages" };
-        var minFraction = new Option<double>("--min-fraction") { Description = "lower end of the budget window", DefaultValueFactory = _ => Budget.DefaultMinFraction };
+        var minFraction = new Option<double>("--min-fraction")
+        {
+            Description = "lower end of the budget window",
+            DefaultValueFactory = _ => Budget.DefaultMinFraction,
+        };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "output folder (default: out/<stage>)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint in the output folder" };
-        var from = new Option<string?>("--from") { Description = "stage2: the stage-1 output folder (vital choices and supernet weights)" };
-        var vital = new Option<string?>("--vital-genotype") { Description = "stage2: the vital operations, when not taken from --from" };
+        var from = new Option<string?>("--from")
+        {
+            Description = "stage2: the stage-1 output folder (vital choices and supernet weights)",
+        };
+        var vital = new Option<string?>("--vital-genotype")
+        {
+            Description = "stage2: the vital operations, when not taken from --from",
+        };
         var weights = new Option<string?>("--weights")
         {
             Description = "ablation: trained weights (.dat) instead of training first; predict: a saved supernet " +
@@ -47,14 +69,27 @@ internal static class StageCommand
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
         var population = new Option<int?>("--population") { Description = "evolution population (default 20)" };
         var generations = new Option<int?>("--generations") { Description = "evolution generations (default 5)" };
-        var validationImages = new Option<int>("--validation-images") { Description = "validation images per candidate", DefaultValueFactory = _ => 2000 };
-        var randomCandidates = new Option<int>("--random-candidates") { Description = "random: architectures to train", DefaultValueFactory = _ => 8 };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)" };
-        var json = HournasCli.Options.Json();
-        var command = new Command("stage", "run one stage from files: vital-block ablation, stage 1, stage 2, retraining, or a baseline")
+        var validationImages = new Option<int>("--validation-images")
         {
-            name, preset, genotype, epochs, trainLimit, data, budget, minFraction, seed, output, resume, from, vital, weights, batch, lr,
-            population, generations, validationImages, randomCandidates, device, json, genotypes, sharing,
+            Description = "validation images per candidate",
+            DefaultValueFactory = _ => 2000,
+        };
+        var randomCandidates = new Option<int>("--random-candidates")
+        {
+            Description = "random: architectures to train",
+            DefaultValueFactory = _ => 8,
+        };
+        var device = new Option<string?>("--device")
+        {
+            Description = "cpu, cuda or cuda:N (default: HOURNAS_DEVICE or cpu)",
+        };
+        var json = HournasCli.Options.Json();
+        var command = new Command("stage",
+            "run one stage from files: vital-block ablation, stage 1, stage 2, retraining, or a baseline")
+        {
+            name, preset, genotype, epochs, trainLimit, data, budget, minFraction, seed, output, resume, from, vital,
+            weights, batch, lr, population, generations, validationImages, randomCandidates, device, json, genotypes,
+            sharing,
         };
         command.SetAction(parse => cli.Guard(() =>
         {
@@ -83,13 +118,14 @@ internal static class StageCommand
             var dataset = Datasets.Open(parse.GetValue(data), space.Skeleton);
             var train = new TrainSettings(Epochs: parse.GetValue(epochs) ?? (stage is "retrain" or "ablation" ? 5 : 3),
                 BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr));
-            var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages), parse.GetValue(minFraction),
-                parse.GetValue(population), parse.GetValue(generations), parse.GetValue(randomCandidates)) with
+            var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages),
+                parse.GetValue(minFraction), parse.GetValue(population), parse.GetValue(generations),
+                parse.GetValue(randomCandidates)) with
             {
                 Sharing = parse.GetValue(sharing),
             };
-            var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train, parse.GetValue(trainLimit),
-                p => cli.Error.WriteLine(FormatProgress(p)));
+            var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train,
+                parse.GetValue(trainLimit), p => cli.Error.WriteLine(FormatProgress(p)));
 
             object result = stage switch
             {
@@ -102,14 +138,16 @@ internal static class StageCommand
                 "predict" => Predict(ctx, space, parse.GetValue(weights)!, toScore, search),
                 _ => throw new SearchSpaceException($"unknown stage '{stage}'"),
             };
-            if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(result, result.GetType(), HourNasStages.Json));
+            if (parse.GetValue(json))
+                cli.Out.WriteLine(JsonSerializer.Serialize(result, result.GetType(), HourNasStages.Json));
             else cli.Out.WriteLine(Summary(result, outFolder));
             return 0;
         }));
         return command;
     }
 
-    private static SearchResult RunStage2(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings search, string? from, string? vitalSpec)
+    private static SearchResult RunStage2(StageContext ctx, ArchitectureSpace space, Budget budget,
+        SearchSettings search, string? from, string? vitalSpec)
     {
         string? weights = null;
         if (from is not null)
@@ -119,12 +157,16 @@ internal static class StageCommand
             var stage1 = JsonSerializer.Deserialize<VitalSearchResult>(File.ReadAllText(resultFile), HourNasStages.Json)
                 ?? throw new InvalidDataException($"{resultFile}: empty");
             if (stage1.Preset != space.Skeleton.Name)
-                throw new SearchSpaceException($"{resultFile} is a stage-1 result for preset '{stage1.Preset}', not '{space.Skeleton.Name}'");
+                throw new SearchSpaceException(
+                    $"{resultFile} is a stage-1 result for preset '{stage1.Preset}', not '{space.Skeleton.Name}'");
             vitalSpec ??= stage1.VitalOperations;
             weights = Path.Combine(from, "vital-supernet.dat");
         }
-        if (vitalSpec is null) throw new SearchSpaceException("stage2 needs the vital choices: --from <stage-1 folder> or --vital-genotype");
-        return HourNasStages.SearchNonVitalBlocks(ctx, space, budget, Presets.ResolveVitalChoices(space, vitalSpec), weights, search);
+        if (vitalSpec is null)
+            throw new SearchSpaceException(
+                "stage2 needs the vital choices: --from <stage-1 folder> or --vital-genotype");
+        return HourNasStages.SearchNonVitalBlocks(ctx, space, budget, Presets.ResolveVitalChoices(space, vitalSpec),
+            weights, search);
     }
 
     /// <summary>What <c>stage predict</c> prints: one prediction per genotype of the file, in file order.</summary>
@@ -173,26 +215,41 @@ internal static class StageCommand
     }
 
     internal static string FormatProgress(Progress p) =>
-        FormatProgress(p.Stage, p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond, p.Seconds);
+        FormatProgress(p.Stage, p.Phase, p.Epoch, p.Epochs, p.Step, p.Steps, p.Loss, p.Accuracy, p.ImagesPerSecond,
+            p.Seconds);
 
     /// <summary>One progress line, the same for a stage run alone and for a pipeline run.</summary>
-    internal static string FormatProgress(string stage, string phase, int epoch, int epochs, int step, int steps, double loss,
-        double accuracy, double imagesPerSecond, double seconds) => phase switch
+    internal static string FormatProgress(string stage, string phase, int epoch, int epochs, int step, int steps,
+        double loss, double accuracy, double imagesPerSecond, double seconds) => phase switch
     {
-        "started" => epoch > 0 ? $"[{stage}] resumed after epoch {epoch}/{epochs}" : $"[{stage}] training {epochs} epochs of {steps} steps",
-        "train" => $"[{stage}] epoch {epoch}/{epochs} step {step}/{steps} loss {loss:F3} acc {accuracy:P1} {imagesPerSecond:F0} img/s {seconds:F0}s",
-        "epoch" => $"[{stage}] epoch {epoch}/{epochs} done: loss {loss:F3} acc {accuracy:P1} {imagesPerSecond:F0} img/s {seconds:F0}s",
+        "started" => epoch > 0
+            ? $"[{stage}] resumed after epoch {epoch}/{epochs}"
+            : $"[{stage}] training {epochs} epochs of {steps} steps",
+        "train" => $"[{stage}] epoch {epoch}/{epochs} step {step}/{steps} loss {loss:F3} acc {accuracy:P1} " +
+            $"{imagesPerSecond:F0} img/s {seconds:F0}s",
+        "epoch" => $"[{stage}] epoch {epoch}/{epochs} done: loss {loss:F3} acc {accuracy:P1} " +
+            $"{imagesPerSecond:F0} img/s {seconds:F0}s",
         _ => $"[{stage}] {phase} {step}/{steps} acc {accuracy:P2} {seconds:F0}s",
     };
 
     private static string Summary(object result, string folder) => result switch
     {
-        VitalSearchResult r => $"stage 1: vital blocks {string.Join(' ', r.VitalBlocks)} -> {r.VitalOperations} (validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, {r.Cost.Seconds:F0} s); output in {folder}",
-        SearchResult r => $"{r.Method}: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params, validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, search {r.Cost.Seconds:F0} s); output in {folder}",
-        RetrainResult r => $"retrain: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params): test top-1 {r.Top1:P2}, top-5 {r.Top5:P2}, latency {r.LatencyMilliseconds:F2} ms, {r.ImagesPerSecond:F0} img/s, {r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}",
+        VitalSearchResult r =>
+            $"stage 1: vital blocks {string.Join(' ', r.VitalBlocks)} -> {r.VitalOperations} " +
+            $"(validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, {r.Cost.Seconds:F0} s); " +
+            $"output in {folder}",
+        SearchResult r =>
+            $"{r.Method}: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params, " +
+            $"validation top-1 {r.ValidationAccuracy:P2}, {r.Evaluated.Count} candidates, " +
+            $"search {r.Cost.Seconds:F0} s); output in {folder}",
+        RetrainResult r =>
+            $"retrain: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params): test top-1 {r.Top1:P2}, " +
+            $"top-5 {r.Top5:P2}, latency {r.LatencyMilliseconds:F2} ms, {r.ImagesPerSecond:F0} img/s, " +
+            $"{r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}",
         AblationResult r => string.Join(Environment.NewLine,
             [$"ablation of {r.Genotype}: baseline test top-1 {r.BaselineTop1:P2}", .. r.Blocks.Select(b =>
-                $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): top-1 {b.Top1:P2}, drop {b.Drop * 100:F2} points")]),
+                $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): " +
+                $"top-1 {b.Top1:P2}, drop {b.Drop * 100:F2} points")]),
         PredictionList r => string.Join(Environment.NewLine,
             [$"supernet {r.Weights}: validation top-1 on {r.ValidationImages} images", .. r.Predictions.Select(p =>
                 $"  {p.Accuracy:P2}  {p.MFlops:F2} MFLOPs  {p.Genotype}")]),

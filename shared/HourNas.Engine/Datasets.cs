@@ -9,18 +9,27 @@ public sealed record Dataset(IImageSource Train, IImageSource Test, string Kind)
     public Dataset CheckFits(Skeleton skeleton)
     {
         var t = Train;
-        if (t.Channels != skeleton.InputChannels || t.Height != skeleton.InputSize || t.Width != skeleton.InputSize || t.Classes != skeleton.Classes)
+        if (t.Channels != skeleton.InputChannels || t.Height != skeleton.InputSize || t.Width != skeleton.InputSize
+            || t.Classes != skeleton.Classes)
             throw new DataException(
-                $"{t.Source}: images are {t.Height}x{t.Width}x{t.Channels} with {t.Classes} classes, skeleton '{skeleton.Name}' expects {skeleton.InputSize}x{skeleton.InputSize}x{skeleton.InputChannels} with {skeleton.Classes}");
+                $"{t.Source}: images are {t.Height}x{t.Width}x{t.Channels} with {t.Classes} classes, " +
+                $"skeleton '{skeleton.Name}' expects " +
+                $"{skeleton.InputSize}x{skeleton.InputSize}x{skeleton.InputChannels} with {skeleton.Classes}");
         return this;
     }
 }
 
-/// <summary>Opens a dataset folder by what it holds: Fashion-MNIST IDX files, CIFAR-10 binary batches, or train/ + val/ image folders.</summary>
+/// <summary>
+/// Opens a dataset folder by what it holds: Fashion-MNIST IDX files, CIFAR-10 binary batches, or train/ + val/ image
+/// folders.
+/// </summary>
 public static class Datasets
 {
-    /// <summary>The folder used when none is given: Debian's Fashion-MNIST for the presets made for it (fashion-mnist, smoke).</summary>
-    public static string? DefaultFolder(Skeleton skeleton) => skeleton.Name is "fashion-mnist" or "smoke" ? FashionMnist.DebianFolder : null;
+    /// <summary>
+    /// The folder used when none is given: Debian's Fashion-MNIST for the presets made for it (fashion-mnist, smoke).
+    /// </summary>
+    public static string? DefaultFolder(Skeleton skeleton) =>
+        skeleton.Name is "fashion-mnist" or "smoke" ? FashionMnist.DebianFolder : null;
 
     public const string KnownFormats =
         "Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz]), CIFAR-10 binary batches (data_batch_1.bin) or " +
@@ -41,7 +50,8 @@ public static class Datasets
             ?? throw new DataException($"no dataset folder given for preset '{skeleton.Name}': pass --data DIR");
         if (!Directory.Exists(folder))
             throw new DataException(folder == FashionMnist.DebianFolder
-                ? $"dataset folder '{folder}' does not exist: install the Debian package dataset-fashion-mnist or pass --data DIR"
+                ? $"dataset folder '{folder}' does not exist: " +
+                    "install the Debian package dataset-fashion-mnist or pass --data DIR"
                 : $"dataset folder '{folder}' does not exist");
         Dataset dataset;
         if (FashionMnist.LooksLike(folder))

@@ -21,11 +21,14 @@ public sealed class ArchitectureSampler(Proposal proposal)
     {
         var probabilities = Proposal.Probabilities;
         var choice = new int[probabilities.Count];
-        for (var b = 0; b < choice.Length; b++) choice[b] = probabilities[b].Length == 1 ? 0 : rng.NextIndex(probabilities[b]);
+        for (var b = 0; b < choice.Length; b++)
+            choice[b] = probabilities[b].Length == 1 ? 0 : rng.NextIndex(probabilities[b]);
         return choice;
     }
 
-    /// <summary>Draws until an architecture falls inside the window; throws if none does within <paramref name="maxTries"/>.</summary>
+    /// <summary>
+    /// Draws until an architecture falls inside the window; throws if none does within <paramref name="maxTries"/>.
+    /// </summary>
     public int[] Sample(Rng rng, int maxTries = DefaultMaxTries)
     {
         var space = Proposal.Space;
@@ -41,7 +44,9 @@ public sealed class ArchitectureSampler(Proposal proposal)
             $"no architecture inside {space.Budget} in {maxTries} draws: the window is too narrow for this proposal");
     }
 
-    /// <summary>Acceptance rate over <paramref name="draws"/> fresh draws (does not change this sampler's counters).</summary>
+    /// <summary>
+    /// Acceptance rate over <paramref name="draws"/> fresh draws (does not change this sampler's counters).
+    /// </summary>
     public double MeasureAcceptance(Rng rng, int draws)
     {
         var space = Proposal.Space;

@@ -51,25 +51,31 @@ public sealed class ArchitectureSpace
     {
         var b = Blocks[block];
         if (!IsVital[block]) return "identity shortcut: a path bypasses it";
-        if (b.Stride != 1) return $"stride {b.Stride} ({b.InputSize}->{b.OutputSize}): no identity shortcut, every path passes it";
-        if (b.InWidth != b.OutWidth) return $"width {b.InWidth}->{b.OutWidth}: no identity shortcut, every path passes it";
+        if (b.Stride != 1)
+            return $"stride {b.Stride} ({b.InputSize}->{b.OutputSize}): no identity shortcut, every path passes it";
+        if (b.InWidth != b.OutWidth)
+            return $"width {b.InWidth}->{b.OutWidth}: no identity shortcut, every path passes it";
         return "no shortcut around it: every path passes it";
     }
 
     public Genotype Parse(string text) => Validate(Genotype.Parse(text));
 
-    /// <summary>Checks block counts, vital skips and candidate membership; returns the genotype or throws naming the block.</summary>
+    /// <summary>
+    /// Checks block counts, vital skips and candidate membership; returns the genotype or throws naming the block.
+    /// </summary>
     public Genotype Validate(Genotype genotype)
     {
         var stages = Skeleton.Stages;
         if (genotype.Stages.Count != stages.Count)
             throw new SearchSpaceException(
-                $"genotype has {genotype.Stages.Count} stages, skeleton '{Skeleton.Name}' has {stages.Count} (blocks per stage: {string.Join(' ', stages.Select(s => s.MaxDepth))})");
+                $"genotype has {genotype.Stages.Count} stages, skeleton '{Skeleton.Name}' has {stages.Count} " +
+                $"(blocks per stage: {string.Join(' ', stages.Select(s => s.MaxDepth))})");
         for (var s = 0; s < stages.Count; s++)
         {
             if (genotype.Stages[s].Count != stages[s].MaxDepth)
                 throw new SearchSpaceException(
-                    $"genotype stage {s + 1} has {genotype.Stages[s].Count} blocks, skeleton '{Skeleton.Name}' has {stages[s].MaxDepth} there");
+                    $"genotype stage {s + 1} has {genotype.Stages[s].Count} blocks, " +
+                    $"skeleton '{Skeleton.Name}' has {stages[s].MaxDepth} there");
         }
         foreach (var b in Blocks)
         {
@@ -89,7 +95,8 @@ public sealed class ArchitectureSpace
     {
         if (ops.Count != Blocks.Count)
             throw new SearchSpaceException($"expected {Blocks.Count} operations, got {ops.Count}");
-        return new Genotype(Skeleton.Stages.Select((_, s) => Blocks.Where(b => b.Stage == s).Select(b => ops[b.Index])));
+        return new Genotype(
+            Skeleton.Stages.Select((_, s) => Blocks.Where(b => b.Stage == s).Select(b => ops[b.Index])));
     }
 
     /// <summary>The cheapest architecture: every block at its cheapest candidate.</summary>

@@ -22,10 +22,14 @@ public sealed class BlockGraph
 
     public IReadOnlyList<Edge> Edges => _edges;
 
-    /// <summary>An edge from feature map <paramref name="From"/> to <paramref name="To"/>; Block is null for a shortcut.</summary>
+    /// <summary>
+    /// An edge from feature map <paramref name="From"/> to <paramref name="To"/>; Block is null for a shortcut.
+    /// </summary>
     public readonly record struct Edge(int From, int To, int? Block);
 
-    /// <summary>The graph of a skeleton: one edge per block, plus the identity shortcut of every block that has one.</summary>
+    /// <summary>
+    /// The graph of a skeleton: one edge per block, plus the identity shortcut of every block that has one.
+    /// </summary>
     public static BlockGraph FromBlocks(IReadOnlyList<BlockSpec> blocks)
     {
         var graph = new BlockGraph(blocks.Count);
@@ -33,7 +37,10 @@ public sealed class BlockGraph
         return graph;
     }
 
-    /// <summary>Adds a shortcut from the input of block <paramref name="fromNode"/> to the input of block <paramref name="toNode"/>.</summary>
+    /// <summary>
+    /// Adds a shortcut from the input of block <paramref name="fromNode"/> to the input of block
+    /// <paramref name="toNode"/>.
+    /// </summary>
     public BlockGraph AddShortcut(int fromNode, int toNode)
     {
         if (fromNode < 0 || toNode > BlockCount || fromNode >= toNode)
@@ -49,7 +56,9 @@ public sealed class BlockGraph
     /// <summary>Indices of all vital blocks, ascending.</summary>
     public IReadOnlyList<int> VitalBlocks() => Enumerable.Range(0, BlockCount).Where(IsVital).ToArray();
 
-    /// <summary>Number of distinct input-to-output paths (the ensemble size), as a double since it grows as 2^shortcuts.</summary>
+    /// <summary>
+    /// Number of distinct input-to-output paths (the ensemble size), as a double since it grows as 2^shortcuts.
+    /// </summary>
     public double PathCount()
     {
         var paths = new double[NodeCount];

@@ -3,7 +3,9 @@ namespace HourNas.SearchSpace;
 /// <summary>Architectures encoded as one choice index per block.</summary>
 public static class Choices
 {
-    /// <summary>Every combination of one option per block, the first block varying fastest (for small spaces).</summary>
+    /// <summary>
+    /// Every combination of one option per block, the first block varying fastest (for small spaces).
+    /// </summary>
     public static IEnumerable<int[]> All(IReadOnlyList<int> optionCounts)
     {
         var choice = new int[optionCounts.Count];

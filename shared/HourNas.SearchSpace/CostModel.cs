@@ -60,7 +60,8 @@ public sealed class CostModel
     }
 
     /// <summary>Whether this operation has a 1x1 expansion conv under the skeleton's style.</summary>
-    public static bool HasExpansion(BlockStyle style, Operation op) => !op.IsSkip && (op.Expansion != 1 || style.ExpandAtRatioOne);
+    public static bool HasExpansion(BlockStyle style, Operation op) =>
+        !op.IsSkip && (op.Expansion != 1 || style.ExpandAtRatioOne);
 
     public Cost Block(int index, Operation op) => Block(_blocks[index], op);
 

@@ -12,17 +12,22 @@ public sealed record EvolutionSettings(
 {
     public EvolutionSettings Validate()
     {
-        if (Population < 1) throw new SearchSpaceException($"evolution population must be at least 1, got {Population}");
-        if (Generations < 0) throw new SearchSpaceException($"evolution generations must be at least 0, got {Generations}");
+        if (Population < 1)
+            throw new SearchSpaceException($"evolution population must be at least 1, got {Population}");
+        if (Generations < 0)
+            throw new SearchSpaceException($"evolution generations must be at least 0, got {Generations}");
         if (Parents < 1 || Parents > Population)
             throw new SearchSpaceException($"evolution parents must be in [1, population={Population}], got {Parents}");
-        if (Mutations < 0 || Crossovers < 0) throw new SearchSpaceException("evolution mutation and crossover counts must not be negative");
+        if (Mutations < 0 || Crossovers < 0)
+            throw new SearchSpaceException("evolution mutation and crossover counts must not be negative");
         if (!(MutationProbability is > 0 and <= 1))
             throw new SearchSpaceException($"mutation probability must be in (0, 1], got {MutationProbability}");
         return this;
     }
 
-    /// <summary>Upper bound on fitness evaluations (duplicates are evaluated once, so real counts can be lower).</summary>
+    /// <summary>
+    /// Upper bound on fitness evaluations (duplicates are evaluated once, so real counts can be lower).
+    /// </summary>
     public int MaxEvaluations => Population + Generations * (Mutations + Crossovers);
 }
 
@@ -40,11 +45,14 @@ public sealed record EvolutionResult(Evaluated Best, IReadOnlyList<Evaluated> Hi
 /// constraint. Top-k parent selection, per-gene mutation, uniform crossover; each distinct candidate is
 /// evaluated once. Deterministic for a seed.
 /// </summary>
-public sealed class EvolutionarySearch(IReadOnlyList<int> optionCounts, Func<int[], bool> constraint, EvolutionSettings settings)
+public sealed class EvolutionarySearch(
+    IReadOnlyList<int> optionCounts, Func<int[], bool> constraint, EvolutionSettings settings)
 {
     private readonly EvolutionSettings _settings = settings.Validate();
 
-    /// <summary>Runs the search. <paramref name="initial"/> draws one constrained candidate (e.g. a proposal sampler).</summary>
+    /// <summary>
+    /// Runs the search. <paramref name="initial"/> draws one constrained candidate (e.g. a proposal sampler).
+    /// </summary>
     public EvolutionResult Run(Func<int[], double> fitness, Func<Rng, int[]> initial, Rng rng,
         Action<int, Evaluated>? onGeneration = null, CancellationToken cancellation = default)
     {
@@ -63,13 +71,16 @@ public sealed class EvolutionarySearch(IReadOnlyList<int> optionCounts, Func<int
         }
 
         var population = new List<Evaluated>();
-        for (var tries = 0; population.Count < _settings.Population && tries < _settings.Population * _settings.MaxTriesPerChild; tries++)
+        for (var tries = 0; population.Count < _settings.Population
+            && tries < _settings.Population * _settings.MaxTriesPerChild; tries++)
         {
             var choice = initial(rng);
-            if (!constraint(choice)) throw new SearchSpaceException("the initial sampler produced a candidate that breaks the constraint");
+            if (!constraint(choice))
+                throw new SearchSpaceException("the initial sampler produced a candidate that breaks the constraint");
             if (Evaluate(choice, 0) is { } e) population.Add(e);
         }
-        if (population.Count == 0) throw new SearchSpaceException("evolution: the initial sampler produced no candidate");
+        if (population.Count == 0)
+            throw new SearchSpaceException("evolution: the initial sampler produced no candidate");
         onGeneration?.Invoke(0, Best(history));
 
         for (var g = 1; g <= _settings.Generations; g++)
@@ -77,10 +88,12 @@ public sealed class EvolutionarySearch(IReadOnlyList<int> optionCounts, Func<int
             var parents = population.OrderByDescending(p => p.Fitness).Take(_settings.Parents).ToArray();
             var children = new List<Evaluated>();
             for (var i = 0; i < _settings.Mutations; i++)
-                if (Child(() => Mutate(parents[rng.NextInt(parents.Length)].Choice, rng), seen) is { } c && Evaluate(c, g) is { } e)
+                if (Child(() => Mutate(parents[rng.NextInt(parents.Length)].Choice, rng), seen) is { } c
+                    && Evaluate(c, g) is { } e)
                     children.Add(e);
             for (var i = 0; i < _settings.Crossovers && parents.Length > 1; i++)
-                if (Child(() => Crossover(parents[rng.NextInt(parents.Length)].Choice, parents[rng.NextInt(parents.Length)].Choice, rng), seen) is { } c
+                if (Child(() => Crossover(parents[rng.NextInt(parents.Length)].Choice,
+                        parents[rng.NextInt(parents.Length)].Choice, rng), seen) is { } c
                     && Evaluate(c, g) is { } e)
                     children.Add(e);
             // Next population: the best of parents and children (elitist), as many as the population size.

@@ -34,7 +34,8 @@ public sealed class Genotype
             return tokens.Select((t, p) => Operation.TryParse(t, out var op)
                 ? op
                 : throw new SearchSpaceException(
-                    $"genotype stage {s + 1}, position {p + 1}: unknown operation '{t}' (expected 'skip' or e.g. 'k3e6')"));
+                    $"genotype stage {s + 1}, position {p + 1}: unknown operation '{t}' " +
+                    "(expected 'skip' or e.g. 'k3e6')"));
         });
         return new Genotype(stages.ToArray());
     }
@@ -43,7 +44,8 @@ public sealed class Genotype
     public sealed record Document(string? Preset, IReadOnlyList<IReadOnlyList<string>> Stages);
 
     public string ToJson(string? preset) =>
-        JsonSerializer.Serialize(new Document(preset, Stages.Select(s => s.Select(o => o.ToString()).ToArray()).ToArray()),
+        JsonSerializer.Serialize(
+            new Document(preset, Stages.Select(s => s.Select(o => o.ToString()).ToArray()).ToArray()),
             Skeleton.Json);
 
     public static (Genotype Genotype, string? Preset) FromJson(string json, string source)

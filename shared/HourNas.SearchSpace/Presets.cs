@@ -3,7 +3,8 @@ using System.Text.Json;
 namespace HourNas.SearchSpace;
 
 /// <summary>A genotype with a name, the preset it belongs to, and optionally its own block style.</summary>
-public sealed record NamedGenotype(string Name, string Preset, string Text, string? Description = null, BlockStyle? Style = null);
+public sealed record NamedGenotype(
+    string Name, string Preset, string Text, string? Description = null, BlockStyle? Style = null);
 
 /// <summary>The embedded skeleton presets and named genotypes (JSON files under Presets/).</summary>
 public static class Presets
@@ -35,7 +36,8 @@ public static class Presets
         if (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || File.Exists(nameOrPath))
             return SearchSpace.Skeleton.Load(nameOrPath);
         throw new SearchSpaceException(
-            $"unknown preset '{nameOrPath}': known presets are {string.Join(", ", SkeletonNames)} (or give a skeleton .json file)");
+            $"unknown preset '{nameOrPath}': known presets are {string.Join(", ", SkeletonNames)} " +
+            "(or give a skeleton .json file)");
     }
 
     /// <summary>
@@ -52,8 +54,10 @@ public static class Presets
             var named = sameName.FirstOrDefault(g => g.Preset == presetName)
                 ?? (presetName is null && sameName.Length == 1 ? sameName[0] : null)
                 ?? throw new SearchSpaceException(presetName is null
-                    ? $"genotype '{genotype}' exists for presets {string.Join(", ", sameName.Select(g => g.Preset))}: say which with --preset"
-                    : $"genotype '{genotype}' belongs to preset {string.Join(", ", sameName.Select(g => $"'{g.Preset}'"))}, not '{presetName}'");
+                    ? $"genotype '{genotype}' exists for presets " +
+                        $"{string.Join(", ", sameName.Select(g => g.Preset))}: say which with --preset"
+                    : $"genotype '{genotype}' belongs to preset " +
+                        $"{string.Join(", ", sameName.Select(g => $"'{g.Preset}'"))}, not '{presetName}'");
             var skeleton = Skeleton(named.Preset);
             if (named.Style is not null) skeleton = skeleton with { Style = named.Style };
             var space = new ArchitectureSpace(skeleton);
@@ -75,11 +79,13 @@ public static class Presets
         {
             var known = string.Join(", ", Genotypes.Select(g => $"{g.Name} ({g.Preset})"));
             throw new SearchSpaceException(
-                $"unknown genotype '{genotype}': give a name ({known}), a .json file, or the text form 'k3e1 | k5e6 ...'");
+                $"unknown genotype '{genotype}': give a name ({known}), a .json file, " +
+                "or the text form 'k3e1 | k5e6 ...'");
         }
 
         var presetToUse = preset ?? filePreset
-            ?? throw new SearchSpaceException("a genotype given as text needs --preset to say which skeleton it is for");
+            ?? throw new SearchSpaceException(
+                "a genotype given as text needs --preset to say which skeleton it is for");
         var s2 = new ArchitectureSpace(Skeleton(presetToUse));
         return (s2, s2.Validate(parsed));
     }
@@ -98,12 +104,15 @@ public static class Presets
             foreach (var (b, op) in choices)
                 if (!space.Candidates[b].Contains(op))
                     throw new SearchSpaceException(
-                        $"vital block {b}: '{op}' is not among its candidates {string.Join(", ", space.Candidates[b])}");
+                        $"vital block {b}: '{op}' is not among its candidates " +
+                        $"{string.Join(", ", space.Candidates[b])}");
             return choices;
         }
         if (tokens.Length > 1 && tokens.Length != space.Blocks.Count)
             throw new SearchSpaceException(
-                $"vital genotype has {tokens.Length} operations: give one per vital block ({space.VitalBlocks.Count}: blocks {string.Join(", ", space.VitalBlocks)}) or a whole genotype ({space.Blocks.Count} blocks)");
+                $"vital genotype has {tokens.Length} operations: give one per vital block " +
+                $"({space.VitalBlocks.Count}: blocks {string.Join(", ", space.VitalBlocks)}) " +
+                $"or a whole genotype ({space.Blocks.Count} blocks)");
         var whole = tokens.Length > 1 ? space.Parse(spec) : Resolve(space.Skeleton.Name, spec).Genotype;
         return space.VitalBlocks.ToDictionary(b => b, b => whole.Blocks[b]);
     }
@@ -116,13 +125,15 @@ public static class Presets
         var assembly = typeof(Presets).Assembly;
         const string prefix = "HourNas.SearchSpace.Presets.";
         return assembly.GetManifestResourceNames()
-            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && !n.EndsWith("genotypes.json", StringComparison.Ordinal))
+            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal)
+                && !n.EndsWith("genotypes.json", StringComparison.Ordinal))
             .Select(n => SearchSpace.Skeleton.FromJson(ReadResource(n), n[prefix.Length..]))
             .ToDictionary(s => s.Name);
     }
 
     private static IReadOnlyList<NamedGenotype> LoadGenotypes() =>
-        JsonSerializer.Deserialize<NamedGenotype[]>(ReadResource("HourNas.SearchSpace.Presets.genotypes.json"), SearchSpace.Skeleton.Json)
+        JsonSerializer.Deserialize<NamedGenotype[]>(ReadResource("HourNas.SearchSpace.Presets.genotypes.json"),
+            SearchSpace.Skeleton.Json)
         ?? throw new InvalidOperationException("embedded genotypes.json is empty");
 
     private static string ReadResource(string name)

@@ -18,7 +18,9 @@ public sealed class Proposal
 
     public ShrunkSpace Space { get; }
 
-    /// <summary>Per block, the probability of each allowed operation (same order as <see cref="ShrunkSpace.Allowed"/>).</summary>
+    /// <summary>
+    /// Per block, the probability of each allowed operation (same order as <see cref="ShrunkSpace.Allowed"/>).
+    /// </summary>
     public IReadOnlyList<double[]> Probabilities { get; }
 
     /// <summary>The Lagrange multiplier, per MFLOP.</summary>
@@ -28,14 +30,19 @@ public sealed class Proposal
 
     public double ExpectedMacs { get; }
 
-    /// <summary>Uniform over each block's allowed operations (the budget-filtered SPOS baseline samples this way).</summary>
+    /// <summary>
+    /// Uniform over each block's allowed operations (the budget-filtered SPOS baseline samples this way).
+    /// </summary>
     public static Proposal Uniform(ShrunkSpace space) =>
-        new(space, space.Allowed.Select(a => Enumerable.Repeat(1.0 / a.Count, a.Count).ToArray()).ToArray(), 0, double.NaN);
+        new(space, space.Allowed.Select(a => Enumerable.Repeat(1.0 / a.Count, a.Count).ToArray()).ToArray(), 0,
+            double.NaN);
 
     /// <summary>Default target: the middle of the budget window.</summary>
     public static double DefaultTarget(Budget budget) => (budget.MinMacs + budget.MaxMacs) / 2.0;
 
-    /// <summary>The maximum-entropy proposal with expected cost <paramref name="targetMacs"/> (default: the window's middle).</summary>
+    /// <summary>
+    /// The maximum-entropy proposal with expected cost <paramref name="targetMacs"/> (default: the window's middle).
+    /// </summary>
     public static Proposal MaxEntropy(ShrunkSpace space, double? targetMacs = null)
     {
         var target = targetMacs ?? DefaultTarget(space.Budget);

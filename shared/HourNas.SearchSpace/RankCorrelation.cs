@@ -1,9 +1,13 @@
 namespace HourNas.SearchSpace;
 
-/// <summary>How well one ranking of architectures agrees with another (a supernet's with stand-alone training).</summary>
+/// <summary>
+/// How well one ranking of architectures agrees with another (a supernet's with stand-alone training).
+/// </summary>
 public static class RankCorrelation
 {
-    /// <summary>Kendall's tau-b between two paired samples (ties in either count as neither concordant nor discordant).</summary>
+    /// <summary>
+    /// Kendall's tau-b between two paired samples (ties in either count as neither concordant nor discordant).
+    /// </summary>
     public static double KendallTau(IReadOnlyList<double> a, IReadOnlyList<double> b)
     {
         if (a.Count != b.Count) throw new ArgumentException("samples differ in length");

@@ -5,7 +5,9 @@ namespace HourNas.SearchSpace;
 /// <summary>A candidate of one block with its cost, and whether it survived shrinking (and if not, why).</summary>
 public sealed record CandidateVerdict(Operation Op, Cost Cost, bool Kept, string? DroppedBecause);
 
-/// <summary>The shrinking verdicts of one block; a fixed block (its op already chosen) has one kept candidate.</summary>
+/// <summary>
+/// The shrinking verdicts of one block; a fixed block (its op already chosen) has one kept candidate.
+/// </summary>
 public sealed record BlockVerdicts(int Block, bool Vital, bool Fixed, IReadOnlyList<CandidateVerdict> Candidates)
 {
     public IEnumerable<CandidateVerdict> Kept => Candidates.Where(c => c.Kept);
@@ -53,10 +55,14 @@ public sealed class ShrunkSpace
     /// <summary>Architectures after pruning: the product of the kept counts.</summary>
     public BigInteger ShrunkSize => Allowed.Aggregate(BigInteger.One, (n, a) => n * a.Count);
 
-    /// <summary>Architectures whose cost falls inside the budget window, counted by dynamic programming over cost.</summary>
+    /// <summary>
+    /// Architectures whose cost falls inside the budget window, counted by dynamic programming over cost.
+    /// </summary>
     public BigInteger ArchitecturesInWindow { get; }
 
-    /// <summary>True when the count used exact costs; otherwise costs were rounded to <see cref="CountResolutionMacs"/>.</summary>
+    /// <summary>
+    /// True when the count used exact costs; otherwise costs were rounded to <see cref="CountResolutionMacs"/>.
+    /// </summary>
     public bool CountIsExact { get; }
 
     public long CountResolutionMacs { get; }
@@ -82,7 +88,9 @@ public sealed class ShrunkSpace
     public Genotype ToGenotype(IReadOnlyList<int> choice) =>
         Space.FromBlocks(choice.Select((c, b) => Allowed[b][c]).ToArray());
 
-    /// <summary>The choice indices of a genotype; throws naming the block when an operation is not allowed here.</summary>
+    /// <summary>
+    /// The choice indices of a genotype; throws naming the block when an operation is not allowed here.
+    /// </summary>
     public int[] Encode(Genotype genotype)
     {
         Space.Validate(genotype);

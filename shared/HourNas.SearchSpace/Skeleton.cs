@@ -20,7 +20,9 @@ public sealed record BlockStyle(Activation Activation, SqueezeExcitation? Squeez
 
 public sealed record StemSpec(int Width, int Stride);
 
-/// <summary>A stage: <see cref="MaxDepth"/> blocks of output width <see cref="Width"/>; the first has the stride.</summary>
+/// <summary>
+/// A stage: <see cref="MaxDepth"/> blocks of output width <see cref="Width"/>; the first has the stride.
+/// </summary>
 public sealed record StageSpec(int Width, int MaxDepth, int Stride, IReadOnlyList<string>? Candidates = null);
 
 /// <summary>
@@ -71,7 +73,9 @@ public sealed record Skeleton(
 
     public int BlockCount => Stages.Sum(s => s.MaxDepth);
 
-    /// <summary>The blocks in order with their shapes; recomputed per call (cheap), so records stay plain data.</summary>
+    /// <summary>
+    /// The blocks in order with their shapes; recomputed per call (cheap), so records stay plain data.
+    /// </summary>
     public IReadOnlyList<BlockSpec> LayoutBlocks()
     {
         var blocks = new List<BlockSpec>(BlockCount);

@@ -23,10 +23,13 @@ public static class SpaceShrinker
         foreach (var (block, op) in fixedOps)
         {
             if (block < 0 || block >= space.Blocks.Count)
-                throw new SearchSpaceException($"fixed block {block} does not exist: '{space.Skeleton.Name}' has blocks 0..{space.Blocks.Count - 1}");
+                throw new SearchSpaceException(
+                    $"fixed block {block} does not exist: " +
+                    $"'{space.Skeleton.Name}' has blocks 0..{space.Blocks.Count - 1}");
             if (!space.Candidates[block].Contains(op))
                 throw new SearchSpaceException(
-                    $"fixed block {block}: '{op}' is not among its candidates {string.Join(", ", space.Candidates[block])}");
+                    $"fixed block {block}: '{op}' is not among its candidates " +
+                    $"{string.Join(", ", space.Candidates[block])}");
         }
 
         var costs = space.Costs;
@@ -41,10 +44,13 @@ public static class SpaceShrinker
         var fixedText = fixedOps.Count > 0 ? " with the fixed choices" : "";
         if (minSum > budget.MaxMacs)
             throw new SearchSpaceException(
-                $"impossible budget: {budget.MaxMFlops:F2} MFLOPs is below the cheapest architecture of '{space.Skeleton.Name}'{fixedText}, which costs {minSum / 1e6:F2} MFLOPs");
+                $"impossible budget: {budget.MaxMFlops:F2} MFLOPs is below the cheapest architecture of " +
+                $"'{space.Skeleton.Name}'{fixedText}, which costs {minSum / 1e6:F2} MFLOPs");
         if (maxSum < budget.MinMacs)
             throw new SearchSpaceException(
-                $"impossible budget window {budget}: the most expensive architecture of '{space.Skeleton.Name}'{fixedText} costs {maxSum / 1e6:F2} MFLOPs; lower the budget or its minimum fraction");
+                $"impossible budget window {budget}: the most expensive architecture of " +
+                $"'{space.Skeleton.Name}'{fixedText} costs {maxSum / 1e6:F2} MFLOPs; " +
+                "lower the budget or its minimum fraction");
 
         var verdicts = new BlockVerdicts[options.Length];
         for (var b = 0; b < options.Length; b++)
@@ -56,9 +62,11 @@ public static class SpaceShrinker
                 var cheapest = minSum - ownMin + x.Item2.Macs;
                 var dearest = maxSum - ownMax + x.Item2.Macs;
                 string? why = cheapest > budget.MaxMacs
-                    ? $"with every other block at its cheapest the network costs {cheapest / 1e6:F2} > {budget.MaxMFlops:F2} MFLOPs"
+                    ? "with every other block at its cheapest the network costs " +
+                        $"{cheapest / 1e6:F2} > {budget.MaxMFlops:F2} MFLOPs"
                     : dearest < budget.MinMacs
-                        ? $"with every other block at its dearest the network costs {dearest / 1e6:F2} < {budget.MinMFlops:F2} MFLOPs"
+                        ? "with every other block at its dearest the network costs " +
+                            $"{dearest / 1e6:F2} < {budget.MinMFlops:F2} MFLOPs"
                         : null;
                 return new CandidateVerdict(x.Item1, x.Item2, why is null, why);
             }).ToArray());
@@ -98,7 +106,9 @@ public static class SpaceShrinker
         var cells = (int)(room / unit) + 1;
         var low = budget.MinMacs - baseMacs;
         var firstCell = low <= 0 ? 0 : (int)Math.Min(cells, (low + unit - 1) / unit);
-        var steps = residuals.Select(r => r.Select(x => (int)Math.Min(cells, (long)Math.Round((double)x / unit))).ToArray()).ToArray();
+        var steps = residuals
+            .Select(r => r.Select(x => (int)Math.Min(cells, (long)Math.Round((double)x / unit))).ToArray())
+            .ToArray();
 
         var ways = new UInt128[cells];
         var next = new UInt128[cells];

@@ -10,8 +10,9 @@ using Xunit.Abstractions;
 namespace HourNas.AppHost.Tests;
 
 /// <summary>
-/// The Aspire AppHost as a user starts it, from xunit and without Docker: RabbitMQ and Redis from their Debian packages,
-/// the coordinator and every worker as processes; a smoke experiment goes through the whole distributed pipeline.
+/// The Aspire AppHost as a user starts it, from xunit and without Docker: RabbitMQ and Redis from their Debian
+/// packages, the coordinator and every worker as processes; a smoke experiment goes through the whole distributed
+/// pipeline.
 /// </summary>
 public sealed class AppHostTests(ITestOutputHelper output)
 {
@@ -23,9 +24,13 @@ public sealed class AppHostTests(ITestOutputHelper output)
         var keepState = false;
         try
         {
-            // Ports apart from those ./test.sh's own RabbitMQ and Redis use; Aspire picks a free one for the coordinator's API.
+            // Ports apart from those ./test.sh's own RabbitMQ and Redis use; Aspire picks a free one for the
+            // coordinator's API.
             var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.HourNas_AppHost>(
-                [$"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379", "--HourNas:CoordinatorPort=0"],
+                [
+                    $"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379",
+                    "--HourNas:CoordinatorPort=0",
+                ],
                 timeout.Token);
             await using var app = await builder.BuildAsync(timeout.Token);
             // Every resource's state changes and log lines, so a failure says which resource stalled and why.
@@ -33,7 +38,8 @@ public sealed class AppHostTests(ITestOutputHelper output)
             var states = new ConcurrentDictionary<string, (string Resource, string State)>();  // by replica
             var started = DateTime.UtcNow;
             void Note(string resource, string line, bool isLog = true) =>
-                record.Enqueue(new(resource, $"{(DateTime.UtcNow - started).TotalSeconds,6:F1}s {resource}: {line}", isLog));
+                record.Enqueue(
+                    new(resource, $"{(DateTime.UtcNow - started).TotalSeconds,6:F1}s {resource}: {line}", isLog));
             var logs = app.Services.GetRequiredService<ResourceLoggerService>();
             _ = Task.Run(async () =>
             {
@@ -44,11 +50,14 @@ public sealed class AppHostTests(ITestOutputHelper output)
                     if (!states.ContainsKey(change.ResourceId))
                         _ = Task.Run(async () =>
                         {
-                            await foreach (var batch in logs.WatchAsync(change.ResourceId).WithCancellation(timeout.Token))
+                            await foreach (var batch in logs.WatchAsync(change.ResourceId)
+                                .WithCancellation(timeout.Token))
                                 foreach (var line in batch)
-                                    Note(change.Resource.Name, Colours.Replace(Timestamp.Replace(line.Content, "", 1), ""));
+                                    Note(change.Resource.Name,
+                                        Colours.Replace(Timestamp.Replace(line.Content, "", 1), ""));
                         }, timeout.Token);
-                    var now = $"{change.Snapshot.State?.Text} {change.Snapshot.HealthStatus}{(change.Snapshot.ExitCode is { } code ? $" exit {code}" : "")}";
+                    var now = $"{change.Snapshot.State?.Text} {change.Snapshot.HealthStatus}" +
+                        $"{(change.Snapshot.ExitCode is { } code ? $" exit {code}" : "")}";
                     states[change.ResourceId] = (change.Resource.Name, now);
                     Note(change.Resource.Name, $"[{now}]", isLog: false);
                 }
@@ -70,7 +79,9 @@ public sealed class AppHostTests(ITestOutputHelper output)
         finally
         {
             if (!keepState)
-                try { Directory.Delete(state, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                try { Directory.Delete(state, recursive: true); }
+                catch (IOException) { }
+                catch (UnauthorizedAccessException) { }
         }
     }
 
@@ -83,7 +94,8 @@ public sealed class AppHostTests(ITestOutputHelper output)
             await app.ResourceNotifications.WaitForResourceAsync(resource, KnownResourceStates.Running, cancel);
 
         using var http = app.CreateHttpClient("coordinator", "http");
-        var submitted = await http.PostAsJsonAsync("experiments", new { id = "apphost-smoke", spec = new { preset = "smoke" } }, cancel);
+        var submitted = await http.PostAsJsonAsync("experiments",
+            new { id = "apphost-smoke", spec = new { preset = "smoke" } }, cancel);
         Assert.True(submitted.IsSuccessStatusCode, await submitted.Content.ReadAsStringAsync(cancel));
 
         JsonElement experiment;
@@ -98,7 +110,10 @@ public sealed class AppHostTests(ITestOutputHelper output)
 
         Assert.True(status == "Completed", experiment.ToString());
         Assert.InRange(experiment.GetProperty("result").GetProperty("top1").GetDouble(), 0.3, 1.0);
-        var workers = experiment.GetProperty("stages").EnumerateArray().SelectMany(s => s.GetProperty("workers").EnumerateArray()).Select(w => w.GetString()).ToHashSet();
+        var workers = experiment.GetProperty("stages").EnumerateArray()
+            .SelectMany(s => s.GetProperty("workers").EnumerateArray())
+            .Select(w => w.GetString())
+            .ToHashSet();
         Assert.True(workers.Count >= 2, $"training stages ran in the worker processes: {string.Join(", ", workers)}");
         Assert.True(File.Exists(Path.Combine(state, "artifacts", "apphost-smoke", "retrain", "weights.pth")));
         // The experiment's web page, from the Redis-held state and the shared artifact folder.
@@ -108,18 +123,26 @@ public sealed class AppHostTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// A few lines: every resource's last state, then the error-looking log lines (else the last lines) of each resource
-    /// that is not running and healthy.
+    /// A few lines: every resource's last state, then the error-looking log lines (else the last lines) of each
+    /// resource that is not running and healthy.
     /// </summary>
-    private static string Diagnosis(IReadOnlyDictionary<string, (string Resource, string State)> states, IEnumerable<Entry> record)
+    private static string Diagnosis(IReadOnlyDictionary<string, (string Resource, string State)> states,
+        IEnumerable<Entry> record)
     {
-        var lines = new List<string> { "states: " + string.Join("; ", states.Values.Order().Select(s => $"{s.Resource} {s.State}")) };
-        var down = states.Values.Where(s => !s.State.StartsWith($"{KnownResourceStates.Running} Healthy", StringComparison.Ordinal)).Select(s => s.Resource).Distinct();
+        var lines = new List<string>
+        {
+            "states: " + string.Join("; ", states.Values.Order().Select(s => $"{s.Resource} {s.State}")),
+        };
+        var down = states.Values
+            .Where(s => !s.State.StartsWith($"{KnownResourceStates.Running} Healthy", StringComparison.Ordinal))
+            .Select(s => s.Resource)
+            .Distinct();
         foreach (var resource in down)
         {
             var own = record.Where(r => r.Resource == resource && r.IsLog).Select(r => r.Line).ToList();
             var errors = own.Where(l => ErrorLike.IsMatch(l)).ToList();
-            lines.AddRange((errors.Count > 0 ? errors : own).TakeLast(6).Select(l => l.Length > 220 ? l[..220] + "..." : l));
+            lines.AddRange((errors.Count > 0 ? errors : own).TakeLast(6)
+                .Select(l => l.Length > 220 ? l[..220] + "..." : l));
         }
         return string.Join("\n", lines);
     }
@@ -133,5 +156,6 @@ public sealed class AppHostTests(ITestOutputHelper output)
     private static readonly System.Text.RegularExpressions.Regex Colours = new(@"\x1B\[[0-9;]*m");
 
     private static readonly System.Text.RegularExpressions.Regex ErrorLike =
-        new("exception|error|fail|crit|unhandled|refused|denied|in use", System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+        new("exception|error|fail|crit|unhandled|refused|denied|in use",
+            System.Text.RegularExpressions.RegexOptions.IgnoreCase);
 }

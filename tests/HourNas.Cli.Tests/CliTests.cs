@@ -21,7 +21,8 @@ public class CliTests
     [Fact]
     public void Cost_accepts_a_text_genotype_and_prints_a_table()
     {
-        var r = CliRunner.Run("cost", "-p", "fashion-mnist", "-g", "k3e1 | k3e6 skip skip | k5e6 skip skip | k3e6 skip");
+        var r = CliRunner.Run("cost", "-p", "fashion-mnist", "-g",
+            "k3e1 | k3e6 skip skip | k5e6 skip skip | k3e6 skip");
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("block 8", r.Out);
         Assert.Contains("total:", r.Out);
@@ -32,7 +33,8 @@ public class CliTests
     {
         var r = CliRunner.Run("vital", "--preset", "mobilenetv2", "--json");
         Assert.Equal(0, r.ExitCode);
-        Assert.Equal([0, 1, 3, 6, 10, 13, 16], r.Json.GetProperty("vitalBlocks").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal([0, 1, 3, 6, 10, 13, 16],
+            r.Json.GetProperty("vitalBlocks").EnumerateArray().Select(e => e.GetInt32()));
         var block3 = r.Json.GetProperty("blocks")[3];
         Assert.True(block3.GetProperty("vital").GetBoolean());
         Assert.Contains("stride 2", block3.GetProperty("reason").GetString());
@@ -41,8 +43,8 @@ public class CliTests
     [Fact]
     public void Shrink_json_reports_counts_proposal_and_acceptance()
     {
-        var r = CliRunner.Run("shrink", "--preset", "imagenet", "--budget-mflops", "320", "--vital-genotype", "hournas-f",
-            "--samples", "2000", "--json");
+        var r = CliRunner.Run("shrink", "--preset", "imagenet", "--budget-mflops", "320", "--vital-genotype",
+            "hournas-f", "--samples", "2000", "--json");
         Assert.Equal(0, r.ExitCode);
         var json = r.Json;
         Assert.Equal("1000000000000000", json.GetProperty("architecturesInSpace").GetString());
@@ -55,10 +57,13 @@ public class CliTests
         Assert.InRange(json.GetProperty("acceptanceRate").GetDouble(), 0.01, 1);
         var blocks = json.GetProperty("blocks").EnumerateArray().ToArray();
         Assert.Equal(22, blocks.Length);
-        Assert.All(blocks.Where(b => b.GetProperty("fixed").GetBoolean()), b => Assert.True(b.GetProperty("vital").GetBoolean()));
+        Assert.All(blocks.Where(b => b.GetProperty("fixed").GetBoolean()),
+            b => Assert.True(b.GetProperty("vital").GetBoolean()));
         foreach (var b in blocks)
         {
-            var kept = b.GetProperty("candidates").EnumerateArray().Where(c => c.GetProperty("kept").GetBoolean()).ToArray();
+            var kept = b.GetProperty("candidates").EnumerateArray()
+                .Where(c => c.GetProperty("kept").GetBoolean())
+                .ToArray();
             Assert.Equal(1.0, kept.Sum(c => c.GetProperty("probability").GetDouble()), 9);
         }
     }
@@ -68,17 +73,22 @@ public class CliTests
     {
         var r = CliRunner.Run("presets", "--json");
         Assert.Equal(0, r.ExitCode);
-        var names = r.Json.GetProperty("presets").EnumerateArray().Select(p => p.GetProperty("name").GetString()!).ToArray();
+        var names = r.Json.GetProperty("presets").EnumerateArray()
+            .Select(p => p.GetProperty("name").GetString()!)
+            .ToArray();
         Assert.Equal(new[] { "cifar10", "fashion-mnist", "imagenet", "mobilenetv2", "smoke" }, names);
-        Assert.Contains(r.Json.GetProperty("genotypes").EnumerateArray(), g => g.GetProperty("name").GetString() == "hournas-f");
+        Assert.Contains(r.Json.GetProperty("genotypes").EnumerateArray(),
+            g => g.GetProperty("name").GetString() == "hournas-f");
     }
 
     [Theory]
     [InlineData("unknown preset 'nope'", "vital", "--preset", "nope")]
     [InlineData("impossible budget", "shrink", "--preset", "imagenet", "--budget-mflops", "10")]
     [InlineData("unknown operation 'k4e6'", "cost", "--preset", "imagenet", "--genotype", "k4e6 | k3e6")]
-    [InlineData("'skip' is not allowed", "cost", "-p", "fashion-mnist", "-g", "skip | k3e6 skip skip | k5e6 skip skip | k3e6 skip")]
-    [InlineData("vital genotype has 3 operations", "shrink", "-p", "imagenet", "-b", "300", "--vital-genotype", "k3e1 k3e1 k3e1")]
+    [InlineData("'skip' is not allowed", "cost", "-p", "fashion-mnist", "-g",
+        "skip | k3e6 skip skip | k5e6 skip skip | k3e6 skip")]
+    [InlineData("vital genotype has 3 operations", "shrink", "-p", "imagenet", "-b", "300", "--vital-genotype",
+        "k3e1 k3e1 k3e1")]
     [InlineData("the budget must be a positive number", "shrink", "-p", "imagenet", "-b", "-5")]
     public void Bad_input_is_a_clear_error_on_stderr(string expected, params string[] args)
     {

@@ -10,8 +10,8 @@ public class StageCommandTests
         var outDir = TempOut();
         try
         {
-            var r = CliRunner.Run("stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual", "--epochs", "1",
-                "--train-limit", "1024", "--batch-size", "32", "--out", outDir, "--json");
+            var r = CliRunner.Run("stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual", "--epochs",
+                "1", "--train-limit", "1024", "--batch-size", "32", "--out", outDir, "--json");
             Assert.True(r.ExitCode == 0, r.Error);
             Assert.InRange(r.Json.GetProperty("top1").GetDouble(), 0.3, 1.0);
             Assert.Equal(100_378, r.Json.GetProperty("params").GetInt64());
@@ -30,14 +30,22 @@ public class StageCommandTests
         var root = TempOut();
         try
         {
-            string[] common = ["--preset", "fashion-mnist", "-b", "2.5", "--epochs", "1", "--train-limit", "512", "--population", "3",
-                "--generations", "1", "--validation-images", "100"];
+            string[] common =
+            [
+                "--preset", "fashion-mnist", "-b", "2.5", "--epochs", "1", "--train-limit", "512", "--population", "3",
+                "--generations", "1", "--validation-images", "100",
+            ];
             var s1 = CliRunner.Run(["stage", "stage1", .. common, "--out", Path.Combine(root, "s1"), "--json"]);
             Assert.True(s1.ExitCode == 0, s1.Error);
             var vital = s1.Json.GetProperty("vitalOperations").GetString()!.Split(' ');
-            var s2 = CliRunner.Run(["stage", "stage2", .. common, "--from", Path.Combine(root, "s1"), "--out", Path.Combine(root, "s2"), "--json"]);
+            var s2 = CliRunner.Run(
+                [
+                    "stage", "stage2", .. common, "--from", Path.Combine(root, "s1"), "--out", Path.Combine(root, "s2"),
+                    "--json",
+                ]);
             Assert.True(s2.ExitCode == 0, s2.Error);
-            var blocks = s2.Json.GetProperty("genotype").GetString()!.Replace("|", " ").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var blocks = s2.Json.GetProperty("genotype").GetString()!.Replace("|", " ")
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(vital, new[] { 0, 1, 4, 7 }.Select(b => blocks[b]));
             Assert.InRange(s2.Json.GetProperty("mFlops").GetDouble(), 2.25, 2.5);
         }
@@ -50,9 +58,12 @@ public class StageCommandTests
     [Theory]
     [InlineData("needs --budget-mflops", "stage", "stage1", "--preset", "fashion-mnist")]
     [InlineData("needs --genotype", "stage", "retrain", "--preset", "fashion-mnist")]
-    [InlineData("does not exist", "stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual", "--data", "/nonexistent/fmnist")]
-    [InlineData("CUDA is not available", "stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual", "--device", "cuda")]
-    [InlineData("no stage-1 result.json", "stage", "stage2", "--preset", "fashion-mnist", "-b", "2.5", "--from", "/nonexistent/s1")]
+    [InlineData("does not exist", "stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual",
+        "--data", "/nonexistent/fmnist")]
+    [InlineData("CUDA is not available", "stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual",
+        "--device", "cuda")]
+    [InlineData("no stage-1 result.json", "stage", "stage2", "--preset", "fashion-mnist", "-b", "2.5",
+        "--from", "/nonexistent/s1")]
     [InlineData("no dataset folder given", "stage", "retrain", "--preset", "cifar10", "--genotype", "manual")]
     public void Bad_stage_input_is_a_clear_error(string expected, params string[] args)
     {

@@ -49,7 +49,8 @@ public class DataTests
         using var dir = new TempFolder();
         WriteFashionMnist(dir);
         var (train, test) = FashionMnist.Load(dir.Path);
-        Assert.Equal((20, 10, 1, 28, 28, 10), (train.Count, test.Count, train.Channels, train.Height, train.Width, train.Classes));
+        Assert.Equal((20, 10, 1, 28, 28, 10),
+            (train.Count, test.Count, train.Channels, train.Height, train.Width, train.Classes));
         var image = new byte[784];
         train.Read(3, image, augment: false, new Rng(0));
         Assert.Equal(IdxImages(20, 28, 28).AsSpan(16 + 3 * 784, 784).ToArray(), image);
@@ -237,7 +238,8 @@ public class DataTests
         Directory.CreateDirectory(dir.File("c0"));
         File.WriteAllText(dir.File("c0/bad.png"), "garbage");
         var folder = new ImageFolder(dir.Path, 8, 1);
-        var e = Assert.Throws<DataException>(() => BatchLoader.Read(folder, 4, new Normalization([0.5f], [0.5f]), false, 0).ToArray());
+        var e = Assert.Throws<DataException>(() =>
+            BatchLoader.Read(folder, 4, new Normalization([0.5f], [0.5f]), false, 0).ToArray());
         Assert.Contains("bad.png", e.Message);
     }
 

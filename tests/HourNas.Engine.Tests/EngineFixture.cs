@@ -5,7 +5,9 @@ using static TorchSharp.torch;
 
 namespace HourNas.Engine.Tests;
 
-/// <summary>Real Fashion-MNIST (Debian's dataset-fashion-mnist, which test.sh installs) and the CPU device, loaded once.</summary>
+/// <summary>
+/// Real Fashion-MNIST (Debian's dataset-fashion-mnist, which test.sh installs) and the CPU device, loaded once.
+/// </summary>
 public sealed class FashionMnistFixture
 {
     public FashionMnistFixture()

@@ -36,7 +36,8 @@ public class StageTests(FashionMnistFixture fx)
         var bulbs = SpaceShrinker.Shrink(fx.Space, Window, vital);
         Assert.True((double)bulbs.ArchitecturesInWindow >= 0.9 * TinySearch.MinBulbShare * (double)bulbs.SpaceSize,
             $"{bulbs.ArchitecturesInWindow} of {bulbs.SpaceSize} bulb architectures in the window");
-        var s2 = HourNasStages.SearchNonVitalBlocks(Context(dir, "s2"), fx.Space, Window, vital, s1.SupernetWeights, TinySearch);
+        var s2 = HourNasStages.SearchNonVitalBlocks(Context(dir, "s2"), fx.Space, Window, vital, s1.SupernetWeights,
+            TinySearch);
         var genotype = fx.Space.Parse(s2.Genotype);
         Assert.All(vital, kv => Assert.Equal(kv.Value, genotype.Blocks[kv.Key]));
         Assert.True(Window.Contains(fx.Space.Costs.Of(genotype).Total.Macs), $"{s2.MFlops} MFLOPs outside {Window}");
@@ -47,7 +48,8 @@ public class StageTests(FashionMnistFixture fx)
         Assert.Equal("fashion-mnist", preset);
 
         // Enough steps (60) for the retrained network to learn past chance.
-        var retrainContext = new StageContext(fx.Device, fx.Data, dir.File("retrain"), 0, FashionMnistFixture.Tiny() with { BatchSize = 32 }, 2000);
+        var retrainContext = new StageContext(fx.Device, fx.Data, dir.File("retrain"), 0,
+            FashionMnistFixture.Tiny() with { BatchSize = 32 }, 2000);
         var retrained = HourNasStages.Retrain(retrainContext, fx.Space, genotype);
         Assert.InRange(retrained.Top1, 0.3, 1.0);
         Assert.True(retrained.Top5 >= retrained.Top1);
@@ -123,7 +125,8 @@ public class StageTests(FashionMnistFixture fx)
         using var dir = new TempFolder();
         var a = HourNasStages.SearchSpos(Context(dir, "a", seed: 3), fx.Space, Window, TinySearch);
         var b = HourNasStages.SearchSpos(Context(dir, "b", seed: 3), fx.Space, Window, TinySearch);
-        Assert.Equal(a.Evaluated.Select(e => (e.Genotype, e.Accuracy)), b.Evaluated.Select(e => (e.Genotype, e.Accuracy)));
+        Assert.Equal(a.Evaluated.Select(e => (e.Genotype, e.Accuracy)),
+            b.Evaluated.Select(e => (e.Genotype, e.Accuracy)));
         Assert.Equal(a.Genotype, b.Genotype);
     }
 

@@ -5,7 +5,8 @@ internal sealed class TempFolder : IDisposable
 {
     public TempFolder() => Directory.CreateDirectory(Path);
 
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"hournas-test-{Guid.NewGuid():N}");
+    public string Path { get; } =
+        System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"hournas-test-{Guid.NewGuid():N}");
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 

@@ -35,7 +35,8 @@ public class TrainingTests(FashionMnistFixture fx)
 
         manual_seed(99); // different initial weights: the checkpoint must replace them
         using var resumed = SuperNet.Child(fx.Space, g);
-        var result = new Trainer(resumed, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b")).Train(data, norm);
+        var result = new Trainer(resumed, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b"))
+            .Train(data, norm);
         Assert.Equal(2 * (640 / 64) * 64, result.ImagesSeen);
 
         var expected = Snapshot(straight);
@@ -52,7 +53,8 @@ public class TrainingTests(FashionMnistFixture fx)
         using var a = SuperNet.Child(fx.Space, fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
         new Trainer(a, FashionMnistFixture.Tiny(), fx.Device, "t", 1, dir.Path).Train(data, norm);
         using var b = SuperNet.Child(fx.Space, fx.Space.Parse("k5e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
-        var e = Assert.Throws<InvalidDataException>(() => new Trainer(b, FashionMnistFixture.Tiny(), fx.Device, "t", 1, dir.Path).Train(data, norm));
+        var e = Assert.Throws<InvalidDataException>(() =>
+            new Trainer(b, FashionMnistFixture.Tiny(), fx.Device, "t", 1, dir.Path).Train(data, norm));
         Assert.Contains("network", e.Message);
     }
 
@@ -113,7 +115,8 @@ public class TrainingTests(FashionMnistFixture fx)
         manual_seed(1);
         using var net = SuperNet.Child(fx.Space, fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip"));
         new Trainer(net, FashionMnistFixture.Tiny(2) with { BatchSize = 32 }, fx.Device, "t", 1).Train(data, norm);
-        var accuracy = Evaluator.Evaluate(net, ImageSources.Limit(fx.Data.Test, 500, 2), norm, fx.Device, batchSize: 64);
+        var accuracy = Evaluator.Evaluate(net, ImageSources.Limit(fx.Data.Test, 500, 2), norm, fx.Device,
+            batchSize: 64);
         Assert.Equal(500, accuracy.Images);
         Assert.InRange(accuracy.Top1, 0.4, 1.0); // 64 steps of a small net already learn well past chance (10%)
         Assert.True(accuracy.Top5 > accuracy.Top1);

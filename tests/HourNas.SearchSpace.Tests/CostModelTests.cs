@@ -60,7 +60,8 @@ public class CostModelTests
         Assert.Equal(plain.Params + 24 * 24 + 48, expanded.Params);
         Assert.Equal(plain.Macs + 24 * 24 * 49, expanded.Macs);
 
-        var se = new ArchitectureSpace(skeleton with { Style = skeleton.Style with { SqueezeExcitation = new(0.25, SeBasis.Input) } })
+        var se = new ArchitectureSpace(
+                skeleton with { Style = skeleton.Style with { SqueezeExcitation = new(0.25, SeBasis.Input) } })
             .Costs.Block(2, Operation.Parse("k3e6"));
         var noSe = new ArchitectureSpace(skeleton).Costs.Block(2, Operation.Parse("k3e6"));
         // SE on 144 expanded channels reduced to floor(24 * 0.25) = 6: 144*6 + 6 + 6*144 + 144 params.
@@ -73,8 +74,10 @@ public class CostModelTests
     {
         var (space, g) = Presets.Resolve("fashion-mnist", "manual");
         var cost = space.Costs.Of(g);
-        Assert.Equal(cost.Stem + cost.Head + cost.Classifier + cost.Blocks.Aggregate(Cost.Zero, (a, b) => a + b), cost.Total);
-        Assert.All(g.Blocks.Select((op, i) => (op, i)).Where(x => x.op.IsSkip), x => Assert.Equal(Cost.Zero, cost.Blocks[x.i]));
+        Assert.Equal(cost.Stem + cost.Head + cost.Classifier + cost.Blocks.Aggregate(Cost.Zero, (a, b) => a + b),
+            cost.Total);
+        Assert.All(g.Blocks.Select((op, i) => (op, i)).Where(x => x.op.IsSkip),
+            x => Assert.Equal(Cost.Zero, cost.Blocks[x.i]));
         Assert.Equal(space.Costs.Fixed, cost.Stem + cost.Head + cost.Classifier);
     }
 }

@@ -24,7 +24,8 @@ public class EvolutionTests
     }
 
     private static EvolutionResult Evolve(ulong seed, EvolutionSettings? settings = null) =>
-        new EvolutionarySearch(Counts, Within, settings ?? new EvolutionSettings()).Run(Fitness, RandomWithin, new Rng(seed));
+        new EvolutionarySearch(Counts, Within, settings ?? new EvolutionSettings())
+            .Run(Fitness, RandomWithin, new Rng(seed));
 
     [Fact]
     public void Beats_random_sampling_at_the_same_evaluation_count()
@@ -38,8 +39,10 @@ public class EvolutionTests
             var rng = new Rng(seed + 1000);
             random.Add(Enumerable.Range(0, result.Evaluations).Select(_ => Fitness(RandomWithin(rng))).Max());
         }
-        Assert.True(evolved.Average() > random.Average(), $"evolution {evolved.Average():F1} vs random {random.Average():F1}");
-        Assert.All(evolved.Zip(random), p => Assert.True(p.First >= p.Second, $"evolution {p.First} < random {p.Second}"));
+        Assert.True(evolved.Average() > random.Average(),
+            $"evolution {evolved.Average():F1} vs random {random.Average():F1}");
+        Assert.All(evolved.Zip(random),
+            p => Assert.True(p.First >= p.Second, $"evolution {p.First} < random {p.Second}"));
     }
 
     [Fact]

@@ -31,7 +31,8 @@ public class GenotypeTests
     public void Wrong_block_count_names_the_stage()
     {
         var e = Assert.Throws<SearchSpaceException>(() =>
-            Imagenet.Parse("k3e1 | k5e6 k5e1 k5e1 | k5e6 k5e1 k3e1 k5e1 | k5e6 k3e6 k3e6 k3e6 | k5e6 k5e3 k5e3 k5e3 | k5e6 k5e6 k3e6 k5e6 | k5e6"));
+            Imagenet.Parse("k3e1 | k5e6 k5e1 k5e1 | k5e6 k5e1 k3e1 k5e1 | k5e6 k3e6 k3e6 k3e6 | " +
+                "k5e6 k5e3 k5e3 k5e3 | k5e6 k5e6 k3e6 k5e6 | k5e6"));
         Assert.Contains("stage 2 has 3 blocks", e.Message);
         Assert.Contains("has 4 there", e.Message);
     }
@@ -55,7 +56,8 @@ public class GenotypeTests
     public void Skip_on_a_vital_block_is_rejected()
     {
         var e = Assert.Throws<SearchSpaceException>(() =>
-            Imagenet.Parse("k3e1 | skip k5e1 k5e1 k3e1 | k5e6 k5e1 k3e1 k5e1 | k5e6 k3e6 k3e6 k3e6 | k5e6 k5e3 k5e3 k5e3 | k5e6 k5e6 k3e6 k5e6 | k5e6"));
+            Imagenet.Parse("k3e1 | skip k5e1 k5e1 k3e1 | k5e6 k5e1 k3e1 k5e1 | k5e6 k3e6 k3e6 k3e6 | " +
+                "k5e6 k5e3 k5e3 k5e3 | k5e6 k5e6 k3e6 k5e6 | k5e6"));
         Assert.Contains("block 1", e.Message);
         Assert.Contains("vital", e.Message);
     }
@@ -96,7 +98,8 @@ public class GenotypeTests
         var path = Path.Combine(Path.GetTempPath(), $"hournas-skel-{Guid.NewGuid():N}.json");
         try
         {
-            File.WriteAllText(path, Presets.Skeleton("fashion-mnist").ToJson().Replace("\"maxDepth\": 3", "\"maxDepth\": 0"));
+            File.WriteAllText(path,
+                Presets.Skeleton("fashion-mnist").ToJson().Replace("\"maxDepth\": 3", "\"maxDepth\": 0"));
             var e = Assert.Throws<SearchSpaceException>(() => Presets.Skeleton(path));
             Assert.Contains(path, e.Message);
             Assert.Contains("maxDepth must be at least 1", e.Message);
@@ -105,7 +108,8 @@ public class GenotypeTests
             e = Assert.Throws<SearchSpaceException>(() => Presets.Skeleton(path));
             Assert.Contains("not a valid skeleton", e.Message);
 
-            File.WriteAllText(path, Presets.Skeleton("fashion-mnist").ToJson().Replace("\"headWidth\"", "\"headWidht\""));
+            File.WriteAllText(path,
+                Presets.Skeleton("fashion-mnist").ToJson().Replace("\"headWidth\"", "\"headWidht\""));
             e = Assert.Throws<SearchSpaceException>(() => Presets.Skeleton(path));
             Assert.Contains("headWidht", e.Message);
         }

@@ -31,7 +31,8 @@ public class ProposalTests
     [Fact]
     public void Probabilities_follow_the_exponential_family()
     {
-        var shrunk = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("fashion-mnist")), Budget.FromMFlops(2, 0.8));
+        var shrunk = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("fashion-mnist")),
+            Budget.FromMFlops(2, 0.8));
         var proposal = Proposal.MaxEntropy(shrunk);
         // log p(o) - log p(o') = -lambda (c(o) - c(o')) for every pair in a block.
         for (var b = 0; b < shrunk.Allowed.Count; b++)
@@ -77,7 +78,8 @@ public class ProposalTests
     public void The_proposal_accepts_more_than_uniform_sampling_of_the_whole_space()
     {
         var space = new ArchitectureSpace(Presets.Skeleton("imagenet"));
-        var vital = space.VitalBlocks.ToDictionary(b => b, b => Presets.Resolve("imagenet", "hournas-f").Genotype.Blocks[b]);
+        var vital = space.VitalBlocks.ToDictionary(b => b,
+            b => Presets.Resolve("imagenet", "hournas-f").Genotype.Blocks[b]);
         var budget = Budget.FromMFlops(350);
         var full = SpaceShrinker.Shrink(space, budget, vital);
         var proposal = new ArchitectureSampler(Proposal.MaxEntropy(full)).MeasureAcceptance(new Rng(1), 5000);
@@ -88,7 +90,8 @@ public class ProposalTests
     [Fact]
     public void A_target_outside_the_window_is_rejected()
     {
-        var shrunk = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("fashion-mnist")), Budget.FromMFlops(3));
+        var shrunk = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("fashion-mnist")),
+            Budget.FromMFlops(3));
         Assert.Throws<SearchSpaceException>(() => Proposal.MaxEntropy(shrunk, 3.5e6));
     }
 }

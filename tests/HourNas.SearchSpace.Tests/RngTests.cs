@@ -21,7 +21,8 @@ public class RngTests
         var rng = new Rng(5);
         for (var i = 0; i < 17; i++) rng.NextDouble();
         var resumed = new Rng(rng.State);
-        Assert.Equal(Enumerable.Range(0, 50).Select(_ => rng.NextInt(1000)), Enumerable.Range(0, 50).Select(_ => resumed.NextInt(1000)));
+        Assert.Equal(Enumerable.Range(0, 50).Select(_ => rng.NextInt(1000)),
+            Enumerable.Range(0, 50).Select(_ => resumed.NextInt(1000)));
     }
 
     [Fact]

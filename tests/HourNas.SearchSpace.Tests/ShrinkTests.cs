@@ -8,7 +8,9 @@ public class ShrinkTests
     private static readonly ArchitectureSpace Tiny = new(TinySpaces.Tiny);
 
     private static long[] AllMacs(ArchitectureSpace space) =>
-        TinySpaces.Enumerate(space.Candidates.Select(c => c.Count).ToArray()).Select(c => TinySpaces.Macs(space, c)).ToArray();
+        TinySpaces.Enumerate(space.Candidates.Select(c => c.Count).ToArray())
+            .Select(c => TinySpaces.Macs(space, c))
+            .ToArray();
 
     [Fact]
     public void Window_count_equals_brute_force_for_many_budgets()
@@ -39,7 +41,10 @@ public class ShrinkTests
         var droppedAbove = false;
         var droppedBelow = false;
         // A low window drops dear candidates; a high one drops cheap ones.
-        foreach (var budget in new[] { new Budget(sorted[n / 20], sorted[n / 40]), new Budget(sorted[n - 1], sorted[n - n / 20]) })
+        foreach (var budget in new[]
+            {
+                new Budget(sorted[n / 20], sorted[n / 40]), new Budget(sorted[n - 1], sorted[n - n / 20]),
+            })
         {
             var shrunk = SpaceShrinker.Shrink(Tiny, budget);
             for (var b = 0; b < Tiny.Blocks.Count; b++)
@@ -48,13 +53,15 @@ public class ShrinkTests
                 var with = all.Where(a => a.Choice[b] == o).ToArray();
                 var expected = with.Any(a => a.Macs <= budget.MaxMacs) && with.Any(a => a.Macs >= budget.MinMacs);
                 var verdict = shrunk.Verdicts[b].Candidates[o];
-                Assert.True(expected == verdict.Kept, $"block {b} {verdict.Op}: kept={verdict.Kept}, expected {expected}");
+                Assert.True(expected == verdict.Kept,
+                    $"block {b} {verdict.Op}: kept={verdict.Kept}, expected {expected}");
                 if (verdict.Kept) continue;
                 Assert.NotNull(verdict.DroppedBecause);
                 droppedAbove |= verdict.DroppedBecause!.Contains("cheapest");
                 droppedBelow |= verdict.DroppedBecause!.Contains("dearest");
             }
-            Assert.Equal(shrunk.Allowed.Aggregate(System.Numerics.BigInteger.One, (x, a) => x * a.Count), shrunk.ShrunkSize);
+            Assert.Equal(shrunk.Allowed.Aggregate(System.Numerics.BigInteger.One, (x, a) => x * a.Count),
+                shrunk.ShrunkSize);
         }
         // Both pruning rules must have fired, or the test proves nothing.
         Assert.True(droppedAbove && droppedBelow);
@@ -85,7 +92,8 @@ public class ShrinkTests
         Assert.True(exact.CountIsExact);
         Assert.False(rounded.CountIsExact);
         Assert.True(rounded.CountResolutionMacs > exact.CountResolutionMacs);
-        var error = Math.Abs((double)(rounded.ArchitecturesInWindow - exact.ArchitecturesInWindow)) / (double)exact.ArchitecturesInWindow;
+        var error = Math.Abs((double)(rounded.ArchitecturesInWindow - exact.ArchitecturesInWindow))
+            / (double)exact.ArchitecturesInWindow;
         Assert.True(error < 0.01, $"rounded count off by {error:P2}");
     }
 

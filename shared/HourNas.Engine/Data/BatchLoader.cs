@@ -3,7 +3,9 @@ using HourNas.SearchSpace;
 
 namespace HourNas.Engine.Data;
 
-/// <summary>Per-channel mean and standard deviation (of pixel values scaled to [0, 1]) used to normalise inputs.</summary>
+/// <summary>
+/// Per-channel mean and standard deviation (of pixel values scaled to [0, 1]) used to normalise inputs.
+/// </summary>
 public sealed record Normalization(float[] Mean, float[] Std)
 {
     /// <summary>Estimated from up to <paramref name="sample"/> un-augmented training images (seeded).</summary>
@@ -45,8 +47,8 @@ public sealed record Batch(float[] Images, long[] Labels, int Count, int Channel
 /// </summary>
 public static class BatchLoader
 {
-    public static IEnumerable<Batch> Read(IImageSource source, int batchSize, Normalization normalization, bool train, ulong seed,
-        int prefetch = 4, CancellationToken cancellation = default)
+    public static IEnumerable<Batch> Read(IImageSource source, int batchSize, Normalization normalization, bool train,
+        ulong seed, int prefetch = 4, CancellationToken cancellation = default)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be at least 1");
         var rng = new Rng(seed);
@@ -67,7 +69,8 @@ public static class BatchLoader
                 {
                     var start = b * batchSize;
                     var count = Math.Min(batchSize, source.Count - start);
-                    queue.Add(Build(source, order.AsSpan(start, count).ToArray(), normalization, train, seeds[b]), stop.Token);
+                    queue.Add(Build(source, order.AsSpan(start, count).ToArray(), normalization, train, seeds[b]),
+                        stop.Token);
                 }
             }
             catch (OperationCanceledException)

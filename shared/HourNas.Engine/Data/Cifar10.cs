@@ -27,11 +27,13 @@ public static class Cifar10
             if (!File.Exists(path)) throw new DataException($"CIFAR-10 file '{path}' does not exist");
             var data = File.ReadAllBytes(path);
             if (data.Length == 0 || data.Length % Record != 0)
-                throw new DataException($"{path}: {data.Length} bytes is not a whole number of {Record}-byte records (truncated or not CIFAR-10 binary)");
+                throw new DataException($"{path}: {data.Length} bytes is not a whole number of {Record}-byte records " +
+                    "(truncated or not CIFAR-10 binary)");
             for (var r = 0; r < data.Length / Record; r++)
             {
                 var label = data[r * Record];
-                if (label > 9) throw new DataException($"{path}: record {r} has label {label}, CIFAR-10 labels are 0..9");
+                if (label > 9)
+                    throw new DataException($"{path}: record {r} has label {label}, CIFAR-10 labels are 0..9");
                 labels.WriteByte(label);
                 pixels.Write(data, r * Record + 1, Record - 1);
             }

@@ -35,14 +35,19 @@ public static class FashionMnist
     public static (byte[] Pixels, int Count, int Rows, int Cols) ReadImages(string path)
     {
         var data = ReadAll(path);
-        if (data.Length < 16) throw new DataException($"{path}: truncated: {data.Length} bytes, an IDX image header needs 16");
+        if (data.Length < 16)
+            throw new DataException($"{path}: truncated: {data.Length} bytes, an IDX image header needs 16");
         var magic = BinaryPrimitives.ReadInt32BigEndian(data);
-        if (magic != 0x803) throw new DataException($"{path}: wrong magic number 0x{magic:X8}, expected 0x00000803 (IDX3 unsigned bytes)");
-        int count = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4)), rows = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(8)),
+        if (magic != 0x803)
+            throw new DataException(
+                $"{path}: wrong magic number 0x{magic:X8}, expected 0x00000803 (IDX3 unsigned bytes)");
+        int count = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4)),
+            rows = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(8)),
             cols = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(12));
         var expected = 16L + (long)count * rows * cols;
         if (count < 0 || rows <= 0 || cols <= 0 || data.Length != expected)
-            throw new DataException($"{path}: header says {count} images of {rows}x{cols} ({expected} bytes), file has {data.Length} bytes (truncated or corrupt)");
+            throw new DataException($"{path}: header says {count} images of {rows}x{cols} ({expected} bytes), " +
+                $"file has {data.Length} bytes (truncated or corrupt)");
         return (data[16..], count, rows, cols);
     }
 
@@ -50,12 +55,16 @@ public static class FashionMnist
     public static byte[] ReadLabels(string path)
     {
         var data = ReadAll(path);
-        if (data.Length < 8) throw new DataException($"{path}: truncated: {data.Length} bytes, an IDX label header needs 8");
+        if (data.Length < 8)
+            throw new DataException($"{path}: truncated: {data.Length} bytes, an IDX label header needs 8");
         var magic = BinaryPrimitives.ReadInt32BigEndian(data);
-        if (magic != 0x801) throw new DataException($"{path}: wrong magic number 0x{magic:X8}, expected 0x00000801 (IDX1 unsigned bytes)");
+        if (magic != 0x801)
+            throw new DataException(
+                $"{path}: wrong magic number 0x{magic:X8}, expected 0x00000801 (IDX1 unsigned bytes)");
         var count = BinaryPrimitives.ReadInt32BigEndian(data.AsSpan(4));
         if (count < 0 || data.Length != 8L + count)
-            throw new DataException($"{path}: header says {count} labels ({8L + count} bytes), file has {data.Length} bytes (truncated or corrupt)");
+            throw new DataException($"{path}: header says {count} labels ({8L + count} bytes), " +
+                $"file has {data.Length} bytes (truncated or corrupt)");
         return data[8..];
     }
 
@@ -64,7 +73,9 @@ public static class FashionMnist
         try
         {
             using var file = File.OpenRead(path);
-            using Stream stream = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(file, CompressionMode.Decompress) : file;
+            using Stream stream = path.EndsWith(".gz", StringComparison.Ordinal)
+                ? new GZipStream(file, CompressionMode.Decompress)
+                : file;
             using var buffer = new MemoryStream();
             stream.CopyTo(buffer);
             return buffer.ToArray();

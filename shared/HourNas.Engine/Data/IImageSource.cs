@@ -26,7 +26,9 @@ public interface IImageSource
 
     int Label(int index);
 
-    /// <summary>Writes image <paramref name="index"/> as C*H*W bytes (channel-major) into <paramref name="destination"/>.</summary>
+    /// <summary>
+    /// Writes image <paramref name="index"/> as C*H*W bytes (channel-major) into <paramref name="destination"/>.
+    /// </summary>
     void Read(int index, Span<byte> destination, bool augment, Rng rng);
 }
 
@@ -51,15 +53,18 @@ public sealed class SubsetSource(IImageSource inner, IReadOnlyList<int> indices,
 
     public int Label(int index) => inner.Label(Indices[index]);
 
-    public void Read(int index, Span<byte> destination, bool augment, Rng rng) => inner.Read(Indices[index], destination, augment, rng);
+    public void Read(int index, Span<byte> destination, bool augment, Rng rng) =>
+        inner.Read(Indices[index], destination, augment, rng);
 }
 
 public static class ImageSources
 {
     /// <summary>
-    /// Holds out a seeded random <paramref name="validationFraction"/> of a training set for search (never the test set).
+    /// Holds out a seeded random <paramref name="validationFraction"/> of a training set for search (never the test
+    /// set).
     /// </summary>
-    public static (SubsetSource Train, SubsetSource Validation) HoldOut(IImageSource source, double validationFraction, ulong seed)
+    public static (SubsetSource Train, SubsetSource Validation) HoldOut(IImageSource source, double validationFraction,
+        ulong seed)
     {
         if (!(validationFraction is > 0 and < 1))
             throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "must be in (0, 1)");
@@ -70,7 +75,9 @@ public static class ImageSources
             new SubsetSource(source, order[..validation].Order().ToArray(), "search validation split"));
     }
 
-    /// <summary>The first <paramref name="limit"/> images of a seeded shuffle (for small runs), or the source itself.</summary>
+    /// <summary>
+    /// The first <paramref name="limit"/> images of a seeded shuffle (for small runs), or the source itself.
+    /// </summary>
     public static IImageSource Limit(IImageSource source, int? limit, ulong seed)
     {
         if (limit is not { } n || n >= source.Count) return source;

@@ -17,15 +17,21 @@ public sealed class ImageFolder : IImageSource
     public ImageFolder(string folder, int size, int channels)
     {
         if (!Directory.Exists(folder)) throw new DataException($"image folder '{folder}' does not exist");
-        if (channels is not (1 or 3)) throw new DataException($"image folder '{folder}': {channels} channels requested, only 1 or 3 are supported");
+        if (channels is not (1 or 3))
+            throw new DataException(
+                $"image folder '{folder}': {channels} channels requested, only 1 or 3 are supported");
         ClassNames = Directory.GetDirectories(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
         if (ClassNames.Count == 0) throw new DataException($"image folder '{folder}' has no class sub-folders");
         var items = new List<(string, int)>();
         for (var c = 0; c < ClassNames.Count; c++)
         {
             var files = Directory.GetFiles(Path.Combine(folder, ClassNames[c]))
-                .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
-            if (files.Length == 0) throw new DataException($"class folder '{Path.Combine(folder, ClassNames[c])}' has no .jpg, .jpeg or .png file");
+                .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                .Order(StringComparer.Ordinal)
+                .ToArray();
+            if (files.Length == 0)
+                throw new DataException(
+                    $"class folder '{Path.Combine(folder, ClassNames[c])}' has no .jpg, .jpeg or .png file");
             items.AddRange(files.Select(f => (f, c)));
         }
         _items = items.ToArray();
@@ -67,7 +73,9 @@ public sealed class ImageFolder : IImageSource
         var path = _items[index].Path;
         using var bitmap = Decode(path);
         using var image = SKImage.FromBitmap(bitmap);
-        var crop = augment ? RandomResizedCrop(bitmap.Width, bitmap.Height, rng) : CentreCrop(bitmap.Width, bitmap.Height);
+        var crop = augment
+            ? RandomResizedCrop(bitmap.Width, bitmap.Height, rng)
+            : CentreCrop(bitmap.Width, bitmap.Height);
         var flip = augment && rng.NextInt(2) == 1;
         using var target = new SKBitmap(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         using (var canvas = new SKCanvas(target))
@@ -77,7 +85,8 @@ public sealed class ImageFolder : IImageSource
                 canvas.Translate(Width, 0);
                 canvas.Scale(-1, 1);
             }
-            canvas.DrawImage(image, crop, new SKRect(0, 0, Width, Height), new SKSamplingOptions(SKFilterMode.Linear), null);
+            canvas.DrawImage(image, crop, new SKRect(0, 0, Width, Height), new SKSamplingOptions(SKFilterMode.Linear),
+                null);
         }
         var rgba = target.GetPixelSpan();
         var plane = Width * Height;
@@ -102,7 +111,8 @@ public sealed class ImageFolder : IImageSource
         try
         {
             using var stream = File.OpenRead(path);
-            return SKBitmap.Decode(stream) ?? throw new DataException($"{path}: not a decodable JPEG or PNG (truncated or corrupt)");
+            return SKBitmap.Decode(stream)
+                ?? throw new DataException($"{path}: not a decodable JPEG or PNG (truncated or corrupt)");
         }
         catch (IOException e)
         {

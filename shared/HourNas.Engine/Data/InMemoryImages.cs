@@ -11,13 +11,15 @@ public sealed class InMemoryImages : IImageSource
     private readonly byte[] _pixels;
     private readonly byte[] _labels;
 
-    public InMemoryImages(string source, byte[] pixels, byte[] labels, int channels, int height, int width, int classes, int cropPadding)
+    public InMemoryImages(string source, byte[] pixels, byte[] labels, int channels, int height, int width,
+        int classes, int cropPadding)
     {
         var size = channels * height * width;
         if (pixels.Length != (long)labels.Length * size)
             throw new DataException($"{source}: {labels.Length} labels but {pixels.Length / (double)size} images");
         var bad = Array.FindIndex(labels, l => l >= classes);
-        if (bad >= 0) throw new DataException($"{source}: label {labels[bad]} of image {bad} is outside 0..{classes - 1}");
+        if (bad >= 0)
+            throw new DataException($"{source}: label {labels[bad]} of image {bad} is outside 0..{classes - 1}");
         (Source, _pixels, _labels, Channels, Height, Width, Classes, CropPadding) =
             (source, pixels, labels, channels, height, width, classes, cropPadding);
     }

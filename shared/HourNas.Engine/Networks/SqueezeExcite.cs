@@ -5,7 +5,9 @@ using static TorchSharp.torch;
 
 namespace HourNas.Engine.Networks;
 
-/// <summary>Squeeze-and-excitation: pooled channels -> reduce (1x1, bias) -> activation -> expand (1x1, bias) -> sigmoid gate.</summary>
+/// <summary>
+/// Squeeze-and-excitation: pooled channels -> reduce (1x1, bias) -> activation -> expand (1x1, bias) -> sigmoid gate.
+/// </summary>
 public sealed class SqueezeExcite : nn.Module<Tensor, Tensor>
 {
     private readonly Conv2d reduce;

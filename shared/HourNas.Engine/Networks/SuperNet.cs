@@ -24,7 +24,8 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
         WeightSharing sharing = WeightSharing.Independent, bool countSteps = false) : base(nameof(SuperNet))
     {
         if (options.Count != space.Blocks.Count)
-            throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}", nameof(options));
+            throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}",
+                nameof(options));
         Space = space;
         Sharing = sharing;
         var s = space.Skeleton;
@@ -49,7 +50,9 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     public static SuperNet Full(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
         new(space, space.Candidates, sharing, countSteps: true);
 
-    /// <summary>Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).</summary>
+    /// <summary>
+    /// Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).
+    /// </summary>
     public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
         new(space,
             space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(),
@@ -69,11 +72,13 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     /// <summary>Activates one option per block (indices into each block's options).</summary>
     public void SetPath(IReadOnlyList<int> choice)
     {
-        if (choice.Count != blocks.Count) throw new ArgumentException($"path has {choice.Count} entries for {blocks.Count} blocks");
+        if (choice.Count != blocks.Count)
+            throw new ArgumentException($"path has {choice.Count} entries for {blocks.Count} blocks");
         for (var b = 0; b < blocks.Count; b++)
         {
             if (choice[b] < 0 || choice[b] >= blocks[b].Options.Count)
-                throw new ArgumentOutOfRangeException(nameof(choice), $"block {b}: option {choice[b]} of {blocks[b].Options.Count}");
+                throw new ArgumentOutOfRangeException(nameof(choice),
+                    $"block {b}: option {choice[b]} of {blocks[b].Options.Count}");
             blocks[b].Active = choice[b];
         }
     }
@@ -87,7 +92,10 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     public int[] PathOf(Genotype genotype) => genotype.Blocks.Select((op, b) =>
     {
         var i = ChoiceBlock.IndexOf(blocks[b].Options, op);
-        return i >= 0 ? i : throw new SearchSpaceException($"block {b}: '{op}' is not an option of this network ({string.Join(", ", blocks[b].Options)})");
+        return i >= 0
+            ? i
+            : throw new SearchSpaceException(
+                $"block {b}: '{op}' is not an option of this network ({string.Join(", ", blocks[b].Options)})");
     }).ToArray();
 
     /// <summary>The genotype of the active path.</summary>
@@ -127,7 +135,8 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Weight inheritance: copies every parameter and buffer whose name and shape match from <paramref name="source"/>
-    /// (e.g. the vital supernet into the stage-2 supernet, or a supernet into a child). Returns how many tensors were copied.
+    /// (e.g. the vital supernet into the stage-2 supernet, or a supernet into a child). Returns how many tensors were
+    /// copied.
     /// </summary>
     public int InheritFrom(SuperNet source)
     {

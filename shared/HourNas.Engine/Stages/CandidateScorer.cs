@@ -32,14 +32,17 @@ internal sealed class CandidateScorer
         _ctx.Cancellation.ThrowIfCancellationRequested();
         net.SetPath(choice);
         var batch = _ctx.Train.BatchSize;
-        Evaluator.RecalibrateBatchNorm(net, SearchTrain, _ctx.Normalization, _ctx.Device, _settings.BatchNormBatches, batch,
-            Rng.Derive(_ctx.Seed, 77), _ctx.Train.ChannelsLast);
-        var accuracy = Evaluator.Evaluate(net, _validation, _ctx.Normalization, _ctx.Device, channelsLast: _ctx.Train.ChannelsLast);
+        Evaluator.RecalibrateBatchNorm(net, SearchTrain, _ctx.Normalization, _ctx.Device, _settings.BatchNormBatches,
+            batch, Rng.Derive(_ctx.Seed, 77), _ctx.Train.ChannelsLast);
+        var accuracy = Evaluator.Evaluate(net, _validation, _ctx.Normalization, _ctx.Device,
+            channelsLast: _ctx.Train.ChannelsLast);
         EvalImages += accuracy.Images + (long)_settings.BatchNormBatches * batch;
         return accuracy.Top1;
     }
 
-    /// <summary>Splits the context's training set into the search train and validation splits and builds a scorer.</summary>
+    /// <summary>
+    /// Splits the context's training set into the search train and validation splits and builds a scorer.
+    /// </summary>
     public static CandidateScorer Create(StageContext ctx, SearchSettings settings)
     {
         var (train, validation) = ImageSources.HoldOut(ctx.FullTrain, settings.ValidationFraction, ctx.Seed);

@@ -27,7 +27,8 @@ public static class HourNasStages
     /// Stage 1, the neck: train the vital supernet (non-vital blocks removed) by uniform single-path sampling,
     /// then evolve the vital choices, keeping only those that leave the bulbs an affordable completion.
     /// </summary>
-    public static VitalSearchResult SearchVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    public static VitalSearchResult SearchVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget,
+        SearchSettings settings)
     {
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
@@ -38,7 +39,9 @@ public static class HourNasStages
         var costs = space.Costs;
         long NeckMacs(int[] c) => costs.Fixed.Macs + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Macs);
         // Admissible vital choices leave the bulbs a real search: enough of their architectures still fit the window.
-        var bulbCosts = space.NonVitalBlocks.Select(b => space.Candidates[b].Select(o => costs.Block(b, o).Macs).ToArray()).ToArray();
+        var bulbCosts = space.NonVitalBlocks
+            .Select(b => space.Candidates[b].Select(o => costs.Block(b, o).Macs).ToArray())
+            .ToArray();
         var bulbSpace = bulbCosts.Aggregate(1.0, (n, c) => n * c.Length);
         var admissible = new Dictionary<long, bool>();
         bool Affordable(int[] c)
@@ -51,7 +54,8 @@ public static class HourNasStages
         var neckChoices = space.VitalBlocks.Aggregate(1L, (n, b) => n * options[b].Count);
         if (neckChoices <= 100_000 && !Choices.All(counts).Any(Affordable))
             throw new SearchSpaceException(
-                $"impossible budget {budget}: no vital choice of '{space.Skeleton.Name}' leaves {settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
+                $"impossible budget {budget}: no vital choice of '{space.Skeleton.Name}' leaves " +
+                $"{settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
 
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
@@ -65,16 +69,21 @@ public static class HourNasStages
             {
                 var accuracy = scorer.Score(net, c);
                 var neck = NeckMacs(c);
-                var neckParams = costs.Fixed.Params + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Params);
-                evaluated.Add(new EvaluatedCandidate(VitalText(space, options, c), neck / 1e6, neckParams, accuracy, 0));
-                ReportSearch(ctx, "stage1", evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
+                var neckParams = costs.Fixed.Params
+                    + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Params);
+                evaluated.Add(
+                    new EvaluatedCandidate(VitalText(space, options, c), neck / 1e6, neckParams, accuracy, 0));
+                ReportSearch(ctx, "stage1", evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy,
+                    clock);
                 return accuracy;
             },
-            rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)), cancellation: ctx.Cancellation);
+            rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)),
+            cancellation: ctx.Cancellation);
         Regenerate(evaluated, result);
 
-        var vitalResult = new VitalSearchResult(space.Skeleton.Name, budget.MaxMFlops, space.VitalBlocks, VitalText(space, options, result.Best.Choice),
-            result.Best.Fitness, training, evaluated, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights);
+        var vitalResult = new VitalSearchResult(space.Skeleton.Name, budget.MaxMFlops, space.VitalBlocks,
+            VitalText(space, options, result.Best.Choice), result.Best.Fitness, training, evaluated,
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights);
         WriteResult(ctx, vitalResult, evaluated);
         return vitalResult;
     }
@@ -99,16 +108,22 @@ public static class HourNasStages
 
     /// <summary>
     /// Baseline: Single Path One-Shot over the whole space at once: one supernet over every block and candidate
-    /// (less candidates no architecture in the window can use), budget-filtered uniform path sampling, the same evolution.
+    /// (less candidates no architecture in the window can use), budget-filtered uniform path sampling, the same
+    /// evolution.
     /// </summary>
-    public static SearchResult SearchSpos(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    public static SearchResult SearchSpos(StageContext ctx, ArchitectureSpace space, Budget budget,
+        SearchSettings settings)
     {
         var shrunk = SpaceShrinker.Shrink(space, budget);
         return SearchWithSupernet(ctx, "spos", shrunk, Proposal.Uniform(shrunk), settings, null);
     }
 
-    /// <summary>Baseline: random search: sample architectures uniformly inside the window, short-train each from scratch, keep the best.</summary>
-    public static SearchResult SearchRandom(StageContext ctx, ArchitectureSpace space, Budget budget, SearchSettings settings)
+    /// <summary>
+    /// Baseline: random search: sample architectures uniformly inside the window, short-train each from scratch,
+    /// keep the best.
+    /// </summary>
+    public static SearchResult SearchRandom(StageContext ctx, ArchitectureSpace space, Budget budget,
+        SearchSettings settings)
     {
         var clock = Stopwatch.StartNew();
         var shrunk = SpaceShrinker.Shrink(space, budget);
@@ -123,17 +138,18 @@ public static class HourNasStages
             var choice = sampler.Sample(rng);
             var genotype = shrunk.ToGenotype(choice);
             if (!seen.Add(genotype.ToString())) continue;
-            var (accuracy, images) = ShortTrainAccuracy(ctx, space, genotype, settings.Epochs, scorer, Rng.Derive(ctx.Seed, 22, (ulong)i),
-                $"random {i + 1}/{settings.RandomCandidates}");
+            var (accuracy, images) = ShortTrainAccuracy(ctx, space, genotype, settings.Epochs, scorer,
+                Rng.Derive(ctx.Seed, 22, (ulong)i), $"random {i + 1}/{settings.RandomCandidates}");
             trainImages += images;
             var cost = space.Costs.Of(genotype).Total;
             evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
             ReportSearch(ctx, "random", i + 1, settings.RandomCandidates, accuracy, clock);
         }
         var best = evaluated.MaxBy(e => e.Accuracy)!;
-        var result = new SearchResult("random", space.Skeleton.Name, best.Genotype, best.MFlops, best.Params, best.Accuracy,
-            budget.MaxMFlops, budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate, null,
-            evaluated, new StageCost(clock.Elapsed.TotalSeconds, trainImages, scorer.EvalImages));
+        var result = new SearchResult("random", space.Skeleton.Name, best.Genotype, best.MFlops, best.Params,
+            best.Accuracy, budget.MaxMFlops, budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(),
+            shrunk.ShrinkRatio, sampler.AcceptanceRate, null, evaluated,
+            new StageCost(clock.Elapsed.TotalSeconds, trainImages, scorer.EvalImages));
         WriteResult(ctx, result, evaluated);
         WriteGenotype(ctx, space, space.Parse(best.Genotype));
         return result;
@@ -148,9 +164,11 @@ public static class HourNasStages
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
         using var net = SuperNet.Child(space, genotype);
-        var training = new Trainer(net, ctx.Train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+        var training = new Trainer(net, ctx.Train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"),
+                ctx.Progress)
             .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation);
-        var accuracy = Evaluator.Evaluate(net, ctx.Data.Test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+        var accuracy = Evaluator.Evaluate(net, ctx.Data.Test, ctx.Normalization, ctx.Device,
+            channelsLast: ctx.Train.ChannelsLast);
         var latency = Evaluator.LatencyMilliseconds(net, space.Skeleton, ctx.Device);
         var weights = ctx.PathFor("weights.dat");
         var pyWeights = ctx.PathFor("weights.pth");
@@ -158,15 +176,17 @@ public static class HourNasStages
         net.save_py(pyWeights);
         WriteGenotype(ctx, space, genotype);
         var cost = space.Costs.Of(genotype).Total;
-        var result = new RetrainResult(space.Skeleton.Name, genotype.ToString(), cost.MFlops, cost.Params, accuracy.Top1, accuracy.Top5, latency,
-            training.ImagesPerSecond, training, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights);
+        var result = new RetrainResult(space.Skeleton.Name, genotype.ToString(), cost.MFlops, cost.Params,
+            accuracy.Top1, accuracy.Top5, latency, training.ImagesPerSecond, training,
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights);
         WriteResult(ctx, result, null);
         return result;
     }
 
     /// <summary>
-    /// Vital-block ablation: on a trained network (trained here, or loaded from <paramref name="weights"/>), disable one
-    /// block at a time (a shortcut block passes its input through, a vital block outputs zeros) and measure test top-1.
+    /// Vital-block ablation: on a trained network (trained here, or loaded from <paramref name="weights"/>),
+    /// disable one block at a time (a shortcut block passes its input through, a vital block outputs zeros) and
+    /// measure test top-1.
     /// </summary>
     public static AblationResult Ablate(StageContext ctx, ArchitectureSpace space, Genotype genotype, string? weights)
     {
@@ -181,11 +201,13 @@ public static class HourNasStages
         }
         else
         {
-            trainImages = new Trainer(net, ctx.Train, ctx.Device, "ablation", ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+            trainImages = new Trainer(net, ctx.Train, ctx.Device, "ablation", ctx.Seed, ctx.PathFor("checkpoint"),
+                    ctx.Progress)
                 .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation).ImagesSeen;
         }
         var test = ctx.Data.Test;
-        var baseline = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+        var baseline = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device,
+            channelsLast: ctx.Train.ChannelsLast);
         long evalImages = baseline.Images;
         var rows = new List<AblationRow>();
         // Progress counts the blocks that can be disabled: a skip block has nothing to disable.
@@ -194,11 +216,12 @@ public static class HourNasStages
         {
             if (net.Blocks[block.Index].ActiveModule is not { } module) continue;
             module.Ablated = true;
-            var accuracy = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device, channelsLast: ctx.Train.ChannelsLast);
+            var accuracy = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device,
+                channelsLast: ctx.Train.ChannelsLast);
             module.Ablated = false;
             evalImages += accuracy.Images;
-            rows.Add(new AblationRow(block.Index, block.Stage + 1, genotype.Blocks[block.Index].ToString(), space.IsVital[block.Index],
-                accuracy.Top1, baseline.Top1 - accuracy.Top1));
+            rows.Add(new AblationRow(block.Index, block.Stage + 1, genotype.Blocks[block.Index].ToString(),
+                space.IsVital[block.Index], accuracy.Top1, baseline.Top1 - accuracy.Top1));
             ctx.Progress?.Invoke(new Progress("ablation", "ablate", 1, 1, rows.Count, ablatable, double.NaN,
                 accuracy.Top1, 0,
                 clock.Elapsed.TotalSeconds));
@@ -244,27 +267,31 @@ public static class HourNasStages
         return genotypes.Select(g => scorer.Score(net, net.PathOf(g))).ToArray();
     }
 
-    /// <summary>Validation accuracy of a genotype trained from scratch for a few epochs on the search split (stand-alone accuracy).</summary>
-    public static IReadOnlyList<double> StandAloneAccuracy(StageContext ctx, ArchitectureSpace space, IReadOnlyList<Genotype> genotypes,
-        int epochs, SearchSettings settings)
+    /// <summary>
+    /// Validation accuracy of a genotype trained from scratch for a few epochs on the search split (stand-alone
+    /// accuracy).
+    /// </summary>
+    public static IReadOnlyList<double> StandAloneAccuracy(StageContext ctx, ArchitectureSpace space,
+        IReadOnlyList<Genotype> genotypes, int epochs, SearchSettings settings)
     {
         var scorer = CandidateScorer.Create(ctx, settings);
-        return genotypes.Select((g, i) => ShortTrainAccuracy(ctx, space, g, epochs, scorer, Rng.Derive(ctx.Seed, 31, (ulong)i),
-            $"stand-alone {i + 1}/{genotypes.Count}").Accuracy).ToArray();
+        return genotypes.Select((g, i) => ShortTrainAccuracy(ctx, space, g, epochs, scorer,
+            Rng.Derive(ctx.Seed, 31, (ulong)i), $"stand-alone {i + 1}/{genotypes.Count}").Accuracy).ToArray();
     }
 
-    private static (double Accuracy, long TrainImages) ShortTrainAccuracy(StageContext ctx, ArchitectureSpace space, Genotype genotype,
-        int epochs, CandidateScorer scorer, ulong seed, string stage)
+    private static (double Accuracy, long TrainImages) ShortTrainAccuracy(StageContext ctx, ArchitectureSpace space,
+        Genotype genotype, int epochs, CandidateScorer scorer, ulong seed, string stage)
     {
         manual_seed((long)seed);
         using var net = SuperNet.Child(space, genotype);
-        var training = new Trainer(net, ctx.Train with { Epochs = epochs }, ctx.Device, stage, seed, progress: ctx.Progress)
+        var training = new Trainer(net, ctx.Train with { Epochs = epochs }, ctx.Device, stage, seed,
+                progress: ctx.Progress)
             .Train(scorer.SearchTrain, ctx.Normalization, cancellation: ctx.Cancellation);
         return (scorer.Score(net, new int[space.Blocks.Count]), training.ImagesSeen);
     }
 
-    private static SearchResult SearchWithSupernet(StageContext ctx, string method, ShrunkSpace shrunk, Proposal proposal,
-        SearchSettings settings, Action<SuperNet>? warmStart)
+    private static SearchResult SearchWithSupernet(StageContext ctx, string method, ShrunkSpace shrunk,
+        Proposal proposal, SearchSettings settings, Action<SuperNet>? warmStart)
     {
         var clock = Stopwatch.StartNew();
         var space = shrunk.Space;
@@ -273,20 +300,22 @@ public static class HourNasStages
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var sampler = new ArchitectureSampler(proposal);
-        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, method == "hournas" ? "stage2" : method,
-                ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
+        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device,
+                method == "hournas" ? "stage2" : method, ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
             .Train(scorer.SearchTrain, ctx.Normalization, rng => sampler.Sample(rng), ctx.Cancellation);
         net.save(ctx.PathFor("supernet.dat"));
 
         var evaluated = new List<EvaluatedCandidate>();
-        var evolution = new EvolutionarySearch(shrunk.Allowed.Select(a => a.Count).ToArray(), shrunk.InWindow, settings.EvolutionOrDefault);
+        var evolution = new EvolutionarySearch(shrunk.Allowed.Select(a => a.Count).ToArray(), shrunk.InWindow,
+            settings.EvolutionOrDefault);
         var result = evolution.Run(c =>
             {
                 var accuracy = scorer.Score(net, c);
                 var genotype = shrunk.ToGenotype(c);
                 var cost = space.Costs.Of(genotype).Total;
                 evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
-                ReportSearch(ctx, method == "hournas" ? "stage2" : method, evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
+                ReportSearch(ctx, method == "hournas" ? "stage2" : method, evaluated.Count,
+                    settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
                 return accuracy;
             },
             rng => sampler.Sample(rng), new Rng(Rng.Derive(ctx.Seed, 12)), cancellation: ctx.Cancellation);
@@ -294,23 +323,28 @@ public static class HourNasStages
 
         var best = shrunk.ToGenotype(result.Best.Choice);
         var bestCost = space.Costs.Of(best).Total;
-        var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops, bestCost.Params, result.Best.Fitness,
-            shrunk.Budget.MaxMFlops, shrunk.Budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate,
-            training, evaluated, new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
+        var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops,
+            bestCost.Params, result.Best.Fitness, shrunk.Budget.MaxMFlops, shrunk.Budget.MinMFlops,
+            shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate, training, evaluated,
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
         WriteResult(ctx, searchResult, evaluated);
         WriteGenotype(ctx, space, best);
         return searchResult;
     }
 
-    /// <summary>Fills in the generation of each evaluated candidate (known only once the evolution returns its history).</summary>
+    /// <summary>
+    /// Fills in the generation of each evaluated candidate (known only once the evolution returns its history).
+    /// </summary>
     private static void Regenerate(List<EvaluatedCandidate> evaluated, EvolutionResult result)
     {
         for (var i = 0; i < evaluated.Count && i < result.History.Count; i++)
             evaluated[i] = evaluated[i] with { Generation = result.History[i].Generation };
     }
 
-    private static void ReportSearch(StageContext ctx, string stage, int done, int total, double accuracy, Stopwatch clock) =>
-        ctx.Progress?.Invoke(new Progress(stage, "search", 1, 1, done, total, double.NaN, accuracy, 0, clock.Elapsed.TotalSeconds));
+    private static void ReportSearch(StageContext ctx, string stage, int done, int total, double accuracy,
+        Stopwatch clock) =>
+        ctx.Progress?.Invoke(new Progress(stage, "search", 1, 1, done, total, double.NaN, accuracy, 0,
+            clock.Elapsed.TotalSeconds));
 
     private static int[] UniformChoice(IReadOnlyList<int> counts, Rng rng) => counts.Select(rng.NextInt).ToArray();
 
@@ -321,10 +355,12 @@ public static class HourNasStages
             var c = UniformChoice(counts, rng);
             if (constraint(c)) return c;
         }
-        throw new SearchSpaceException("no affordable vital choice found in 100,000 uniform draws: the budget is too tight for this space");
+        throw new SearchSpaceException(
+            "no affordable vital choice found in 100,000 uniform draws: the budget is too tight for this space");
     }
 
-    private static string VitalText(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options, IReadOnlyList<int> choice) =>
+    private static string VitalText(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
+        IReadOnlyList<int> choice) =>
         string.Join(' ', space.VitalBlocks.Select(b => options[b][choice[b]]));
 
     private static void WriteGenotype(StageContext ctx, ArchitectureSpace space, Genotype genotype) =>
@@ -335,7 +371,10 @@ public static class HourNasStages
         File.WriteAllText(ctx.PathFor("result.json"), JsonSerializer.Serialize(result, Json));
         if (evaluated is null) return;
         File.WriteAllLines(ctx.PathFor("candidates.csv"),
-            ["generation,accuracy,mflops,params,genotype", .. evaluated.Select(e => string.Create(CultureInfo.InvariantCulture,
-                $"{e.Generation},{e.Accuracy:F4},{e.MFlops:F4},{e.Params},\"{e.Genotype}\""))]);
+            [
+                "generation,accuracy,mflops,params,genotype",
+                .. evaluated.Select(e => string.Create(CultureInfo.InvariantCulture,
+                    $"{e.Generation},{e.Accuracy:F4},{e.MFlops:F4},{e.Params},\"{e.Genotype}\""))
+            ]);
     }
 }

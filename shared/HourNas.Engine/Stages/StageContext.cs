@@ -27,8 +27,8 @@ public sealed record SearchSettings(
     WeightSharing Sharing = WeightSharing.Entangled)
 {
     /// <summary>Settings from the user-facing knobs: the evolution's other sizes follow its population.</summary>
-    public static SearchSettings Create(int epochs, int validationImages, double minFraction, int? population = null, int? generations = null,
-        int randomCandidates = 8)
+    public static SearchSettings Create(int epochs, int validationImages, double minFraction, int? population = null,
+        int? generations = null, int randomCandidates = 8)
     {
         var defaults = new SearchSettings().EvolutionOrDefault;
         var pop = population ?? defaults.Population;
@@ -47,10 +47,13 @@ public sealed record SearchSettings(
             RandomCandidates: randomCandidates);
     }
 
-    public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
+    public EvolutionSettings EvolutionOrDefault => Evolution
+        ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
 }
 
-/// <summary>Everything a stage needs besides its own inputs: device, data, output folder, seed, progress sink.</summary>
+/// <summary>
+/// Everything a stage needs besides its own inputs: device, data, output folder, seed, progress sink.
+/// </summary>
 public sealed class StageContext
 {
     public StageContext(Device device, Dataset data, string outputFolder, ulong seed, TrainSettings train,

@@ -55,4 +55,5 @@ public sealed record RetrainResult(
 
 public sealed record AblationRow(int Block, int Stage, string Operation, bool Vital, double Top1, double Drop);
 
-public sealed record AblationResult(string Preset, string Genotype, double BaselineTop1, IReadOnlyList<AblationRow> Blocks, StageCost Cost);
+public sealed record AblationResult(
+    string Preset, string Genotype, double BaselineTop1, IReadOnlyList<AblationRow> Blocks, StageCost Cost);

@@ -12,7 +12,8 @@ namespace HourNas.Engine.Training;
 /// </summary>
 public static class Checkpoint
 {
-    public sealed record State(string Stage, ulong Seed, int EpochsDone, long ImagesSeen, double Seconds, string Network);
+    public sealed record State(
+        string Stage, ulong Seed, int EpochsDone, long ImagesSeen, double Seconds, string Network);
 
     private const string WeightsFile = "weights.dat", OptimizerFile = "optimizer.dat", StateFile = "state.json";
 
@@ -32,7 +33,8 @@ public static class Checkpoint
     }
 
     /// <summary>Restores weights and optimizer when a checkpoint of the same stage, seed and network exists.</summary>
-    public static State? TryLoad(string folder, SuperNet net, OptimizerHelper optimizer, string stage, ulong seed, string network)
+    public static State? TryLoad(string folder, SuperNet net, OptimizerHelper optimizer, string stage, ulong seed,
+        string network)
     {
         var path = Path.Combine(folder, StateFile);
         if (!File.Exists(path)) return null;
@@ -40,7 +42,8 @@ public static class Checkpoint
             ?? throw new InvalidDataException($"{path}: empty checkpoint state");
         if (state.Stage != stage || state.Seed != seed || state.Network != network)
             throw new InvalidDataException(
-                $"{folder}: checkpoint is of stage '{state.Stage}', seed {state.Seed}, network {state.Network}; this run is '{stage}', seed {seed}, network {network}");
+                $"{folder}: checkpoint is of stage '{state.Stage}', seed {state.Seed}, network {state.Network}; " +
+                $"this run is '{stage}', seed {seed}, network {network}");
         net.load(Path.Combine(folder, WeightsFile));
         optimizer.load_state_dict(Path.Combine(folder, OptimizerFile));
         return state;

@@ -12,7 +12,9 @@ public sealed record Accuracy(double Top1, double Top5, long Images, double Seco
 
 public static class Evaluator
 {
-    /// <summary>Top-1 and top-5 accuracy of the active path on <paramref name="data"/> (eval mode, no augmentation).</summary>
+    /// <summary>
+    /// Top-1 and top-5 accuracy of the active path on <paramref name="data"/> (eval mode, no augmentation).
+    /// </summary>
     public static Accuracy Evaluate(SuperNet net, IImageSource data, Normalization normalization, Device device,
         int batchSize = 250, bool channelsLast = true)
     {
@@ -40,8 +42,8 @@ public static class Evaluator
     /// (cumulative average, no augmentation): a supernet's running statistics mix every path it trained, so
     /// evaluating one path with them misranks it.
     /// </summary>
-    public static void RecalibrateBatchNorm(SuperNet net, IImageSource train, Normalization normalization, Device device,
-        int batches, int batchSize, ulong seed, bool channelsLast = true)
+    public static void RecalibrateBatchNorm(SuperNet net, IImageSource train, Normalization normalization,
+        Device device, int batches, int batchSize, ulong seed, bool channelsLast = true)
     {
         var norms = net.modules().OfType<Networks.BatchNorm>().ToArray();
         foreach (var bn in norms) bn.ResetRunningStatistics();

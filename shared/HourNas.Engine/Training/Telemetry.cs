@@ -13,9 +13,12 @@ public static class Telemetry
 
     public static readonly Meter Meter = new("HourNas.Training");
 
-    private static readonly Histogram<double> ImagesPerSecond = Meter.CreateHistogram<double>("hournas.training.images_per_second", "{image}/s", "training throughput per epoch");
-    private static readonly Histogram<double> Loss = Meter.CreateHistogram<double>("hournas.training.loss", null, "mean training loss per epoch");
-    private static readonly Histogram<double> Accuracy = Meter.CreateHistogram<double>("hournas.training.accuracy", null, "training top-1 per epoch");
+    private static readonly Histogram<double> ImagesPerSecond = Meter.CreateHistogram<double>(
+        "hournas.training.images_per_second", "{image}/s", "training throughput per epoch");
+    private static readonly Histogram<double> Loss = Meter.CreateHistogram<double>(
+        "hournas.training.loss", null, "mean training loss per epoch");
+    private static readonly Histogram<double> Accuracy = Meter.CreateHistogram<double>(
+        "hournas.training.accuracy", null, "training top-1 per epoch");
 
     public static void RecordEpoch(string stage, double loss, double accuracy, double imagesPerSecond)
     {

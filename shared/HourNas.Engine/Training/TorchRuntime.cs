@@ -26,13 +26,16 @@ public static partial class TorchRuntime
             }
         }
         // HOURNAS_THREADS caps libtorch's CPU threads, for several workers sharing one machine's cores.
-        if (threads is null && int.TryParse(Environment.GetEnvironmentVariable("HOURNAS_THREADS"), out var fromEnvironment) && fromEnvironment > 0)
+        if (threads is null
+            && int.TryParse(Environment.GetEnvironmentVariable("HOURNAS_THREADS"), out var fromEnvironment)
+            && fromEnvironment > 0)
             threads = fromEnvironment;
         if (threads is { } t) torch.set_num_threads(t);
         var name = device ?? Environment.GetEnvironmentVariable("HOURNAS_DEVICE") ?? "cpu";
         if (name.StartsWith("cuda", StringComparison.OrdinalIgnoreCase) && !torch.cuda.is_available())
             throw new InvalidOperationException(
-                $"device '{name}' requested but CUDA is not available: this is the CPU build of libtorch (build with -p:TorchBackend=cuda on a machine with a GPU)");
+                $"device '{name}' requested but CUDA is not available: this is the CPU build of libtorch " +
+                "(build with -p:TorchBackend=cuda on a machine with a GPU)");
         return torch.device(name);
     }
 

@@ -21,7 +21,8 @@ public sealed record TrainSettings(
         if (Epochs < 1) throw new ArgumentException($"epochs must be at least 1, got {Epochs}");
         if (BatchSize < 1) throw new ArgumentException($"batch size must be at least 1, got {BatchSize}");
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
-        if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
+        if (LabelSmoothing is < 0 or >= 1)
+            throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
         return this;
     }
 
@@ -36,5 +37,5 @@ public sealed record TrainSettings(
 }
 
 /// <summary>What a stage reports while it runs (also the content of StageProgressed events later).</summary>
-public sealed record Progress(string Stage, string Phase, int Epoch, int Epochs, int Step, int Steps, double Loss, double Accuracy,
-    double ImagesPerSecond, double Seconds);
+public sealed record Progress(string Stage, string Phase, int Epoch, int Epochs, int Step, int Steps, double Loss,
+    double Accuracy, double ImagesPerSecond, double Seconds);

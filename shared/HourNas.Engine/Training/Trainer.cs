@@ -25,7 +25,9 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
 {
     private readonly TrainSettings _settings = settings.Validate();
 
-    /// <param name="samplePath">Draws the path of one step (choice index per block); null trains the active path.</param>
+    /// <param name="samplePath">
+    /// Draws the path of one step (choice index per block); null trains the active path.
+    /// </param>
     public TrainResult Train(IImageSource data, Normalization normalization, Func<Rng, int[]>? samplePath = null,
         CancellationToken cancellation = default)
     {
@@ -38,13 +40,15 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         var startEpoch = 0;
         long imagesSeen = 0;
         var secondsBefore = 0.0;
-        if (checkpointFolder is not null && Checkpoint.TryLoad(checkpointFolder, net, optimizer, stage, seed, network) is { } resumed)
+        if (checkpointFolder is not null
+            && Checkpoint.TryLoad(checkpointFolder, net, optimizer, stage, seed, network) is { } resumed)
         {
             (startEpoch, imagesSeen, secondsBefore) = (resumed.EpochsDone, resumed.ImagesSeen, resumed.Seconds);
             net.to(device);
         }
 
-        progress?.Invoke(new Progress(stage, "started", startEpoch, _settings.Epochs, 0, stepsPerEpoch, double.NaN, double.NaN, 0, secondsBefore));
+        progress?.Invoke(new Progress(stage, "started", startEpoch, _settings.Epochs, 0, stepsPerEpoch, double.NaN,
+            double.NaN, 0, secondsBefore));
         var clock = Stopwatch.StartNew();
         double loss = double.NaN, accuracy = double.NaN;
         for (var epoch = startEpoch; epoch < _settings.Epochs; epoch++)
@@ -57,8 +61,8 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
             long correct = 0, seen = 0;
             var step = 0;
             var epochClock = Stopwatch.StartNew();
-            foreach (var batch in BatchLoader.Read(data, _settings.BatchSize, normalization, train: true, Rng.Derive(seed, (ulong)epoch, 2),
-                         cancellation: cancellation))
+            foreach (var batch in BatchLoader.Read(data, _settings.BatchSize, normalization, train: true,
+                         Rng.Derive(seed, (ulong)epoch, 2), cancellation: cancellation))
             {
                 cancellation.ThrowIfCancellationRequested();
                 var lr = _settings.LearningRateAt((long)epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
@@ -81,24 +85,27 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                 seen += batch.Count;
                 step++;
                 if (progress is not null && (step % _settings.ProgressEvery == 0 || step == stepsPerEpoch))
-                    progress(new Progress(stage, "train", epoch + 1, _settings.Epochs, step, stepsPerEpoch, lossSum / seen,
-                        (double)correct / seen, seen / epochClock.Elapsed.TotalSeconds, secondsBefore + clock.Elapsed.TotalSeconds));
+                    progress(new Progress(stage, "train", epoch + 1, _settings.Epochs, step, stepsPerEpoch,
+                        lossSum / seen, (double)correct / seen, seen / epochClock.Elapsed.TotalSeconds,
+                        secondsBefore + clock.Elapsed.TotalSeconds));
             }
             imagesSeen += seen;
             loss = lossSum / Math.Max(1, seen);
             accuracy = (double)correct / Math.Max(1, seen);
             if (checkpointFolder is not null)
                 Checkpoint.Save(checkpointFolder, net, optimizer,
-                    new Checkpoint.State(stage, seed, epoch + 1, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds, network));
+                    new Checkpoint.State(stage, seed, epoch + 1, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds,
+                        network));
             var imagesPerSecond = seen / epochClock.Elapsed.TotalSeconds;
             epochSpan?.SetTag("hournas.loss", loss);
             epochSpan?.SetTag("hournas.accuracy", accuracy);
             epochSpan?.SetTag("hournas.images_per_second", imagesPerSecond);
             Telemetry.RecordEpoch(stage, loss, accuracy, imagesPerSecond);
-            progress?.Invoke(new Progress(stage, "epoch", epoch + 1, _settings.Epochs, stepsPerEpoch, stepsPerEpoch, loss, accuracy,
-                imagesPerSecond, secondsBefore + clock.Elapsed.TotalSeconds));
+            progress?.Invoke(new Progress(stage, "epoch", epoch + 1, _settings.Epochs, stepsPerEpoch, stepsPerEpoch,
+                loss, accuracy, imagesPerSecond, secondsBefore + clock.Elapsed.TotalSeconds));
         }
-        return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds);
+        return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen,
+            secondsBefore + clock.Elapsed.TotalSeconds);
     }
 
     private SGD CreateOptimizer()
