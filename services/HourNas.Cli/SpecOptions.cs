@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HourNas.Contracts;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 
 namespace HourNas.Cli;
@@ -7,6 +8,10 @@ namespace HourNas.Cli;
 /// <summary>The options that make an <see cref="ExperimentSpec"/>, shared by <c>run</c> and <c>submit</c>.</summary>
 internal sealed class SpecOptions
 {
+    // The help states the defaults where they are defined, never as literals of its own.
+    private static readonly ExperimentSpec Defaults = new();
+    private static readonly EvolutionSettings Evolution = new();
+
     private readonly Option<string> _preset = HournasCli.Options.Preset(required: true);
     private readonly Option<double?> _budget = new("--budget-mflops", "-b")
     {
@@ -14,7 +19,7 @@ internal sealed class SpecOptions
     };
     private readonly Option<double?> _minFraction = new("--min-fraction")
     {
-        Description = "lower end of the budget window as a fraction of the budget (default 0.9)",
+        Description = $"lower end of the budget window as a fraction of the budget (default {Defaults.MinFraction})",
     };
     private readonly Option<string?> _data = new("--data")
     {
@@ -32,32 +37,35 @@ internal sealed class SpecOptions
     };
     private readonly Option<int?> _searchEpochs = new("--search-epochs")
     {
-        Description = "supernet epochs per search stage (default: the preset's recipe, else 3)",
+        Description = "supernet epochs per search stage (default: the preset's recipe, else " +
+            $"{ExperimentSpecs.DefaultSearchEpochs})",
     };
     private readonly Option<int?> _retrainEpochs = new("--retrain-epochs")
     {
-        Description = "epochs of the final retraining (default: the preset's recipe, else 5)",
+        Description = "epochs of the final retraining (default: the preset's recipe, else " +
+            $"{ExperimentSpecs.DefaultRetrainEpochs})",
     };
     private readonly Option<int?> _batch = new("--batch-size")
     {
-        Description = "batch size (default: the preset's recipe, else 128)",
+        Description = $"batch size (default: the preset's recipe, else {ExperimentSpecs.DefaultBatchSize})",
     };
     private readonly Option<double> _lr = new("--lr")
     {
         Description = "peak learning rate",
-        DefaultValueFactory = _ => 0.1,
+        DefaultValueFactory = _ => Defaults.LearningRate,
     };
     private readonly Option<int?> _population = new("--population")
     {
-        Description = "evolution population (default: the preset's recipe, else 20)",
+        Description = $"evolution population (default: the preset's recipe, else {Evolution.Population})",
     };
     private readonly Option<int?> _generations = new("--generations")
     {
-        Description = "evolution generations (default: the preset's recipe, else 5)",
+        Description = $"evolution generations (default: the preset's recipe, else {Evolution.Generations})",
     };
     private readonly Option<string?> _sharing = new("--weight-sharing")
     {
-        Description = "the search supernets' candidates hold independent or entangled weights (default: entangled)",
+        Description = "the search supernets' candidates hold independent or entangled weights " +
+            $"(default: {ExperimentSpecs.WeightSharings[0]})",
     };
     private readonly Option<bool> _noAblation = new("--no-ablation")
     {

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using HourNas.Contracts;
 using System.Text.Json;
 using HourNas.Engine.Data;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 
 namespace HourNas.Cli;
@@ -65,19 +67,35 @@ internal static class StageCommand
             Description = "stage1, stage2, spos: the supernet's candidates hold independent or entangled weights",
             DefaultValueFactory = _ => new SearchSettings().Sharing,
         };
-        var batch = new Option<int>("--batch-size") { Description = "batch size", DefaultValueFactory = _ => 128 };
-        var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 0.1 };
-        var population = new Option<int?>("--population") { Description = "evolution population (default 20)" };
-        var generations = new Option<int?>("--generations") { Description = "evolution generations (default 5)" };
+        // Defaults from where they are defined: the engine's settings and the pipeline's spec defaults.
+        var defaults = new SearchSettings();
+        var batch = new Option<int>("--batch-size")
+        {
+            Description = "batch size",
+            DefaultValueFactory = _ => ExperimentSpecs.DefaultBatchSize,
+        };
+        var lr = new Option<double>("--lr")
+        {
+            Description = "peak learning rate",
+            DefaultValueFactory = _ => new ExperimentSpec().LearningRate,
+        };
+        var population = new Option<int?>("--population")
+        {
+            Description = $"evolution population (default {defaults.EvolutionOrDefault.Population})",
+        };
+        var generations = new Option<int?>("--generations")
+        {
+            Description = $"evolution generations (default {defaults.EvolutionOrDefault.Generations})",
+        };
         var validationImages = new Option<int>("--validation-images")
         {
             Description = "validation images per candidate",
-            DefaultValueFactory = _ => 2000,
+            DefaultValueFactory = _ => defaults.ValidationImages,
         };
         var randomCandidates = new Option<int>("--random-candidates")
         {
             Description = "random: architectures to train",
-            DefaultValueFactory = _ => 8,
+            DefaultValueFactory = _ => defaults.RandomCandidates,
         };
         var device = new Option<string?>("--device")
         {

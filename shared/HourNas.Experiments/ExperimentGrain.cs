@@ -235,7 +235,8 @@ public sealed class ExperimentGrain(
                 UpToAttempt = stage.Attempt,
             }
             : null;
-        var ofAttempts = attempts > 1 ? $" (attempt {stage.Attempt} of {attempts})" : "";
+        // A rejected input is never retried: no attempt count to show.
+        var ofAttempts = retriable && attempts > 1 ? $" (attempt {stage.Attempt} of {attempts})" : "";
         if (retriable && stage.Attempt < attempts)
         {
             logger.LogWarning("Experiment {Id}: {Stage} attempt {Attempt} failed ({Reason}); retrying", S.Id,

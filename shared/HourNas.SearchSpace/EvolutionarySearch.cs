@@ -1,12 +1,16 @@
 namespace HourNas.SearchSpace;
 
-/// <summary>Settings of the evolutionary search (defaults follow Single Path One-Shot's search).</summary>
+/// <summary>
+/// Settings of the evolutionary search. The defaults are the pipeline's (the one place they are declared: the
+/// engine, the spec resolution and the CLI help read them), sized for CPU-bound supernet scoring; Single Path
+/// One-Shot's search used population 50, 20 generations, 10 parents and 25 mutations and crossovers.
+/// </summary>
 public sealed record EvolutionSettings(
-    int Population = 50,
-    int Generations = 20,
-    int Parents = 10,
-    int Mutations = 25,
-    int Crossovers = 25,
+    int Population = 20,
+    int Generations = 5,
+    int Parents = 5,
+    int Mutations = 10,
+    int Crossovers = 10,
     double MutationProbability = 0.1,
     int MaxTriesPerChild = 200)
 {

@@ -166,7 +166,7 @@ public sealed class FailureTests(ManualChecks cluster) : IClassFixture<ManualChe
         await grain.OnStageFaulted(Fault(PipelineStages.VitalBlocks, 1, rejected: true, "no architecture fits"));
         var state = (await grain.Get())!;
         Assert.Equal(ExperimentStatus.Failed, state.Status);
-        Assert.Equal("vital-blocks: no architecture fits (attempt 1 of 2)", state.FailureReason);
+        Assert.Equal("vital-blocks: no architecture fits", state.FailureReason);
         Assert.Single(Sent.Commands("rejected"));
     }
 

@@ -19,13 +19,24 @@ namespace HourNas.Pipeline.Tests;
 /// <summary>
 /// Distributed mode for real: RabbitMQ and Redis (started by ./test.sh, or infra/local.sh), each stage worker a separate
 /// process started from its built service, the coordinator in this process. Connection strings come from the same
-/// environment variables the services read: ConnectionStrings__rabbitmq and ConnectionStrings__redis.
+/// environment variables the services read: ConnectionStrings__rabbitmq and ConnectionStrings__redis. One run: a bad
+/// experiment, experiment A whose training worker is killed in stage 1, B, a coordinator restart, two retrains on
+/// two workers; each fact of <see cref="DistributedTests"/> checks one behaviour of it, and a step that did not
+/// happen fails only the facts that need it.
 /// </summary>
-public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class DistributedScenario : IAsyncLifetime
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly List<string> _log = [];
+    private readonly Dictionary<string, Exception> _errors = [];
 
-    private void Log(string what) => output.WriteLine($"{_clock.Elapsed.TotalSeconds,6:F1} s  {what}");
+    /// <summary>What happened when, for a failing fact's output.</summary>
+    public IReadOnlyList<string> Log => _log;
+
+    private void Note(string what)
+    {
+        lock (_log) _log.Add($"{_clock.Elapsed.TotalSeconds,6:F1} s  {what}");
+    }
 
     private readonly TempFolder _folder = new();
     private readonly List<Process> _workers = [];
@@ -115,8 +126,53 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
     private static async Task<ExperimentState?> Get(WebApplication coordinator, string id) =>
         await coordinator.Services.GetRequiredService<ExperimentService>().Get(id);
 
-    [Fact]
-    public async Task Experiments_survive_a_killed_training_worker_and_a_restarted_coordinator_in_one_trace_each()
+    public ExperimentState Bad => Step("bad", () => _bad);
+
+    /// <summary>Messages in analyze-vital-blocks_error before and after the bad experiment.</summary>
+    public (uint Before, uint After) Rejected => Step("bad", () => _rejected);
+
+    public ExperimentState A => Step("a", () => _a);
+
+    public ExperimentState B => Step("b", () => _b);
+
+    public IReadOnlyList<ExperimentSummary> Listed => Step("a", () => _listed);
+
+    public SpanRecord[] SharedRetrains => Step("retrains", () => _retrains);
+
+    /// <summary>The coordinator's root spans (this process) and every span the processes wrote to the trace file.</summary>
+    public (IReadOnlyList<Activity> Roots, IReadOnlyList<SpanRecord> Written) Spans => Step("a", () => (
+        (IReadOnlyList<Activity>)_spans, (IReadOnlyList<SpanRecord>)SpanRecord.ReadAll(TraceFile)));
+
+    public string IdA { get; } = "dist-a-" + Guid.NewGuid().ToString("N")[..6];
+
+    public string IdB { get; } = "dist-b-" + Guid.NewGuid().ToString("N")[..6];
+
+    private ExperimentState _bad = null!, _a = null!, _b = null!;
+    private (uint, uint) _rejected;
+    private IReadOnlyList<ExperimentSummary> _listed = [];
+    private SpanRecord[] _retrains = [];
+    private readonly List<Activity> _spans = [];
+
+    private T Step<T>(string step, Func<T> value) => _errors.TryGetValue(step, out var e)
+        ? throw new InvalidOperationException($"the scenario's step '{step}' did not happen: {e.Message}", e)
+        : value();
+
+    private async Task<bool> Run(string step, Func<Task> action)
+    {
+        try
+        {
+            await action();
+            return true;
+        }
+        catch (Exception e)
+        {
+            _errors[step] = e;
+            Note($"step {step} failed: {e.Message}");
+            return false;
+        }
+    }
+
+    public async Task InitializeAsync()
     {
         var timeout = TimeSpan.FromMinutes(4);
         await Task.WhenAll(
@@ -125,105 +181,87 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
             StartWorker("HourNas.Retraining", "retraining-1"),
             StartWorker("HourNas.Retraining", "retraining-2"));
         var supernet = await StartWorker("HourNas.SupernetTraining", "supernet-1");
-        var spans = new List<Activity>();
-        var coordinator = await StartCoordinator(spans);
-        var suffix = Guid.NewGuid().ToString("N")[..6];
-        var (a, b) = ($"dist-a-{suffix}", $"dist-b-{suffix}");
+        var coordinator = await StartCoordinator(_spans);
         using var http = new HttpClient { BaseAddress = new Uri(coordinator.Urls.Single()) };
         // A trains stage 1 long enough to be killed in it.
         var specA = Specs.Smoke with { SearchEpochs = 3, TrainLimit = 6000 };
-        (await http.PostAsJsonAsync("experiments", new SubmitExperiment(a, specA), PipelineJson.Options)).EnsureSuccessStatusCode();
-        // Bad input over the real broker: its command is rejected into the error queue, not lost, and the experiment says why.
-        var rejectedBefore = await MessagesIn("analyze-vital-blocks_error");
-        var bad = $"dist-bad-{suffix}";
-        (await http.PostAsJsonAsync("experiments", new SubmitExperiment(bad, Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options)).EnsureSuccessStatusCode();
-        Log("workers and coordinator up, A and a bad experiment submitted");
-        var failed = await Waits.Until(() => Get(coordinator, bad), s => s.IsFinished, timeout, "the bad experiment failing");
-        Assert.Equal(ExperimentStatus.Failed, failed.Status);
-        Assert.Contains("impossible budget", failed.FailureReason);
-        // The experiment hears of the failure (StageFailed) just before the broker moves the command: allow a moment.
-        await Waits.Until(async () => await MessagesIn("analyze-vital-blocks_error") != rejectedBefore, TimeSpan.FromSeconds(5), "the rejected command reaching the error queue");
-        Assert.Equal(rejectedBefore + 1, await MessagesIn("analyze-vital-blocks_error"));
+        (await http.PostAsJsonAsync("experiments", new SubmitExperiment(IdA, specA), PipelineJson.Options))
+            .EnsureSuccessStatusCode();
+        Note("workers and coordinator up, A submitted");
 
-        // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivered command.
-        await Waits.Until(() => Get(coordinator, a), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Epoch),
-            timeout, "an epoch of A's stage 1");
-        supernet.Kill(entireProcessTree: true);
-        await supernet.WaitForExitAsync();
-        Log("supernet-1 killed in A's stage 1");
-        await StartWorker("HourNas.SupernetTraining", "supernet-2");
-        Log("supernet-2 up");
-        (await http.PostAsJsonAsync("experiments", new SubmitExperiment(b, Specs.Smoke), PipelineJson.Options)).EnsureSuccessStatusCode();
-
-        // Restart the coordinator once A is past stage 1: the experiments live on in Redis, the events wait in RabbitMQ.
-        await Waits.Until(() => Get(coordinator, a), s => s.Stage(PipelineStages.VitalSearch)?.Status == StageStatus.Completed, timeout, "A's stage 1 completing");
-        await coordinator.StopAsync();
-        await coordinator.DisposeAsync();
-        Log("coordinator stopped");
-        var restarted = await StartCoordinator([]);
-        Log("coordinator restarted");
-        try
+        // Bad input over the real broker: its command is rejected into the error queue, not lost.
+        await Run("bad", async () =>
         {
-            var doneA = await Waits.Until(() => Get(restarted, a), s => s.IsFinished, timeout, "A finishing");
-            var doneB = await Waits.Until(() => Get(restarted, b), s => s.IsFinished, timeout, "B finishing");
-            Log("A and B finished");
-            foreach (var s in doneA.Stages.Concat(doneB.Stages)) Log($"  {s.Stage} {s.StartedAt:HH:mm:ss.f}-{s.EndedAt:HH:mm:ss.f} on {string.Join(',', s.Workers)}");
-            Assert.True(doneA.Status == ExperimentStatus.Completed, Waits.Describe(doneA));
-            Assert.True(doneB.Status == ExperimentStatus.Completed, Waits.Describe(doneB));
+            var before = await MessagesIn("analyze-vital-blocks_error");
+            var bad = "dist-bad-" + IdA[^6..];
+            (await http.PostAsJsonAsync("experiments", new SubmitExperiment(bad, Specs.Smoke with { BudgetMFlops = 0.05 }),
+                PipelineJson.Options)).EnsureSuccessStatusCode();
+            _bad = await Waits.Until(() => Get(coordinator, bad), s => s.IsFinished, timeout, "the bad experiment failing");
+            // The Fault that fails the experiment is published as the broker moves the command: allow a moment.
+            await Waits.Until(async () => await MessagesIn("analyze-vital-blocks_error") != before,
+                TimeSpan.FromSeconds(5), "the rejected command reaching the error queue");
+            _rejected = (before, await MessagesIn("analyze-vital-blocks_error"));
+        });
 
-            // The killed stage ran twice, on two workers, and the second run resumed from the checkpoint.
-            var stage1 = doneA.Stage(PipelineStages.VitalSearch)!;
-            Assert.Equal(2, stage1.Starts);
-            Assert.InRange(stage1.ResumedFromEpoch, 1, 4);
-            Assert.Equal(["supernet-1", "supernet-2"], stage1.Workers.Order());
-            Assert.Contains(doneA.Progress, p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Started && p.Epoch >= 1);
-            Assert.InRange(doneA.Result!.Top1, 0.3, 1.0);
+        WebApplication? restarted = null;
+        var survived = await Run("a", async () =>
+        {
+            // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivery.
+            await Waits.Until(() => Get(coordinator, IdA), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch
+                && p.Phase == ProgressPhases.Epoch), timeout, "an epoch of A's stage 1");
+            supernet.Kill(entireProcessTree: true);
+            await supernet.WaitForExitAsync();
+            Note("supernet-1 killed in A's stage 1");
+            await StartWorker("HourNas.SupernetTraining", "supernet-2");
+            Note("supernet-2 up");
+            (await http.PostAsJsonAsync("experiments", new SubmitExperiment(IdB, Specs.Smoke), PipelineJson.Options))
+                .EnsureSuccessStatusCode();
 
-            // Nothing lost in the restart: the restarted coordinator lists both.
-            var listed = await restarted.Services.GetRequiredService<ExperimentService>().List();
-            Assert.Contains(listed, e => e.Id == a && e.Status == ExperimentStatus.Completed);
-            Assert.Contains(listed, e => e.Id == b && e.Status == ExperimentStatus.Completed);
-
-            // Two retraining workers share one queue: two retrain commands queued together run at once, one on each worker.
-            var bus = restarted.Services.GetRequiredService<IBus>();
-            string[] shared = [$"share-1-{suffix}", $"share-2-{suffix}"];
-            var quick = doneA.Spec! with { TrainLimit = 2000, RetrainEpochs = 1, Ablate = false };
-            foreach (var id in shared)
-                await bus.Publish(new RetrainArchitecture { ExperimentId = id, Spec = quick, Genotype = doneA.Genotype! });
-            var retrains = await WaitForSpans(shared, PipelineStages.Retrain, TimeSpan.FromMinutes(2));
-            Log("two shared retrains finished");
-            Assert.Equal(["retraining-1", "retraining-2"], retrains.Select(r => r.Tags["hournas.worker"]).Order());
-            var (r1, r2) = (retrains[0], retrains[1]);
-            Assert.True(r1.Start < r2.Start.AddMilliseconds(r2.DurationMs) && r2.Start < r1.Start.AddMilliseconds(r1.DurationMs), "the two retrains did not overlap");
-
-            // One trace per experiment: the root span (in-memory exporter, this process) and every stage span the worker
-            // processes wrote share one trace id.
-            foreach (var id in new[] { a, b })
+            // Restart the coordinator once A is past stage 1: the experiments live on in Redis, the events in RabbitMQ.
+            await Waits.Until(() => Get(coordinator, IdA),
+                s => s.Stage(PipelineStages.VitalSearch)?.Status == StageStatus.Completed, timeout, "A's stage 1 completing");
+            await coordinator.StopAsync();
+            await coordinator.DisposeAsync();
+            Note("coordinator stopped");
+            restarted = await StartCoordinator([]);
+            Note("coordinator restarted");
+            _a = await Waits.Until(() => Get(restarted, IdA), s => s.IsFinished, timeout, "A finishing");
+            _listed = await restarted.Services.GetRequiredService<ExperimentService>().List();
+        });
+        if (survived)
+        {
+            await Run("b", async () =>
             {
-                var root = Assert.Single(spans, s => s.DisplayName == $"experiment {id}");
-                var stageSpans = SpanRecord.ReadAll(TraceFile)
-                    .Where(s => s.Tags.GetValueOrDefault("hournas.experiment") == id && PipelineStages.All.Contains(s.Name)).ToArray();
-                Assert.Equal(PipelineStages.All.Order(), stageSpans.Select(s => s.Name).Distinct().Order());
-                Assert.All(stageSpans, s => Assert.Equal(root.TraceId.ToHexString(), s.TraceId));
-                Assert.DoesNotContain(stageSpans, s => s.ProcessId == Environment.ProcessId);
-                Assert.True(stageSpans.Select(s => s.ProcessId).Distinct().Count() >= 4);
-            }
+                _b = await Waits.Until(() => Get(restarted!, IdB), s => s.IsFinished, timeout, "B finishing");
+                _listed = await restarted!.Services.GetRequiredService<ExperimentService>().List();
+            });
+            foreach (var s in _a.Stages.Concat(_b?.Stages ?? []))
+                Note($"  {s.Stage} {s.StartedAt:HH:mm:ss.f}-{s.EndedAt:HH:mm:ss.f} on {string.Join(',', s.Workers)}");
 
-            // A SupernetTraining worker trains one supernet at a time: A's stage 2 and B's stage 1 share its one queue.
-            var supernetSpans = SpanRecord.ReadAll(TraceFile).Where(s => s.Name is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch).ToArray();
-            Assert.True(supernetSpans.Count(s => s.Tags["hournas.worker"] == "supernet-2") >= 4, "supernet-2 ran both stages of A and B");
-            foreach (var worker in supernetSpans.GroupBy(s => s.Tags["hournas.worker"]))
+            // Two retraining workers share one queue: two retrain commands queued together run at once.
+            await Run("retrains", async () =>
             {
-                var ordered = worker.OrderBy(s => s.Start).ToArray();
-                for (var i = 1; i < ordered.Length; i++)
-                    Assert.True(ordered[i].Start >= ordered[i - 1].Start.AddMilliseconds(ordered[i - 1].DurationMs),
-                        $"{worker.Key} ran {ordered[i].Name} of {ordered[i].Tags["hournas.experiment"]} during {ordered[i - 1].Name} of {ordered[i - 1].Tags["hournas.experiment"]}");
-            }
+                var bus = restarted!.Services.GetRequiredService<IBus>();
+                string[] shared = [$"share-1-{IdA[^6..]}", $"share-2-{IdA[^6..]}"];
+                var quick = _a.Spec! with { TrainLimit = 2000, RetrainEpochs = 1, Ablate = false };
+                foreach (var id in shared)
+                    await bus.Publish(new RetrainArchitecture { ExperimentId = id, Spec = quick, Genotype = _a.Genotype! });
+                _retrains = await WaitForSpans(shared, PipelineStages.Retrain, TimeSpan.FromMinutes(2));
+                Note("two shared retrains finished");
+            });
         }
-        finally
+        else
+        {
+            _errors["b"] = _errors["retrains"] = _errors["a"];
+        }
+        if (restarted is not null)
         {
             await restarted.StopAsync();
             await restarted.DisposeAsync();
+        }
+        else if (!survived)
+        {
+            await coordinator.DisposeAsync();
         }
     }
 
@@ -256,8 +294,6 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    public Task InitializeAsync() => Task.CompletedTask;
-
     public async Task DisposeAsync()
     {
         foreach (var worker in _workers)
@@ -267,5 +303,98 @@ public sealed class DistributedTests(ITestOutputHelper output) : IAsyncLifetime
             worker.Dispose();
         }
         _folder.Dispose();
+    }
+}
+
+/// <summary>The behaviours of one distributed run (<see cref="DistributedScenario"/>), one per fact.</summary>
+public sealed class DistributedTests(DistributedScenario scenario, ITestOutputHelper output)
+    : IClassFixture<DistributedScenario>
+{
+    private void ShowLog()
+    {
+        foreach (var line in scenario.Log) output.WriteLine(line);
+    }
+
+    [Fact]
+    public void A_rejected_input_fails_its_experiment_and_its_command_lands_in_the_error_queue()
+    {
+        ShowLog();
+        Assert.Equal(ExperimentStatus.Failed, scenario.Bad.Status);
+        Assert.Contains("impossible budget", scenario.Bad.FailureReason);
+        Assert.Equal(scenario.Rejected.Before + 1, scenario.Rejected.After);
+    }
+
+    [Fact]
+    public void A_stage_whose_worker_was_killed_resumes_on_another_worker_from_its_checkpoint()
+    {
+        ShowLog();
+        var a = scenario.A;
+        Assert.True(a.Status == ExperimentStatus.Completed, Waits.Describe(a));
+        var stage1 = a.Stage(PipelineStages.VitalSearch)!;
+        Assert.Equal(2, stage1.Starts);
+        Assert.InRange(stage1.ResumedFromEpoch, 1, a.Spec!.SearchEpochs!.Value);
+        Assert.Equal(["supernet-1", "supernet-2"], stage1.Workers.Order());
+        Assert.Contains(a.Progress, p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Started
+            && p.Epoch >= 1);
+        Assert.InRange(a.Result!.Top1, 0.3, 1.0);
+    }
+
+    [Fact]
+    public void Experiments_survive_a_coordinator_restart()
+    {
+        ShowLog();
+        Assert.True(scenario.B.Status == ExperimentStatus.Completed, Waits.Describe(scenario.B));
+        Assert.Contains(scenario.Listed, e => e.Id == scenario.IdA && e.Status == ExperimentStatus.Completed);
+        Assert.Contains(scenario.Listed, e => e.Id == scenario.IdB && e.Status == ExperimentStatus.Completed);
+    }
+
+    [Fact]
+    public void Two_retraining_workers_on_one_queue_run_two_commands_at_once()
+    {
+        ShowLog();
+        var retrains = scenario.SharedRetrains;
+        Assert.Equal(["retraining-1", "retraining-2"], retrains.Select(r => r.Tags["hournas.worker"]).Order());
+        var (r1, r2) = (retrains[0], retrains[1]);
+        Assert.True(r1.Start < r2.Start.AddMilliseconds(r2.DurationMs) && r2.Start < r1.Start.AddMilliseconds(r1.DurationMs),
+            "the two retrains did not overlap");
+    }
+
+    [Fact]
+    public void Each_experiment_is_one_trace_across_the_worker_processes()
+    {
+        ShowLog();
+        var (roots, written) = scenario.Spans;
+        _ = scenario.B;
+        foreach (var id in new[] { scenario.IdA, scenario.IdB })
+        {
+            var root = Assert.Single(roots, s => s.DisplayName == $"experiment {id}");
+            var stageSpans = written
+                .Where(s => s.Tags.GetValueOrDefault("hournas.experiment") == id && PipelineStages.All.Contains(s.Name))
+                .ToArray();
+            Assert.Equal(PipelineStages.All.Order(), stageSpans.Select(s => s.Name).Distinct().Order());
+            Assert.All(stageSpans, s => Assert.Equal(root.TraceId.ToHexString(), s.TraceId));
+            Assert.DoesNotContain(stageSpans, s => s.ProcessId == Environment.ProcessId);
+            Assert.True(stageSpans.Select(s => s.ProcessId).Distinct().Count() >= 4);
+        }
+    }
+
+    [Fact]
+    public void A_supernet_worker_trains_one_supernet_at_a_time()
+    {
+        ShowLog();
+        _ = scenario.B;
+        // A's stage 2 and B's stage 1 share the one supernet-training queue.
+        var supernetSpans = scenario.Spans.Written
+            .Where(s => s.Name is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch).ToArray();
+        Assert.True(supernetSpans.Count(s => s.Tags["hournas.worker"] == "supernet-2") >= 4,
+            "supernet-2 ran both stages of A and B");
+        foreach (var worker in supernetSpans.GroupBy(s => s.Tags["hournas.worker"]))
+        {
+            var ordered = worker.OrderBy(s => s.Start).ToArray();
+            for (var i = 1; i < ordered.Length; i++)
+                Assert.True(ordered[i].Start >= ordered[i - 1].Start.AddMilliseconds(ordered[i - 1].DurationMs),
+                    $"{worker.Key} ran {ordered[i].Name} of {ordered[i].Tags["hournas.experiment"]} during " +
+                    $"{ordered[i - 1].Name} of {ordered[i - 1].Tags["hournas.experiment"]}");
+        }
     }
 }

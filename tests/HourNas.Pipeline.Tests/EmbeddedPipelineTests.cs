@@ -29,39 +29,67 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
     public ArtifactStore Store => Host.Services.GetRequiredService<ArtifactStore>();
 
-    public ExperimentState Good { get; private set; } = null!;
+    // Each experiment's outcome is kept on its own: one that does not finish fails the facts about it, not all.
+    private readonly Dictionary<string, ExperimentState> _outcomes = [];
+    private readonly Dictionary<string, Exception> _errors = [];
 
-    public ExperimentState Cancelled { get; private set; } = null!;
+    public ExperimentState Good => Outcome("good");
 
-    public ExperimentState ImpossibleBudget { get; private set; } = null!;
+    public ExperimentState Cancelled => Outcome("long");
 
+    public ExperimentState ImpossibleBudget => Outcome("impossible-budget");
 
-    public ExperimentState CorruptData { get; private set; } = null!;
+    public ExperimentState CorruptData => Outcome("corrupt-data");
 
-    public IReadOnlyList<string> Report { get; private set; } = [];
+    /// <summary>The files of the good experiment's folder once it completed.</summary>
+    public IReadOnlyList<string> Report => Directory.GetFiles(Store.ExperimentFolder(Good.Id));
 
     /// <summary>The experiment left by a simulated coordinator crash between recording stage 1 and sending its command.</summary>
-    public ExperimentState Recovered { get; private set; } = null!;
+    public ExperimentState Recovered => Outcome("crashed");
 
     /// <summary>What the two experiments' first and second checks did (the reminder's work, called here).</summary>
     public (CheckOutcome Crashed, CheckOutcome HalfSubmitted, CheckOutcome CrashedAgain) Checks { get; private set; }
 
     public IReadOnlyList<ExperimentSummary> Catalog { get; private set; } = [];
 
+    private ExperimentState Outcome(string id) => _errors.TryGetValue(id, out var error)
+        ? throw new InvalidOperationException($"experiment '{id}' of the scenario: {error.Message}", error)
+        : _outcomes[id];
+
+    private async Task Await(string id, Func<ExperimentState, bool> done, TimeSpan timeout, string what)
+    {
+        try
+        {
+            _outcomes[id] = await Waits.Until(() => Experiments.Get(id), done, timeout, what);
+        }
+        catch (Exception e)
+        {
+            _errors[id] = e;
+        }
+    }
+
     public async Task InitializeAsync()
     {
         // No reminders: the checks run only when this scenario calls them.
-        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path, new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" });
+        var builder = PipelineRegistration.EmbeddedPipeline(Artifacts.Path,
+            new Dictionary<string, string?> { ["HourNas:RecoveryInterval"] = "-00:00:00.001" });
         builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(Spans));
         Host = builder.Build();
         await Host.StartAsync();
         var timeout = TimeSpan.FromMinutes(3);
-        await SimulateCrashesAndRecover();
+        try
+        {
+            await SimulateCrashesAndRecover();
+        }
+        catch (Exception e)
+        {
+            _errors["crashed"] = e;
+        }
 
         // A long stage 1 (20 epochs), cancelled once it is training.
         await Experiments.Submit("long", Specs.Smoke with { SearchEpochs = 20 });
-        await Waits.Until(() => Experiments.Get("long"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Train),
-            timeout, "stage 1 of 'long' training");
+        await Await("long", s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch
+            && p.Phase == ProgressPhases.Train), timeout, "stage 1 of 'long' training");
 
         // Under the artifact root's data/ folder, one of the default data roots.
         var corrupt = Directory.CreateDirectory(Artifacts["data/corrupt-data"]).FullName;
@@ -72,16 +100,18 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         await Experiments.Submit("good", Specs.Smoke);
         await Experiments.Submit("impossible-budget", Specs.Smoke with { BudgetMFlops = 0.05 });
         await Experiments.Submit("corrupt-data", Specs.Smoke with { Data = corrupt });
-        await Experiments.Cancel("long", "test: cancel while training");
+        if (!_errors.ContainsKey("long"))
+        {
+            await Experiments.Cancel("long", "test: cancel while training");
+            _outcomes["long"] = (await Experiments.Get("long"))!;
+        }
 
-        Good = await Waits.Until(() => Experiments.Get("good"), s => s.IsFinished, timeout, "'good' finishing");
-        ImpossibleBudget = await Waits.Until(() => Experiments.Get("impossible-budget"), s => s.IsFinished, timeout, "'impossible-budget' finishing");
-        CorruptData = await Waits.Until(() => Experiments.Get("corrupt-data"), s => s.IsFinished, timeout, "'corrupt-data' finishing");
-        Cancelled = (await Experiments.Get("long"))!;
-        Recovered = await Waits.Until(() => Experiments.Get("crashed"), s => s.IsFinished, timeout, "'crashed' finishing after recovery");
+        await Await("good", s => s.IsFinished, timeout, "'good' finishing");
+        await Await("impossible-budget", s => s.IsFinished, timeout, "'impossible-budget' finishing");
+        await Await("corrupt-data", s => s.IsFinished, timeout, "'corrupt-data' finishing");
+        if (!_errors.ContainsKey("crashed"))
+            await Await("crashed", s => s.IsFinished, timeout, "'crashed' finishing after recovery");
         Catalog = await Experiments.List();
-        // The coordinator wrote the report before it marked the experiment Completed.
-        Report = Directory.GetFiles(Store.ExperimentFolder("good"));
     }
 
     /// <summary>

@@ -5,9 +5,11 @@ using HourNas.Pipeline;
 using HourNas.Workers;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
+using HourNas.Engine.Training;
 using HourNas.Coordination;
 using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.SearchSpace;
 
 namespace HourNas.Pipeline.Tests;
 
@@ -92,5 +94,21 @@ public sealed class RunCommandTests
         // The names a spec may give are the engine's.
         Assert.Equal(Enum.GetNames<WeightSharing>().Select(n => n.ToLowerInvariant()).Order(),
             ExperimentSpecs.WeightSharings.Order());
+    }
+
+    [Fact]
+    public void The_spec_defaults_are_the_engines_defaults()
+    {
+        // The spec's defaults are stated once for the pipeline; the engine keeps its own for direct callers. They agree.
+        var (search, train, spec) = (new SearchSettings(), new TrainSettings(), new ExperimentSpec());
+        Assert.Equal(ExperimentSpecs.DefaultSearchEpochs, search.Epochs);
+        Assert.Equal(ExperimentSpecs.DefaultValidationImages, search.ValidationImages);
+        Assert.Equal(ExperimentSpecs.DefaultRetrainEpochs, train.Epochs);
+        Assert.Equal(ExperimentSpecs.DefaultBatchSize, train.BatchSize);
+        Assert.Equal(train.LearningRate, spec.LearningRate);
+        Assert.Equal(Budget.DefaultMinFraction, spec.MinFraction);
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
+        Assert.Equal(search.EvolutionOrDefault.Population, EngineSettings.Search(resolved with { Population = null })
+            .EvolutionOrDefault.Population);
     }
 }

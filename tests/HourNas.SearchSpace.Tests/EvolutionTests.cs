@@ -23,8 +23,12 @@ public class EvolutionTests
         }
     }
 
+    /// <summary>Single Path One-Shot's sizes: the behaviours below hold for them, whatever the pipeline's defaults.</summary>
+    private static readonly EvolutionSettings Spos =
+        new(Population: 50, Generations: 20, Parents: 10, Mutations: 25, Crossovers: 25);
+
     private static EvolutionResult Evolve(ulong seed, EvolutionSettings? settings = null) =>
-        new EvolutionarySearch(Counts, Within, settings ?? new EvolutionSettings())
+        new EvolutionarySearch(Counts, Within, settings ?? Spos)
             .Run(Fitness, RandomWithin, new Rng(seed));
 
     [Fact]
@@ -48,7 +52,7 @@ public class EvolutionTests
     [Fact]
     public void Reaches_the_known_optimum_with_enough_generations()
     {
-        var result = Evolve(7, new EvolutionSettings(Generations: 60));
+        var result = Evolve(7, Spos with { Generations = 60 });
         Assert.Equal(0, result.Best.Fitness);
         Assert.Equal(Target, result.Best.Choice);
     }
@@ -59,7 +63,7 @@ public class EvolutionTests
         var result = Evolve(3);
         Assert.All(result.History, e => Assert.True(Within(e.Choice)));
         Assert.Equal(result.History.Count, result.History.Select(e => string.Join(',', e.Choice)).Distinct().Count());
-        Assert.InRange(result.Evaluations, 1, new EvolutionSettings().MaxEvaluations);
+        Assert.InRange(result.Evaluations, 1, Spos.MaxEvaluations);
     }
 
     [Fact]

@@ -47,8 +47,7 @@ public sealed record SearchSettings(
             RandomCandidates: randomCandidates);
     }
 
-    public EvolutionSettings EvolutionOrDefault => Evolution
-        ?? new EvolutionSettings(Population: 20, Generations: 5, Parents: 5, Mutations: 10, Crossovers: 10);
+    public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings();
 }
 
 /// <summary>
