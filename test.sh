@@ -16,7 +16,7 @@ fast=0
 # The fast tier: the pure core's and the grain's projects whole, and the pipeline's test classes that need no
 # broker, Redis or training (dotnet test filter).
 FAST_PIPELINE_CLASSES=(StageConsumerTests SpecValidationTests DataRootTests ProgressIdempotencyTests SilentStageTests
-  NoCallingOutTests SubmissionOverHttpTests ApiKeyTests)
+  StageLeaseTests NoCallingOutTests SubmissionOverHttpTests ApiKeyTests)
 fast_filter=$(printf 'FullyQualifiedName~%s|' "${FAST_PIPELINE_CLASSES[@]}")
 FAST_TESTS=(
   "tests/HourNas.SearchSpace.Tests/HourNas.SearchSpace.Tests.csproj|"
@@ -72,8 +72,18 @@ if [ "$(stat -c %d "$package_cache")" != "$(stat -c %d .)" ]; then
   log "the NuGet cache is on another file system; restoring into $NUGET_PACKAGES so the build can hard-link"
 fi
 
+# The style gate: lines of at most 120 characters (.editorconfig's max_line_length, which no formatter enforces);
+# the build enforces the .editorconfig rules marked warning (EnforceCodeStyleInBuild), dotnet format the layout.
+long_lines=$(git ls-files '*.cs' | xargs awk 'length > 120 { print FILENAME ":" FNR }')
+[ -z "$long_lines" ] || abort "lines over 120 characters: $(echo $long_lines)"
+
 log "building"
 dotnet build HourNas.Services.sln -c Release -nologo -v quiet || abort "build failed"
+if [ "$fast" -eq 0 ]; then
+  log "checking the layout (dotnet format --verify-no-changes)"
+  dotnet format HourNas.Services.sln --verify-no-changes --no-restore -v quiet \
+    || abort "the code's layout differs from .editorconfig: run dotnet format HourNas.Services.sln"
+fi
 
 # The standalone trace dashboard (a NuGet package the dashboard test starts through infra/dashboard.sh): fetch it now,
 # so the test's start-up wait does not include the download.

@@ -7,13 +7,17 @@ using Spectre.Console;
 
 namespace HourNas.Cli;
 
-/// <summary><c>hournas submit | status | watch | list | cancel | export</c>: the coordinator's HTTP API from the shell.</summary>
+/// <summary>
+/// <c>hournas submit | status | watch | list | cancel | export</c>: the coordinator's HTTP API from the shell.
+/// </summary>
 internal static class ClientCommands
 {
     private static Option<string> Coordinator() => new("--coordinator")
     {
-        Description = $"coordinator address (default: {CoordinatorClient.EnvironmentVariable} or {CoordinatorClient.DefaultAddress})",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(CoordinatorClient.EnvironmentVariable) ?? CoordinatorClient.DefaultAddress,
+        Description = $"coordinator address (default: {CoordinatorClient.EnvironmentVariable} or " +
+            $"{CoordinatorClient.DefaultAddress})",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(CoordinatorClient.EnvironmentVariable)
+            ?? CoordinatorClient.DefaultAddress,
     };
 
     private static Argument<string> Id() => new("id") { Description = "experiment id" };
@@ -21,7 +25,8 @@ internal static class ClientCommands
     private static CoordinatorClient Client(ParseResult parse, Option<string> coordinator)
     {
         var text = parse.GetValue(coordinator)!;
-        if (!Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+        if (!Uri.TryCreate(text.EndsWith('/') ? text : text + "/", UriKind.Absolute, out var address)
+            || address.Scheme is not ("http" or "https"))
             throw new ArgumentException($"invalid coordinator address '{text}': give an http:// or https:// URL");
         return new CoordinatorClient(address);
     }
@@ -39,10 +44,15 @@ internal static class ClientCommands
     private static Command Submit(HournasCli cli)
     {
         var spec = new SpecOptions();
-        var id = new Option<string?>("--id") { Description = "experiment id; submitting the same id and spec again is a no-op (default: <preset>-<time>-<random>)" };
+        var id = new Option<string?>("--id")
+        {
+            Description = "experiment id; submitting the same id and spec again is a no-op " +
+                "(default: <preset>-<time>-<random>)",
+        };
         var coordinator = Coordinator();
         var json = HournasCli.Options.Json();
-        var command = new Command("submit", "submit an experiment to the coordinator (distributed mode); prints its id");
+        var command = new Command(
+            "submit", "submit an experiment to the coordinator (distributed mode); prints its id");
         spec.AddTo(command);
         command.Options.Add(id);
         command.Options.Add(coordinator);
@@ -55,7 +65,8 @@ internal static class ClientCommands
             else
             {
                 cli.Out.WriteLine(state.Id);
-                cli.Error.WriteLine($"page: {Page(client, state.Id)}");  // stdout stays the bare id, for scripts
+                // stdout stays the bare id, for scripts
+                cli.Error.WriteLine($"page: {Page(client, state.Id)}");
             }
             return 0;
         }));
@@ -75,7 +86,9 @@ internal static class ClientCommands
             if (parse.GetValue(json)) cli.Out.WriteLine(JsonSerializer.Serialize(state, PipelineJson.Options));
             else
             {
-                if (state.IsFinished) ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
+                if (state.IsFinished)
+                    ExperimentOutput.WriteSummary(
+                        cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
                 else ExperimentOutput.WriteStatus(cli.Console, state);
                 cli.Out.WriteLine($"page:           {Page(client, state.Id)}");
             }
@@ -84,15 +97,28 @@ internal static class ClientCommands
         return command;
     }
 
-    /// <summary>The experiment's web page on the coordinator (stage timeline, curves, plots, genotype, artifacts).</summary>
-    private static string Page(CoordinatorClient client, string id) => $"{client.Address}ui/experiments/{Uri.EscapeDataString(id)}";
+    /// <summary>
+    /// The experiment's web page on the coordinator (stage timeline, curves, plots, genotype, artifacts).
+    /// </summary>
+    private static string Page(CoordinatorClient client, string id) =>
+        $"{client.Address}ui/experiments/{Uri.EscapeDataString(id)}";
 
     private static Command Watch(HournasCli cli)
     {
         var id = Id();
         var coordinator = Coordinator();
-        var interval = new Option<double>("--interval") { Description = "seconds between polls", DefaultValueFactory = _ => 1.0 };
-        var command = new Command("watch", "follow an experiment's progress until it ends; exit code 0 only if it completed") { id, coordinator, interval };
+        var interval = new Option<double>("--interval")
+        {
+            Description = "seconds between polls",
+            DefaultValueFactory = _ => 1.0,
+        };
+        var command = new Command(
+            "watch", "follow an experiment's progress until it ends; exit code 0 only if it completed")
+        {
+            id,
+            coordinator,
+            interval,
+        };
         command.SetAction(parse => cli.Guard(() =>
         {
             using var client = Client(parse, coordinator);
@@ -104,7 +130,8 @@ internal static class ClientCommands
                 written = ExperimentOutput.WriteNews(cli.Error, state, written, ref lastStage);
                 if (state.IsFinished)
                 {
-                    ExperimentOutput.WriteSummary(cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
+                    ExperimentOutput.WriteSummary(
+                        cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
                     return state.Status == ExperimentStatus.Completed ? 0 : HournasCli.Failure;
                 }
                 Thread.Sleep(TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(interval))));
@@ -130,7 +157,8 @@ internal static class ClientCommands
             var table = new Table().AddColumns("id", "preset", "status", "stage", "submitted", "test top-1");
             foreach (var e in experiments)
                 table.AddRow(Markup.Escape(e.Id), Markup.Escape(e.Preset), e.Status.ToString(), e.CurrentStage ?? "",
-                    e.SubmittedAt.ToString("u", CultureInfo.InvariantCulture), e.Top1?.ToString("P2", CultureInfo.InvariantCulture) ?? "");
+                    e.SubmittedAt.ToString("u", CultureInfo.InvariantCulture),
+                    e.Top1?.ToString("P2", CultureInfo.InvariantCulture) ?? "");
             cli.Console.Write(table);
             return 0;
         }));
@@ -141,7 +169,12 @@ internal static class ClientCommands
     {
         var id = Id();
         var coordinator = Coordinator();
-        var command = new Command("cancel", "cancel a running experiment (its running stage stops at the next step)") { id, coordinator };
+        var command = new Command(
+            "cancel", "cancel a running experiment (its running stage stops at the next step)")
+        {
+            id,
+            coordinator,
+        };
         command.SetAction(parse => cli.Guard(() =>
         {
             using var client = Client(parse, coordinator);
@@ -157,7 +190,13 @@ internal static class ClientCommands
         var id = Id();
         var coordinator = Coordinator();
         var to = new Option<string>("--to") { Description = "destination folder (default: ./<id>)" };
-        var command = new Command("export", "download every artifact of an experiment (genotype, weights, CSVs, plots, stage outputs)") { id, coordinator, to };
+        var command = new Command(
+            "export", "download every artifact of an experiment (genotype, weights, CSVs, plots, stage outputs)")
+        {
+            id,
+            coordinator,
+            to,
+        };
         command.SetAction(parse => cli.Guard(() =>
         {
             using var client = Client(parse, coordinator);
@@ -166,10 +205,13 @@ internal static class ClientCommands
             var files = client.Artifacts(experiment).GetAwaiter().GetResult();
             foreach (var file in files)
             {
-                var relative = file.StartsWith(experiment + "/", StringComparison.Ordinal) ? file[(experiment.Length + 1)..] : file;
+                var relative = file.StartsWith(experiment + "/", StringComparison.Ordinal)
+                    ? file[(experiment.Length + 1)..]
+                    : file;
                 var target = Path.GetFullPath(Path.Combine(folder, relative));
                 if (!target.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                    throw new InvalidDataException($"the coordinator listed '{file}', which would land outside {folder}");
+                    throw new InvalidDataException(
+                        $"the coordinator listed '{file}', which would land outside {folder}");
                 client.Download(experiment, file, target).GetAwaiter().GetResult();
             }
             cli.Out.WriteLine($"{files.Count} files of {experiment} in {folder}");

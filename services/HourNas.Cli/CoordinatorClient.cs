@@ -6,7 +6,9 @@ using HourNas.Experiments;
 
 namespace HourNas.Cli;
 
-/// <summary>The coordinator's HTTP API as the CLI uses it. Error answers become exceptions carrying the API's message.</summary>
+/// <summary>
+/// The coordinator's HTTP API as the CLI uses it. Error answers become exceptions carrying the API's message.
+/// </summary>
 internal sealed class CoordinatorClient(Uri address) : IDisposable
 {
     public const string EnvironmentVariable = "HOURNAS_COORDINATOR";
@@ -31,24 +33,34 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
     public Uri Address => address;
 
     public async Task<ExperimentState> Submit(string? id, ExperimentSpec spec) =>
-        await Read<ExperimentState>(await Send(() => _http.PostAsJsonAsync("experiments", new SubmitExperiment(id, spec), PipelineJson.Options)));
+        await Read<ExperimentState>(await Send(() =>
+            _http.PostAsJsonAsync("experiments", new SubmitExperiment(id, spec), PipelineJson.Options)));
 
-    public async Task<ExperimentState> Get(string id) => await Read<ExperimentState>(await Send(() => _http.GetAsync($"experiments/{Uri.EscapeDataString(id)}")));
+    public async Task<ExperimentState> Get(string id) =>
+        await Read<ExperimentState>(await Send(() => _http.GetAsync($"experiments/{Uri.EscapeDataString(id)}")));
 
-    public async Task<IReadOnlyList<ExperimentSummary>> List() => await Read<ExperimentSummary[]>(await Send(() => _http.GetAsync("experiments")));
+    public async Task<IReadOnlyList<ExperimentSummary>> List() =>
+        await Read<ExperimentSummary[]>(await Send(() => _http.GetAsync("experiments")));
 
     public async Task<ExperimentState> Cancel(string id) =>
-        await Read<ExperimentState>(await Send(() => _http.PostAsync($"experiments/{Uri.EscapeDataString(id)}/cancel", null)));
+        await Read<ExperimentState>(await Send(() =>
+            _http.PostAsync($"experiments/{Uri.EscapeDataString(id)}/cancel", null)));
 
     public async Task<IReadOnlyList<string>> Artifacts(string id) =>
         await Read<string[]>(await Send(() => _http.GetAsync($"experiments/{Uri.EscapeDataString(id)}/artifacts")));
 
-    /// <summary>Downloads one artifact (a path relative to the artifact root, as <see cref="Artifacts"/> lists them) to a file.</summary>
+    /// <summary>
+    /// Downloads one artifact (a path relative to the artifact root, as <see cref="Artifacts"/> lists them) to a
+    /// file.
+    /// </summary>
     public async Task Download(string id, string relativePath, string file)
     {
         var prefix = id + "/";
-        var path = relativePath.StartsWith(prefix, StringComparison.Ordinal) ? relativePath[prefix.Length..] : relativePath;
-        using var response = await Send(() => _http.GetAsync($"experiments/{Uri.EscapeDataString(id)}/artifacts/{path}", HttpCompletionOption.ResponseHeadersRead));
+        var path = relativePath.StartsWith(prefix, StringComparison.Ordinal)
+            ? relativePath[prefix.Length..]
+            : relativePath;
+        using var response = await Send(() => _http.GetAsync(
+            $"experiments/{Uri.EscapeDataString(id)}/artifacts/{path}", HttpCompletionOption.ResponseHeadersRead));
         await Check(response);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
         await using var output = File.Create(file);
@@ -65,7 +77,9 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new InvalidOperationException($"cannot reach the coordinator at {address} ({e.Message}): start it, or point --coordinator or {EnvironmentVariable} at it");
+            throw new InvalidOperationException(
+                $"cannot reach the coordinator at {address} ({e.Message}): start it, or point --coordinator or " +
+                $"{EnvironmentVariable} at it");
         }
     }
 
@@ -74,7 +88,8 @@ internal sealed class CoordinatorClient(Uri address) : IDisposable
         using (response)
         {
             await Check(response);
-            return await response.Content.ReadFromJsonAsync<T>(PipelineJson.Options) ?? throw new InvalidDataException("the coordinator sent an empty answer");
+            return await response.Content.ReadFromJsonAsync<T>(PipelineJson.Options)
+                ?? throw new InvalidDataException("the coordinator sent an empty answer");
         }
     }
 

@@ -10,25 +10,37 @@ using Microsoft.Extensions.Hosting;
 
 namespace HourNas.Cli;
 
-/// <summary><c>hournas run</c>: the whole pipeline in this process (embedded mode), live progress, a summary and a report folder.</summary>
+/// <summary>
+/// <c>hournas run</c>: the whole pipeline in this process (embedded mode), live progress, a summary and a report
+/// folder.
+/// </summary>
 internal static class RunCommand
 {
     public static Command Create(HournasCli cli)
     {
         var spec = new SpecOptions();
-        var output = new Option<string>("--out", "-o") { Description = "artifact root; the experiment's folder is <out>/<id>", DefaultValueFactory = _ => "out" };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "artifact root; the experiment's folder is <out>/<id>",
+            DefaultValueFactory = _ => "out",
+        };
         var id = new Option<string?>("--id") { Description = "experiment id (default: <preset>-<time>-<random>)" };
         var json = HournasCli.Options.Json();
-        var command = new Command("run", "run the whole pipeline in one process: vital blocks, stage 1, shrink, stage 2, retraining");
+        var command = new Command(
+            "run", "run the whole pipeline in one process: vital blocks, stage 1, shrink, stage 2, retraining");
         spec.AddTo(command);
         command.Options.Add(output);
         command.Options.Add(id);
         command.Options.Add(json);
-        command.SetAction(parse => cli.Guard(() => Run(cli, spec.Read(parse), parse.GetValue(output)!, parse.GetValue(id), parse.GetValue(json)).GetAwaiter().GetResult()));
+        command.SetAction(parse => cli.Guard(() =>
+            Run(cli, spec.Read(parse), parse.GetValue(output)!, parse.GetValue(id), parse.GetValue(json))
+                .GetAwaiter()
+                .GetResult()));
         return command;
     }
 
-    private static async Task<int> Run(HournasCli cli, Contracts.ExperimentSpec spec, string output, string? id, bool json)
+    private static async Task<int> Run(
+        HournasCli cli, Contracts.ExperimentSpec spec, string output, string? id, bool json)
     {
         // The CLI reports failures itself; the hosts' logs would repeat them with stack traces.
         var settings = new Dictionary<string, string?>
@@ -64,7 +76,8 @@ internal static class RunCommand
                 string? lastStage = null;
                 while (true)
                 {
-                    state = await experiments.Get(state.Id) ?? throw new InvalidOperationException($"experiment {state.Id} vanished");
+                    state = await experiments.Get(state.Id)
+                        ?? throw new InvalidOperationException($"experiment {state.Id} vanished");
                     written = ExperimentOutput.WriteNews(cli.Error, state, written, ref lastStage);
                     if (state.IsFinished) break;
                     if (interrupt.IsCancellationRequested)
@@ -84,7 +97,9 @@ internal static class RunCommand
             else ExperimentOutput.WriteSummary(cli.Console, state, store.ExperimentFolder(state.Id));
             if (state.Status != ExperimentStatus.Completed)
             {
-                cli.Error.WriteLine($"error: experiment {state.Id} {state.Status.ToString().ToLowerInvariant()}: {state.FailureReason}");
+                cli.Error.WriteLine(
+                    $"error: experiment {state.Id} {state.Status.ToString().ToLowerInvariant()}: " +
+                    $"{state.FailureReason}");
                 return HournasCli.Failure;
             }
             return 0;

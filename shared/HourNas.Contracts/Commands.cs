@@ -16,7 +16,9 @@ public sealed record SearchVitalBlocks : IStageMessage
     public required ExperimentSpec Spec { get; init; }
 }
 
-/// <summary>Shrink the non-vital blocks' candidates to what the budget affords around the chosen vital operations.</summary>
+/// <summary>
+/// Shrink the non-vital blocks' candidates to what the budget affords around the chosen vital operations.
+/// </summary>
 public sealed record ShrinkSearchSpace : IStageMessage
 {
     public required string ExperimentId { get; init; }
@@ -37,7 +39,9 @@ public sealed record SearchNonVitalBlocks : IStageMessage
     public string? VitalSupernet { get; init; }
 }
 
-/// <summary>Train the found architecture from scratch and measure it on the test set (and, if asked, ablate its blocks).</summary>
+/// <summary>
+/// Train the found architecture from scratch and measure it on the test set (and, if asked, ablate its blocks).
+/// </summary>
 public sealed record RetrainArchitecture : IStageMessage
 {
     public required string ExperimentId { get; init; }

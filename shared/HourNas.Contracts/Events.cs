@@ -1,6 +1,8 @@
 namespace HourNas.Contracts;
 
-/// <summary>The event that ends a stage (one per <see cref="StageDefinition"/>): what the stage found and wrote.</summary>
+/// <summary>
+/// The event that ends a stage (one per <see cref="StageDefinition"/>): what the stage found and wrote.
+/// </summary>
 public interface IStageResult : IStageMessage
 {
     IReadOnlyList<ArtifactRef> Artifacts { get; }
@@ -61,7 +63,9 @@ public sealed record ArchitectureSearched : IStageResult
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
-/// <summary>One block's accuracy drop when it is bypassed (vital blocks cannot be bypassed; they are zeroed instead).</summary>
+/// <summary>
+/// One block's accuracy drop when it is bypassed (vital blocks cannot be bypassed; they are zeroed instead).
+/// </summary>
 public sealed record BlockAblation(int Block, string Operation, bool Vital, double Top1, double Drop);
 
 public sealed record ArchitectureRetrained : IStageResult

@@ -25,15 +25,18 @@ public sealed record ExperimentSpec
     /// <summary>Lower end of the window as a fraction of the budget.</summary>
     public double MinFraction { get; init; } = 0.9;
 
-    /// <summary>Dataset folder; null takes the preset's default (Debian's Fashion-MNIST for the fashion-mnist presets).</summary>
+    /// <summary>
+    /// Dataset folder; null takes the preset's default (Debian's Fashion-MNIST for the fashion-mnist presets).
+    /// </summary>
     public string? Data { get; init; }
 
     /// <summary>Seeded subset of the training set, for quick runs; null trains on all of it.</summary>
     public int? TrainLimit { get; init; }
 
     /// <summary>
-    /// Stage 1 (the vital blocks' search) trains on a seeded subset of this many images instead of <see cref="TrainLimit"/>:
-    /// its space is small, and the comparison benchmark found half the images enough there. Null: the same as the others.
+    /// Stage 1 (the vital blocks' search) trains on a seeded subset of this many images instead of
+    /// <see cref="TrainLimit"/>: its space is small, and the comparison benchmark found half the images enough there.
+    /// Null: the same as the others.
     /// </summary>
     public int? VitalSearchTrainLimit { get; init; }
 

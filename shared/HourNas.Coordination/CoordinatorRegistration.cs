@@ -15,7 +15,9 @@ using StackExchange.Redis;
 
 namespace HourNas.Coordination;
 
-/// <summary>What a coordinator host adds to the service defaults: the silo, the stage events' consumers, the API.</summary>
+/// <summary>
+/// What a coordinator host adds to the service defaults: the silo, the stage events' consumers, the API.
+/// </summary>
 public static class CoordinatorRegistration
 {
     public static CoordinatorPolicy GetCoordinatorPolicy(this IConfiguration configuration) =>
@@ -30,7 +32,8 @@ public static class CoordinatorRegistration
         var options = builder.Configuration.GetPipelineOptions();
         var policy = builder.Configuration.GetCoordinatorPolicy();
         // Port 0: a free one, probed only when asked for.
-        var free = new Queue<int>(LoopbackPorts.PickFree(new[] { options.SiloPort, options.GatewayPort }.Count(p => p == 0)));
+        var free = new Queue<int>(
+            LoopbackPorts.PickFree(new[] { options.SiloPort, options.GatewayPort }.Count(p => p == 0)));
         var siloPort = options.SiloPort == 0 ? free.Dequeue() : options.SiloPort;
         var gatewayPort = options.GatewayPort == 0 ? free.Dequeue() : options.GatewayPort;
         builder.UseOrleans(silo =>
@@ -43,7 +46,8 @@ public static class CoordinatorRegistration
             if (options.Clustering == Clustering.Redis)
             {
                 var redis = builder.Configuration.GetConnectionString("redis")
-                    ?? throw new InvalidOperationException("HourNas:Clustering is Redis but ConnectionStrings:redis is not set (host:port)");
+                    ?? throw new InvalidOperationException(
+                        "HourNas:Clustering is Redis but ConnectionStrings:redis is not set (host:port)");
                 silo.UseRedisClustering(o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
                 silo.AddRedisGrainStorage(ExperimentGrain.Storage,
                     o => o.ConfigurationOptions = ConfigurationOptions.Parse(redis));
@@ -52,7 +56,8 @@ public static class CoordinatorRegistration
                 builder.Services.AddHealthChecks()
                     .AddCheck<RedisHealthCheck>("redis", HealthStatus.Unhealthy, ["ready"]);
                 var advertised = options.AdvertisedSiloAddress();
-                silo.ConfigureEndpoints(advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
+                silo.ConfigureEndpoints(
+                    advertised, siloPort, gatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(advertised));
             }
             else
             {
@@ -62,6 +67,7 @@ public static class CoordinatorRegistration
             }
             silo.AddActivityPropagation();
             silo.Services.AddSerializer(s => s.AddContractsAsJson());
+            builder.Services.AddHealthChecks().AddCheck<SiloHealthCheck>("silo", HealthStatus.Unhealthy, ["ready"]);
             // Reminders watch each unfinished experiment; they may tick faster than Orleans' default minimum.
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod =
                 policy.RemindersOn && policy.RecoveryInterval < o.MinimumReminderPeriod
@@ -71,25 +77,34 @@ public static class CoordinatorRegistration
     }
 
     /// <summary>
-    /// The consumers of every stage's event and of every stage command's fault (from <see cref="Contracts.PipelineStages"/>),
-    /// and the grains' sender port on this bus.
+    /// The consumers of every stage's event and of every stage command's fault (from
+    /// <see cref="Contracts.PipelineStages"/>), and the grains' sender port on this bus.
     /// </summary>
     public static IBusRegistrationConfigurator AddCoordinatorConsumers(this IBusRegistrationConfigurator bus)
     {
         foreach (var stage in Contracts.PipelineStages.Sequence)
         {
-            bus.AddConsumer(typeof(StageEventConsumer<>).MakeGenericType(stage.Event))
-                .Endpoint(e => e.Name = EventsQueue);
-            bus.AddConsumer(typeof(StageFaultConsumer<>).MakeGenericType(stage.Command))
-                .Endpoint(e => e.Name = FaultsQueue);
+            AddConsumer(bus, typeof(StageEventConsumer<>).MakeGenericType(stage.Event));
+            AddConsumer(bus, typeof(StageFaultConsumer<>).MakeGenericType(stage.Command));
         }
-        bus.AddConsumer<StageReportsConsumer>().Endpoint(e => e.Name = EventsQueue);
+        AddConsumer(bus, typeof(StageReportsConsumer));
         bus.TryAddSingleton<IStageCommandSender, BusStageCommandSender>();
         bus.TryAddSingleton(services =>
             new ArtifactStore(services.GetRequiredService<IConfiguration>().GetPipelineOptions().Artifacts));
         bus.AddOptions<CoordinatorPolicy>().BindConfiguration(PipelineOptions.Section);
+        // Only a broker has error queues to count; on the in-memory transport the check has none.
+        bus.TryAddSingleton(services =>
+        {
+            var configuration = services.GetRequiredService<IConfiguration>();
+            return new ErrorQueues(configuration.GetPipelineOptions().Transport == Transport.RabbitMQ
+                ? configuration.GetConnectionString("rabbitmq") : null);
+        });
+        bus.AddHealthChecks().AddCheck<ErrorQueues>("error-queues", HealthStatus.Degraded, ["ready"]);
         return bus;
     }
+
+    private static void AddConsumer(IBusRegistrationConfigurator bus, Type consumer) =>
+        bus.AddConsumer(consumer, typeof(CoordinatorConsumerDefinition<>).MakeGenericType(consumer));
 
     /// <summary>The queue of every stage event and progress report.</summary>
     public const string EventsQueue = "experiment-events";

@@ -14,13 +14,19 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace HourNas.Coordination;
 
-/// <summary>A submission: the id is the client's (which makes retries idempotent) or made up from the preset and the time.</summary>
+/// <summary>
+/// A submission: the id is the client's (which makes retries idempotent) or made up from the preset and the time.
+/// </summary>
 public sealed record SubmitExperiment(string? Id, ExperimentSpec Spec);
 
-/// <summary>JSON as the API writes it and the CLI reads it: camelCase, enums as names, NaN allowed (a loss before the first step).</summary>
+/// <summary>
+/// JSON as the API writes it and the CLI reads it: camelCase, enums as names, NaN allowed (a loss before the first
+/// step).
+/// </summary>
 public static class PipelineJson
 {
-    public static readonly JsonSerializerOptions Options = Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true });
+    public static readonly JsonSerializerOptions Options =
+        Configure(new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true });
 
     public static JsonSerializerOptions Configure(JsonSerializerOptions options)
     {
@@ -63,17 +69,21 @@ public static class ExperimentApi
             await experiments.Get(id) is { } state ? TypedResults.Ok(state) : NotFound(id)));
         api.MapPost("/{id}/cancel", (string id, ExperimentService experiments) => Answer(async () =>
             await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(await experiments.Cancel(id, null))));
-        api.MapGet("/{id}/artifacts", (string id, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
-            await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(store.List(id))));
-        api.MapGet("/{id}/artifacts/{**path}", (string id, string path, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
-        {
-            if (await experiments.Get(id) is null) return NotFound(id);
-            var file = store.ResolveInExperiment(id, path);
-            return File.Exists(file)
-                ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
-                : Problem(StatusCodes.Status404NotFound,
-                    $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
-        }));
+        api.MapGet("/{id}/artifacts", (string id, ExperimentService experiments, ArtifactStore store) =>
+            Answer(async () => await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(store.List(id))));
+        api.MapGet("/{id}/artifacts/{**path}",
+            (string id, string path, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
+            {
+                if (await experiments.Get(id) is null) return NotFound(id);
+                var file = store.ResolveInExperiment(id, path);
+                return File.Exists(file)
+                    ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
+                    : Problem(StatusCodes.Status404NotFound,
+                        $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
+            }));
+        // Messages nothing will process, per error queue (RabbitMQ; none on the in-memory transport).
+        app.MapGet("/queues/errors", async (ErrorQueues queues, CancellationToken cancellation) =>
+            TypedResults.Ok(await queues.Count(cancellation)));
         app.MapExperimentPages();
         return app;
     }

@@ -32,10 +32,17 @@ public static class ExperimentPages
             }
             catch (ArgumentException e)
             {
-                return Html(Page("Bad experiment id", $"<p>{E(e.Message)}</p>", refresh: false), StatusCodes.Status400BadRequest);
+                return Html(
+                    Page("Bad experiment id", $"<p>{E(e.Message)}</p>", refresh: false),
+                    StatusCodes.Status400BadRequest);
             }
             return state is null
-                ? Html(Page("No such experiment", $"<p>No experiment '{E(id)}'. <a href=\"/ui\">All experiments</a></p>", refresh: false), StatusCodes.Status404NotFound)
+                ? Html(
+                    Page(
+                        "No such experiment",
+                        $"<p>No experiment '{E(id)}'. <a href=\"/ui\">All experiments</a></p>",
+                        refresh: false),
+                    StatusCodes.Status404NotFound)
                 : Html(ExperimentPage(state, store, DateTimeOffset.UtcNow));
         });
         return app;
@@ -43,13 +50,22 @@ public static class ExperimentPages
 
     public static string ListPage(IReadOnlyList<ExperimentSummary> experiments)
     {
-        var body = new StringBuilder("<table><tr><th>experiment</th><th>preset</th><th>status</th><th>stage</th><th>submitted (UTC)</th><th>ended</th><th>test top-1</th></tr>\n");
+        var body = new StringBuilder(
+            "<table><tr><th>experiment</th><th>preset</th><th>status</th><th>stage</th>" +
+            "<th>submitted (UTC)</th><th>ended</th><th>test top-1</th></tr>\n");
         foreach (var e in experiments.OrderByDescending(e => e.SubmittedAt))
             body.Append(CultureInfo.InvariantCulture,
-                $"<tr><td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td><td>{E(e.Preset)}</td><td class=\"{e.Status}\">{e.Status}</td><td>{E(e.CurrentStage ?? "")}</td><td>{e.SubmittedAt:yyyy-MM-dd HH:mm:ss}</td><td>{e.EndedAt:HH:mm:ss}</td><td>{e.Top1:P2}</td></tr>\n");
+                $"<tr><td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td>" +
+                $"<td>{E(e.Preset)}</td><td class=\"{e.Status}\">{e.Status}</td>" +
+                $"<td>{E(e.CurrentStage ?? "")}</td><td>{e.SubmittedAt:yyyy-MM-dd HH:mm:ss}</td>" +
+                $"<td>{e.EndedAt:HH:mm:ss}</td><td>{e.Top1:P2}</td></tr>\n");
         body.Append("</table>");
-        if (experiments.Count == 0) body.Append("<p>No experiments yet: <code>hournas submit --preset smoke</code>.</p>");
-        return Page("HourNAS experiments", body.ToString(), refresh: experiments.Any(e => e.Status is ExperimentStatus.Submitted or ExperimentStatus.Running));
+        if (experiments.Count == 0)
+            body.Append("<p>No experiments yet: <code>hournas submit --preset smoke</code>.</p>");
+        return Page(
+            "HourNAS experiments",
+            body.ToString(),
+            refresh: experiments.Any(e => e.Status is ExperimentStatus.Submitted or ExperimentStatus.Running));
     }
 
     public static string ExperimentPage(ExperimentState s, ArtifactStore store, DateTimeOffset now)
@@ -59,20 +75,30 @@ public static class ExperimentPages
         body.Append(CultureInfo.InvariantCulture, $"""
             <p><a href="/ui">All experiments</a> · <a href="/experiments/{Uri.EscapeDataString(s.Id)}">JSON</a></p>
             <table class="facts">
-            <tr><th>status</th><td class="{s.Status}">{s.Status}{(s.IsFinished ? "" : $" ({E(s.CurrentStage ?? "")})")}</td></tr>
+            <tr><th>status</th><td class="{s.Status}">{s.Status}{(s.IsFinished
+                ? ""
+                : $" ({E(s.CurrentStage ?? "")})")}</td></tr>
             <tr><th>preset</th><td>{E(spec.Preset)}</td></tr>
-            <tr><th>budget</th><td>{(spec.BudgetMFlops is { } budget ? $"{budget:0.###} MFLOPs" : "the preset's")}</td></tr>
+            <tr><th>budget</th><td>{(spec.BudgetMFlops is { } budget
+                ? $"{budget:0.###} MFLOPs"
+                : "the preset's")}</td></tr>
             <tr><th>submitted</th><td>{s.SubmittedAt:yyyy-MM-dd HH:mm:ss} UTC</td></tr>
-            <tr><th>ended</th><td>{(s.EndedAt is { } end ? $"{end:HH:mm:ss} UTC, after {(end - s.SubmittedAt).TotalSeconds:F0} s" : "running")}</td></tr>
+            <tr><th>ended</th><td>{(s.EndedAt is { } end
+                ? $"{end:HH:mm:ss} UTC, after {(end - s.SubmittedAt).TotalSeconds:F0} s"
+                : "running")}</td></tr>
             """);
-        if (s.FailureReason is { } reason) body.Append($"<tr><th>reason</th><td class=\"Failed\">{E(reason)}</td></tr>");
-        if (s.VitalBlocks is { } vital) body.Append($"<tr><th>vital blocks</th><td>{string.Join(' ', vital)}</td></tr>");
-        if (s.ShrinkRatio is { } ratio) body.Append(CultureInfo.InvariantCulture, $"<tr><th>shrink ratio</th><td>{ratio:G4}</td></tr>");
+        if (s.FailureReason is { } reason)
+            body.Append($"<tr><th>reason</th><td class=\"Failed\">{E(reason)}</td></tr>");
+        if (s.VitalBlocks is { } vital)
+            body.Append($"<tr><th>vital blocks</th><td>{string.Join(' ', vital)}</td></tr>");
+        if (s.ShrinkRatio is { } ratio)
+            body.Append(CultureInfo.InvariantCulture, $"<tr><th>shrink ratio</th><td>{ratio:G4}</td></tr>");
         if (s.Result is { } r)
         {
             body.Append(CultureInfo.InvariantCulture, $"""
                 <tr><th>final genotype</th><td><code>{E(r.Genotype)}</code></td></tr>
-                <tr><th>cost</th><td>{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {r.LatencyMilliseconds:F2} ms latency at batch 1</td></tr>
+                <tr><th>cost</th><td>{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {
+                    r.LatencyMilliseconds:F2} ms latency at batch 1</td></tr>
                 <tr><th>test accuracy</th><td>top-1 {r.Top1:P2}, top-5 {r.Top5:P2}</td></tr>
                 """);
         }
@@ -87,19 +113,25 @@ public static class ExperimentPages
         {
             var seconds = stage.SecondsAt(now);
             body.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td><td>{stage.Attempt}</td>" +
-                $"<td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td><td>{seconds:F1}</td>" +
+                $"<tr><td>{E(stage.Stage)}</td><td class=\"{stage.Status}\">{stage.Status}</td>" +
+                $"<td>{stage.Attempt}</td><td>{stage.Starts}</td><td>{stage.ResumedFromEpoch}</td>" +
+                $"<td>{seconds:F1}</td>" +
                 $"<td>{stage.Metrics.GetValueOrDefault(StageMetrics.TrainImages):N0}</td>" +
                 $"<td>{stage.Metrics.GetValueOrDefault(StageMetrics.EvalImages):N0}</td>" +
-                $"<td>{E(string.Join(", ", stage.Workers))}</td><td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
+                $"<td>{E(string.Join(", ", stage.Workers))}</td>" +
+                $"<td>{E(string.Join("; ", stage.Failures))}</td></tr>\n");
         }
         body.Append("</table>\n");
-        if (s.Stages.Count > 0) body.Append(Plots.Svg(ExperimentReport.StageTimeline(s, now), height: 80 + 40 * s.Stages.Count));
+        if (s.Stages.Count > 0)
+            body.Append(Plots.Svg(ExperimentReport.StageTimeline(s, now), height: 80 + 40 * s.Stages.Count));
 
         body.Append("<h2>Training curves</h2>\n");
-        body.Append(s.Progress.Any(p => p.Phase == ProgressPhases.Train) ? Plots.Svg(ExperimentReport.TrainingCurves(s)) : "<p>No training step reported yet.</p>");
+        body.Append(s.Progress.Any(p => p.Phase == ProgressPhases.Train)
+            ? Plots.Svg(ExperimentReport.TrainingCurves(s))
+            : "<p>No training step reported yet.</p>");
         if (ExperimentReport.Candidates(store, s.Id) is { Count: > 0 } candidates)
-            body.Append("<h2>Accuracy vs FLOPs</h2>\n").Append(Plots.Svg(ExperimentReport.AccuracyVsFlops(candidates, s)));
+            body.Append("<h2>Accuracy vs FLOPs</h2>\n")
+                .Append(Plots.Svg(ExperimentReport.AccuracyVsFlops(candidates, s)));
         if (s.Result?.Ablation is { Count: > 0 } ablation)
             body.Append("<h2>Block ablation</h2>\n").Append(Plots.Svg(ExperimentReport.AblationBars(ablation)));
 
@@ -109,7 +141,8 @@ public static class ExperimentPages
         body.Append(files.Count == 0 ? "<p>None yet.</p>" : "<ul>" + string.Concat(files.Select(f =>
         {
             var inExperiment = f.StartsWith(prefix, StringComparison.Ordinal) ? f[prefix.Length..] : f;
-            var href = $"/experiments/{Uri.EscapeDataString(s.Id)}/artifacts/{string.Join('/', inExperiment.Split('/').Select(Uri.EscapeDataString))}";
+            var href = $"/experiments/{Uri.EscapeDataString(s.Id)}/artifacts/" +
+                $"{string.Join('/', inExperiment.Split('/').Select(Uri.EscapeDataString))}";
             return $"<li><a href=\"{href}\">{E(inExperiment)}</a></li>";
         })) + "</ul>");
         return Page($"Experiment {s.Id}", body.ToString(), refresh: !s.IsFinished);

@@ -14,8 +14,9 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
     private readonly DataRoots _dataRoots = new(options.Value.EffectiveDataRoots());
 
     /// <summary>
-    /// Resolves and checks the spec (throws <see cref="SearchSpaceException"/> or <see cref="ArgumentException"/> on bad
-    /// input), opens the experiment's root span and starts it. The same id with the same spec returns the existing experiment.
+    /// Resolves and checks the spec (throws <see cref="SearchSpaceException"/> or <see cref="ArgumentException"/> on
+    /// bad input), opens the experiment's root span and starts it. The same id with the same spec returns the existing
+    /// experiment.
     /// </summary>
     public async Task<ExperimentState> Submit(string? id, ExperimentSpec spec)
     {
@@ -24,7 +25,8 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
         var grain = grains.GetGrain<IExperimentGrain>(id);
         if (await grain.Get() is { } existing)
         {
-            if (existing.Spec != resolved) throw new ExperimentConflictException($"experiment '{id}' already exists with a different spec");
+            if (existing.Spec != resolved)
+                throw new ExperimentConflictException($"experiment '{id}' already exists with a different spec");
             return existing;
         }
         using var root = BusStageCommandSender.Source.StartActivity($"experiment {id}", ActivityKind.Server);
@@ -34,12 +36,14 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
         return await grain.Submit(resolved, root?.Id);
     }
 
-    public Task<ExperimentState?> Get(string id) => grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Get();
+    public Task<ExperimentState?> Get(string id) =>
+        grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Get();
 
     public Task<IReadOnlyList<ExperimentSummary>> List() => grains.GetGrain<IExperimentCatalogGrain>(0).List();
 
     public Task<ExperimentState> Cancel(string id, string? reason) =>
-        grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id)).Cancel(reason ?? "cancelled by the user");
+        grains.GetGrain<IExperimentGrain>(ArtifactStore.CheckExperimentId(id))
+            .Cancel(reason ?? "cancelled by the user");
 
     public static string NewId(string preset) =>
         $"{new string(preset.Where(c => char.IsAsciiLetterOrDigit(c) || c == '-').Take(32).ToArray())}-" +

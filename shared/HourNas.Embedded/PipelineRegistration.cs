@@ -12,15 +12,20 @@ namespace HourNas.Embedded;
 public static class PipelineRegistration
 {
     /// <summary>
-    /// Embedded mode: the whole pipeline in one process (in-memory bus, one localhost silo on free ports, in-memory grain
-    /// storage), as <c>hournas run</c> and the end-to-end tests use it. Settings override the configuration keys.
+    /// Embedded mode: the whole pipeline in one process (in-memory bus, one localhost silo on free ports, in-memory
+    /// grain storage), as <c>hournas run</c> and the end-to-end tests use it. Settings override the configuration
+    /// keys.
     /// </summary>
-    public static HostApplicationBuilder EmbeddedPipeline(string artifactRoot, IDictionary<string, string?>? settings = null) =>
+    public static HostApplicationBuilder EmbeddedPipeline(
+        string artifactRoot, IDictionary<string, string?>? settings = null) =>
         Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "hournas", Args = [] })
             .AddEmbeddedPipeline(artifactRoot, settings);
 
-    /// <summary>The embedded pipeline on any host builder (a web host adds <see cref="ExperimentApi"/> to it).</summary>
-    public static TBuilder AddEmbeddedPipeline<TBuilder>(this TBuilder builder, string artifactRoot, IDictionary<string, string?>? settings = null)
+    /// <summary>
+    /// The embedded pipeline on any host builder (a web host adds <see cref="ExperimentApi"/> to it).
+    /// </summary>
+    public static TBuilder AddEmbeddedPipeline<TBuilder>(
+        this TBuilder builder, string artifactRoot, IDictionary<string, string?>? settings = null)
         where TBuilder : IHostApplicationBuilder
     {
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -35,7 +40,9 @@ public static class PipelineRegistration
             ["Logging:LogLevel:MassTransit"] = "Warning",
         });
         if (settings is not null) builder.Configuration.AddInMemoryCollection(settings);
-        builder.AddServiceDefaults().AddExperimentSilo().AddPipelineBus(bus => bus.AddStageConsumers(PipelineStages.All).AddCoordinatorConsumers());
+        builder.AddServiceDefaults()
+            .AddExperimentSilo()
+            .AddPipelineBus(bus => bus.AddStageConsumers(PipelineStages.All).AddCoordinatorConsumers());
         builder.Services.AddSingleton<ExperimentService>();
         return builder;
     }

@@ -18,7 +18,9 @@ public sealed class CoordinatorPolicy
     /// </summary>
     public TimeSpan StageSilenceLimit { get; set; } = TimeSpan.FromHours(2);
 
-    /// <summary>Per-stage silence limits by stage name (e.g. <c>HourNas:StageSilenceLimits:retrain=06:00:00</c>).</summary>
+    /// <summary>
+    /// Per-stage silence limits by stage name (e.g. <c>HourNas:StageSilenceLimits:retrain=06:00:00</c>).
+    /// </summary>
     public Dictionary<string, TimeSpan> StageSilenceLimits { get; set; } = [];
 
     /// <summary>

@@ -97,7 +97,8 @@ public sealed class ExperimentGrain(
         // Redis or the broker away: the next tick tries again.
         catch (Exception e)
         {
-            logger.LogWarning(e, "Experiment {Id}: check failed; the next is in {Interval}", Id, Policy.RecoveryInterval);
+            logger.LogWarning(
+                e, "Experiment {Id}: check failed; the next is in {Interval}", Id, Policy.RecoveryInterval);
         }
     }
 
@@ -110,7 +111,9 @@ public sealed class ExperimentGrain(
             stage.Status = StageStatus.Cancelled;
             stage.EndedAt = DateTimeOffset.UtcNow;
         }
-        await Finish(ExperimentStatus.Cancelled, reason, stopWorkers: new CancelExperiment { ExperimentId = S.Id, Reason = reason });
+        await Finish(
+            ExperimentStatus.Cancelled, reason,
+            stopWorkers: new CancelExperiment { ExperimentId = S.Id, Reason = reason });
         return S;
     }
 

@@ -87,7 +87,8 @@ public static class ExperimentPipeline
         if (definition.Event != typeof(TEvent))
             throw new InvalidOperationException(
                 $"stage '{definition.Name}' ends with {definition.Event.Name}, not {typeof(TEvent).Name}");
-        return new StageStep(definition, (s, attempt) => command(s, attempt), (s, stage, e) => record(s, stage, (TEvent)e));
+        return new StageStep(
+            definition, (s, attempt) => command(s, attempt), (s, stage, e) => record(s, stage, (TEvent)e));
     }
 
     private static void RecordCost(StageRecord stage, StageCost cost)

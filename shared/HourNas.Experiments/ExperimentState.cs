@@ -6,7 +6,9 @@ public enum ExperimentStatus { Submitted, Running, Completed, Failed, Cancelled 
 
 public enum StageStatus { Running, Completed, Failed, Cancelled }
 
-/// <summary>One stage of one experiment: when it ran, how often a worker started it, what it measured and wrote.</summary>
+/// <summary>
+/// One stage of one experiment: when it ran, how often a worker started it, what it measured and wrote.
+/// </summary>
 [GenerateSerializer]
 public sealed record StageRecord
 {
@@ -31,7 +33,9 @@ public sealed record StageRecord
     [Id(9)] public List<string> Failures { get; init; } = [];
     [Id(10)] public List<string> Workers { get; init; } = [];
 
-    /// <summary>When the stage's command went to the bus; null while it is recorded as running but not yet sent.</summary>
+    /// <summary>
+    /// When the stage's command went to the bus; null while it is recorded as running but not yet sent.
+    /// </summary>
     [Id(11)] public DateTimeOffset? CommandSentAt { get; set; }
 
     /// <summary>
@@ -91,9 +95,12 @@ public sealed record ExperimentState
     /// <summary>A cancel the workers must hear that has not reached the broker yet (the reminder sends it).</summary>
     [Id(16)] public CancelExperiment? PendingCancel { get; set; }
 
-    public bool IsFinished => Status is ExperimentStatus.Completed or ExperimentStatus.Failed or ExperimentStatus.Cancelled;
+    public bool IsFinished =>
+        Status is ExperimentStatus.Completed or ExperimentStatus.Failed or ExperimentStatus.Cancelled;
 
-    /// <summary>The last stage is done and the coordinator has yet to write the report and complete the experiment.</summary>
+    /// <summary>
+    /// The last stage is done and the coordinator has yet to write the report and complete the experiment.
+    /// </summary>
     public bool AwaitsReport => Status == ExperimentStatus.Running && Result is not null
         && CurrentStage == PipelineStages.Last.Name && Stage(CurrentStage) is { Status: StageStatus.Completed };
 

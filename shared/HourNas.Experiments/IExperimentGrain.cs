@@ -27,7 +27,9 @@ public interface IExperimentGrain : IGrainWithStringKey
     /// </summary>
     Task<CheckOutcome> Check();
 
-    /// <summary>Cancels a running experiment; throws <see cref="ExperimentConflictException"/> when it already finished.</summary>
+    /// <summary>
+    /// Cancels a running experiment; throws <see cref="ExperimentConflictException"/> when it already finished.
+    /// </summary>
     Task<ExperimentState> Cancel(string reason);
 
     Task OnProgress(StageProgressed progress);
@@ -40,12 +42,14 @@ public interface IExperimentGrain : IGrainWithStringKey
     Task<bool> OnStageCompleted(IStageResult result);
 
     /// <summary>
-    /// Marks a retrained experiment Completed at <paramref name="endedAt"/> (the time its report already records), adding
-    /// the report's files to its artifacts.
+    /// Marks a retrained experiment Completed at <paramref name="endedAt"/> (the time its report already records),
+    /// adding the report's files to its artifacts.
     /// </summary>
     Task Complete(IReadOnlyList<ArtifactRef> report, DateTimeOffset endedAt);
 
-    /// <summary>A try of the running attempt failed and the bus retries it: the reason is recorded, nothing ends.</summary>
+    /// <summary>
+    /// A try of the running attempt failed and the bus retries it: the reason is recorded, nothing ends.
+    /// </summary>
     Task OnStageFailed(StageFailed failed);
 
     /// <summary>
@@ -74,7 +78,9 @@ public sealed record StageFault(
 [GenerateSerializer]
 public enum CheckOutcome
 {
-    /// <summary>Nothing to do: the stage is queued or talking, or the experiment is finished and its catalog line true.</summary>
+    /// <summary>
+    /// Nothing to do: the stage is queued or talking, or the experiment is finished and its catalog line true.
+    /// </summary>
     Nothing,
 
     /// <summary>A command recorded as running but never sent went out.</summary>
@@ -103,6 +109,8 @@ public interface IExperimentCatalogGrain : IGrainWithIntegerKey
     Task<IReadOnlyList<ExperimentSummary>> List();
 }
 
-/// <summary>The request contradicts the experiment's state (a different spec under a used id; cancel after the end).</summary>
+/// <summary>
+/// The request contradicts the experiment's state (a different spec under a used id; cancel after the end).
+/// </summary>
 [GenerateSerializer]
 public sealed class ExperimentConflictException(string message) : Exception(message);

@@ -1,8 +1,8 @@
 namespace HourNas.Pipeline;
 
 /// <summary>
-/// The artifact folder: <c>&lt;root&gt;/&lt;experiment&gt;/&lt;stage&gt;/…</c>. Messages carry paths relative to the root;
-/// every path that comes from outside is resolved here and must stay under the root.
+/// The artifact folder: <c>&lt;root&gt;/&lt;experiment&gt;/&lt;stage&gt;/…</c>. Messages carry paths relative to the
+/// root; every path that comes from outside is resolved here and must stay under the root.
 /// </summary>
 public sealed class ArtifactStore
 {
@@ -14,11 +14,15 @@ public sealed class ArtifactStore
 
     public string Root { get; }
 
-    /// <summary>Experiment ids name folders: letters, digits, '-', '_' and '.', at most 64, not starting with '.'.</summary>
+    /// <summary>
+    /// Experiment ids name folders: letters, digits, '-', '_' and '.', at most 64, not starting with '.'.
+    /// </summary>
     public static string CheckExperimentId(string id)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > 64 || id[0] == '.' || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            throw new ArgumentException($"invalid experiment id '{id}': use 1-64 letters, digits, '-', '_' or '.', not starting with '.'");
+        if (string.IsNullOrEmpty(id) || id.Length > 64 || id[0] == '.'
+            || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new ArgumentException(
+                $"invalid experiment id '{id}': use 1-64 letters, digits, '-', '_' or '.', not starting with '.'");
         return id;
     }
 
@@ -35,7 +39,9 @@ public sealed class ArtifactStore
         return relative.Replace(Path.DirectorySeparatorChar, '/');
     }
 
-    /// <summary>Resolves a relative artifact path; throws <see cref="UnauthorizedAccessException"/> if it escapes the root.</summary>
+    /// <summary>
+    /// Resolves a relative artifact path; throws <see cref="UnauthorizedAccessException"/> if it escapes the root.
+    /// </summary>
     public string Resolve(string relativePath) => ResolveUnder(Root, relativePath, "the artifact root");
 
     /// <summary>Resolves a path relative to one experiment's folder; it must stay inside that folder.</summary>

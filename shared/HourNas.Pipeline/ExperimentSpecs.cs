@@ -25,11 +25,13 @@ public static partial class ExperimentSpecs
         var skeleton = SkeletonOf(spec);
         var recipe = skeleton.Recipe ?? new Recipe();
         var budget = spec.BudgetMFlops ?? skeleton.DefaultBudgetMFlops
-            ?? throw new SearchSpaceException($"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)");
+            ?? throw new SearchSpaceException(
+                $"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)");
         if (!(budget > 0 && budget <= MaxBudgetMFlops))
             throw new SearchSpaceException(
                 $"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {budget}");
-        if (!(spec.MinFraction is > 0 and <= 1)) throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
+        if (!(spec.MinFraction is > 0 and <= 1))
+            throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
         if (spec.Device is { } device && !DeviceSyntax().IsMatch(device))
             throw new SearchSpaceException($"device must be cpu, cuda or cuda:N, got '{Shown(device)}'");
         var resolved = spec with
@@ -138,9 +140,13 @@ public static partial class ExperimentSpecs
     private static partial System.Text.RegularExpressions.Regex DeviceSyntax();
 
     public static Budget Budget(ExperimentSpec spec) =>
-        SearchSpace.Budget.FromMFlops(spec.BudgetMFlops ?? throw new SearchSpaceException("the spec has no budget: resolve it first"), spec.MinFraction);
+        SearchSpace.Budget.FromMFlops(
+            spec.BudgetMFlops ?? throw new SearchSpaceException("the spec has no budget: resolve it first"),
+            spec.MinFraction);
 
-    /// <summary>The weight-sharing schemes a spec may name (the engine's WeightSharing values), the default first.</summary>
+    /// <summary>
+    /// The weight-sharing schemes a spec may name (the engine's WeightSharing values), the default first.
+    /// </summary>
     public static readonly IReadOnlyList<string> WeightSharings = ["entangled", "independent"];
 
     /// <summary>

@@ -14,11 +14,17 @@ using OpenTelemetry.Trace;
 
 namespace HourNas.ServiceDefaults;
 
-/// <summary>The wiring every HourNas host shares. A service's Program.cs calls these and adds its own consumers.</summary>
+/// <summary>
+/// The wiring every HourNas host shares. A service's Program.cs calls these and adds its own consumers.
+/// </summary>
 public static class Extensions
 {
-    /// <summary>Trace sources: the bus, Orleans, and one HourNas.&lt;Stage&gt; source per stage plus HourNas.Training for epochs.</summary>
-    public static readonly string[] TraceSources = ["MassTransit", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "HourNas.*"];
+    /// <summary>
+    /// Trace sources: the bus, Orleans, and one HourNas.&lt;Stage&gt; source per stage plus HourNas.Training for
+    /// epochs.
+    /// </summary>
+    public static readonly string[] TraceSources =
+        ["MassTransit", "Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application", "HourNas.*"];
 
     public static readonly string[] Meters = ["HourNas.*", "MassTransit"];
 
@@ -26,25 +32,31 @@ public static class Extensions
         configuration.GetSection(PipelineOptions.Section).Get<PipelineOptions>() ?? new PipelineOptions();
 
     /// <summary>Configuration, OpenTelemetry and health checks.</summary>
-    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
+    public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder)
+        where TBuilder : IHostApplicationBuilder
     {
         builder.Services.Configure<PipelineOptions>(builder.Configuration.GetSection(PipelineOptions.Section));
         var options = builder.Configuration.GetPipelineOptions();
         // Configuration["urls"] holds ASPNETCORE_URLS, Urls and --urls alike.
-        if (builder is WebApplicationBuilder web && string.IsNullOrEmpty(web.Configuration["urls"]) && options.DefaultUrls is { Length: > 0 } urls)
+        if (builder is WebApplicationBuilder web && string.IsNullOrEmpty(web.Configuration["urls"])
+            && options.DefaultUrls is { Length: > 0 } urls)
             web.WebHost.UseUrls(urls);
 
         var otel = builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(builder.Environment.ApplicationName, serviceInstanceId: options.WorkerName))
+            .ConfigureResource(r =>
+                r.AddService(builder.Environment.ApplicationName, serviceInstanceId: options.WorkerName))
             .WithTracing(tracing =>
             {
                 if (!options.TraceBackgroundCalls) tracing.AddProcessor(new BackgroundCallsFilter());
-                tracing.AddSource(TraceSources).AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHealthPath(http.Request.Path))
+                tracing.AddSource(TraceSources)
+                    .AddAspNetCoreInstrumentation(o => o.Filter = http => !IsHealthPath(http.Request.Path))
                     .AddHttpClientInstrumentation();
-                if (options.TraceFile is { Length: > 0 } file) tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(file)));
+                if (options.TraceFile is { Length: > 0 } file)
+                    tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(file)));
             })
             .WithMetrics(metrics => metrics.AddMeter(Meters).AddAspNetCoreInstrumentation());
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])) otel.UseOtlpExporter();
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+            otel.UseOtlpExporter();
 
         builder.Services.AddHealthChecks().AddCheck("self", () => HealthCheckResult.Healthy(), ["live"]);
         return builder;
@@ -55,7 +67,8 @@ public static class Extensions
     /// retries for transient faults; <see cref="StageRejectedException"/> is not retried. Messages that still fail go
     /// to the endpoint's error queue (RabbitMQ: <c>&lt;queue&gt;_error</c>), and a Fault event tells the coordinator.
     /// </summary>
-    public static TBuilder AddPipelineBus<TBuilder>(this TBuilder builder, Action<IBusRegistrationConfigurator> consumers)
+    public static TBuilder AddPipelineBus<TBuilder>(
+        this TBuilder builder, Action<IBusRegistrationConfigurator> consumers)
         where TBuilder : IHostApplicationBuilder
     {
         var options = builder.Configuration.GetPipelineOptions();
@@ -70,7 +83,9 @@ public static class Extensions
             if (options.Transport == Transport.RabbitMQ)
             {
                 var uri = builder.Configuration.GetConnectionString("rabbitmq")
-                    ?? throw new InvalidOperationException("HourNas:Transport is RabbitMQ but ConnectionStrings:rabbitmq is not set (amqp://user:password@host:port/vhost)");
+                    ?? throw new InvalidOperationException(
+                        "HourNas:Transport is RabbitMQ but ConnectionStrings:rabbitmq is not set " +
+                        "(amqp://user:password@host:port/vhost)");
                 bus.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(new Uri(uri));
@@ -90,7 +105,9 @@ public static class Extensions
         return builder;
     }
 
-    /// <summary>Retries with exponential backoff (not for rejected input or cancellation), and JSON that carries NaN.</summary>
+    /// <summary>
+    /// Retries with exponential backoff (not for rejected input or cancellation), and JSON that carries NaN.
+    /// </summary>
     public static void UsePipelineDefaults(this IBusFactoryConfigurator cfg, PipelineOptions options)
     {
         // Progress before the first step has no loss yet: NaN must cross the wire.
@@ -101,7 +118,8 @@ public static class Extensions
         });
         cfg.UseMessageRetry(r =>
         {
-            r.Exponential(options.Retries, options.RetryMinInterval, TimeSpan.FromSeconds(30), options.RetryMinInterval);
+            r.Exponential(
+                options.Retries, options.RetryMinInterval, TimeSpan.FromSeconds(30), options.RetryMinInterval);
             r.Ignore<StageRejectedException>();
             r.Ignore<OperationCanceledException>();
         });

@@ -6,8 +6,9 @@ namespace HourNas.ServiceDefaults;
 
 /// <summary>
 /// Appends each finished span as one JSON line (trace id, span id, parent, source, name, times, tags) to a file:
-/// a trace record that needs no collector, which several processes can share: each batch is appended while holding the
-/// file exclusively (.NET takes an advisory lock for FileShare.None), so lines from different processes never mix.
+/// a trace record that needs no collector, which several processes can share: each batch is appended while holding
+/// the file exclusively (.NET takes an advisory lock for FileShare.None), so lines from different processes never
+/// mix.
 /// </summary>
 public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
 {
@@ -19,8 +20,15 @@ public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
         foreach (var a in batch)
         {
             lines.Add(JsonSerializer.Serialize(new SpanRecord(
-                a.TraceId.ToHexString(), a.SpanId.ToHexString(), a.ParentSpanId == default ? null : a.ParentSpanId.ToHexString(),
-                a.Source.Name, a.DisplayName, a.Kind.ToString(), a.StartTimeUtc, a.Duration.TotalMilliseconds, Environment.ProcessId,
+                a.TraceId.ToHexString(),
+                a.SpanId.ToHexString(),
+                a.ParentSpanId == default ? null : a.ParentSpanId.ToHexString(),
+                a.Source.Name,
+                a.DisplayName,
+                a.Kind.ToString(),
+                a.StartTimeUtc,
+                a.Duration.TotalMilliseconds,
+                Environment.ProcessId,
                 a.TagObjects.Where(t => t.Value is not null).ToDictionary(t => t.Key, t => t.Value!.ToString()!))));
         }
         try
@@ -37,7 +45,9 @@ public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
         }
     }
 
-    /// <summary>Opens the file with no sharing, waiting up to five seconds for another process to let go of it.</summary>
+    /// <summary>
+    /// Opens the file with no sharing, waiting up to five seconds for another process to let go of it.
+    /// </summary>
     internal static FileStream OpenExclusive(string path, FileMode mode, FileAccess access)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
@@ -56,10 +66,13 @@ public sealed class JsonLinesSpanExporter(string path) : BaseExporter<Activity>
 }
 
 /// <summary>One line of <see cref="JsonLinesSpanExporter"/>'s file.</summary>
-public sealed record SpanRecord(string TraceId, string SpanId, string? ParentSpanId, string Source, string Name, string Kind,
+public sealed record SpanRecord(
+    string TraceId, string SpanId, string? ParentSpanId, string Source, string Name, string Kind,
     DateTime Start, double DurationMs, int ProcessId, Dictionary<string, string> Tags)
 {
-    /// <summary>Every complete line of the file (a line still being written, without its newline, is left for later).</summary>
+    /// <summary>
+    /// Every complete line of the file (a line still being written, without its newline, is left for later).
+    /// </summary>
     public static IReadOnlyList<SpanRecord> ReadAll(string path)
     {
         if (!File.Exists(path)) return [];
@@ -68,6 +81,8 @@ public sealed record SpanRecord(string TraceId, string SpanId, string? ParentSpa
         using (var reader = new StreamReader(stream))
             text = reader.ReadToEnd();
         var complete = text[..(text.LastIndexOf('\n') + 1)];
-        return complete.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonSerializer.Deserialize<SpanRecord>(l)!).ToArray();
+        return complete.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonSerializer.Deserialize<SpanRecord>(l)!)
+            .ToArray();
     }
 }

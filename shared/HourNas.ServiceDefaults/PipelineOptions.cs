@@ -15,10 +15,14 @@ public sealed class PipelineOptions
 {
     public const string Section = "HourNas";
 
-    /// <summary>InMemory: one process (embedded mode). RabbitMQ: services in separate processes (distributed mode).</summary>
+    /// <summary>
+    /// InMemory: one process (embedded mode). RabbitMQ: services in separate processes (distributed mode).
+    /// </summary>
     public Transport Transport { get; set; } = Transport.InMemory;
 
-    /// <summary>Localhost: one silo, in-memory grain storage. Redis: Redis clustering and grain storage, survives restarts.</summary>
+    /// <summary>
+    /// Localhost: one silo, in-memory grain storage. Redis: Redis clustering and grain storage, survives restarts.
+    /// </summary>
     public Clustering Clustering { get; set; } = Clustering.Localhost;
 
     /// <summary>
@@ -31,7 +35,9 @@ public sealed class PipelineOptions
     /// <summary>Root folder of every experiment's artifacts (a shared volume in distributed mode).</summary>
     public string Artifacts { get; set; } = "artifacts";
 
-    /// <summary>If set, every finished span is appended to this JSON-lines file (a local trace record without a collector).</summary>
+    /// <summary>
+    /// If set, every finished span is appended to this JSON-lines file (a local trace record without a collector).
+    /// </summary>
     public string? TraceFile { get; set; }
 
     /// <summary>
@@ -44,12 +50,16 @@ public sealed class PipelineOptions
     /// <summary>This process's name in progress reports; default host:pid.</summary>
     public string? Worker { get; set; }
 
-    /// <summary>Delivery attempts of a stage command on a transient fault (with exponential backoff) before the stage fails.</summary>
+    /// <summary>
+    /// Delivery attempts of a stage command on a transient fault (with exponential backoff) before the stage fails.
+    /// </summary>
     public int Retries { get; set; } = 3;
 
     public TimeSpan RetryMinInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Orleans cluster id: silos with the same id (and Redis) form one cluster; a new id starts an empty one.</summary>
+    /// <summary>
+    /// Orleans cluster id: silos with the same id (and Redis) form one cluster; a new id starts an empty one.
+    /// </summary>
     public string ClusterId { get; set; } = "hournas";
 
     /// <summary>Orleans silo and gateway ports; 0 picks free ones (embedded runs and tests).</summary>
@@ -58,12 +68,15 @@ public sealed class PipelineOptions
     public int GatewayPort { get; set; } = 30000;
 
     /// <summary>
-    /// Redis clustering: the address (IP or host name) other silos and clients reach this coordinator's silo at. Unset,
-    /// the silo stays on loopback (one coordinator per machine); set, it listens on every interface and advertises this.
+    /// Redis clustering: the address (IP or host name) other silos and clients reach this coordinator's silo at.
+    /// Unset, the silo stays on loopback (one coordinator per machine); set, it listens on every interface and
+    /// advertises this.
     /// </summary>
     public string? SiloAddress { get; set; }
 
-    /// <summary>The silo's advertised address: <see cref="SiloAddress"/> resolved to IPv4, or loopback when unset.</summary>
+    /// <summary>
+    /// The silo's advertised address: <see cref="SiloAddress"/> resolved to IPv4, or loopback when unset.
+    /// </summary>
     public IPAddress AdvertisedSiloAddress()
     {
         if (string.IsNullOrWhiteSpace(SiloAddress)) return IPAddress.Loopback;
@@ -71,16 +84,29 @@ public sealed class PipelineOptions
         try
         {
             return Dns.GetHostAddresses(SiloAddress).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
-                ?? throw new InvalidOperationException($"{Section}:{nameof(SiloAddress)} '{SiloAddress}' has no IPv4 address");
+                ?? throw new InvalidOperationException(
+                    $"{Section}:{nameof(SiloAddress)} '{SiloAddress}' has no IPv4 address");
         }
         catch (SocketException e)
         {
-            throw new InvalidOperationException($"{Section}:{nameof(SiloAddress)} '{SiloAddress}' is neither an IP address nor a host name that resolves: {e.Message}", e);
+            throw new InvalidOperationException(
+                $"{Section}:{nameof(SiloAddress)} '{SiloAddress}' is neither an IP address nor a host name " +
+                $"that resolves: {e.Message}",
+                e);
         }
     }
 
-    /// <summary>The coordinator writes each retrained experiment's report (CSVs, plots) into its folder before completing it.</summary>
+    /// <summary>
+    /// The coordinator writes each retrained experiment's report (CSVs, plots) into its folder before completing it.
+    /// </summary>
     public bool WriteReports { get; set; } = true;
+
+    /// <summary>
+    /// How long a worker's lease on a running stage lasts without renewal (renewed every third of it). A second
+    /// delivery of the stage waits for it; a killed worker's lease lapses after this, and its redelivered command
+    /// then runs.
+    /// </summary>
+    public TimeSpan StageLeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Folders a spec's dataset may lie in (symbolic links resolved before the check). Unset: the artifact root's

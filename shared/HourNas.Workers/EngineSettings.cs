@@ -20,7 +20,9 @@ public static class EngineSettings
             spec.ValidationImages ?? ExperimentSpecs.DefaultValidationImages, spec.MinFraction,
             spec.Population, spec.Generations) with { Sharing = Sharing(spec) };
 
-    /// <summary>The spec's weight sharing as the engine's enum (checked by <see cref="ExperimentSpecs.Sharing"/>).</summary>
+    /// <summary>
+    /// The spec's weight sharing as the engine's enum (checked by <see cref="ExperimentSpecs.Sharing"/>).
+    /// </summary>
     public static WeightSharing Sharing(ExperimentSpec spec) =>
         Enum.Parse<WeightSharing>(ExperimentSpecs.Sharing(spec.WeightSharing), ignoreCase: true);
 }

@@ -54,10 +54,10 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         activity?.SetTag("hournas.attempt", command.Attempt);
         activity?.SetTag("hournas.worker", Services.Worker);
 
-        if (File.Exists(completed) && JsonSerializer.Deserialize<TEvent>(await File.ReadAllTextAsync(completed), HourNasStages.Json) is { } done
-            && done.Attempt == command.Attempt)
+        if (Finished(completed, command.Attempt) is { } done)
         {
-            Services.Logger.LogInformation("{Stage} of {Experiment} already finished: republishing its result", Stage, command.ExperimentId);
+            Services.Logger.LogInformation(
+                "{Stage} of {Experiment} already finished: republishing its result", Stage, command.ExperimentId);
             activity?.SetTag("hournas.duplicate", true);
             await context.Publish(done);
             return;
@@ -72,20 +72,49 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         });
         var run = new StageRun(Stage, folder, Services, cancel.Token, p => progress.Writer.TryWrite(new StageProgressed
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = p.Phase, Epoch = p.Epoch, Epochs = p.Epochs,
-            Step = p.Step, Steps = p.Steps, Loss = p.Loss, Accuracy = p.Accuracy, ImagesPerSecond = p.ImagesPerSecond, Seconds = p.Seconds,
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            Stage = Stage,
+            Phase = p.Phase,
+            Epoch = p.Epoch,
+            Epochs = p.Epochs,
+            Step = p.Step,
+            Steps = p.Steps,
+            Loss = p.Loss,
+            Accuracy = p.Accuracy,
+            ImagesPerSecond = p.ImagesPerSecond,
+            Seconds = p.Seconds,
             Worker = Services.Worker,
         }));
         var clock = Stopwatch.StartNew();
         await context.Publish(new StageProgressed
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Phase = ProgressPhases.Received,
-            Loss = double.NaN, Accuracy = double.NaN, Worker = Services.Worker,
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            Stage = Stage,
+            Phase = ProgressPhases.Received,
+            Loss = double.NaN,
+            Accuracy = double.NaN,
+            Worker = Services.Worker,
         });
+        StageLease? lease = null;
         try
         {
+            // One running delivery per stage (a command sent again after a coordinator crash while the first still
+            // runs elsewhere): wait for the other's lease, and republish its result if it finishes meanwhile.
+            lease = await StageLease.Acquire(folder, Services.Worker, command.Attempt, Services.LeaseDuration,
+                () => Finished(completed, command.Attempt) is not null, cancel.Token);
+            if (lease is null)
+            {
+                progress.Writer.TryComplete();
+                await pump;
+                activity?.SetTag("hournas.duplicate", true);
+                await context.Publish(Finished(completed, command.Attempt)!);
+                return;
+            }
             // Training blocks its thread for minutes: keep it off the bus's thread pool.
-            var result = await Task.Factory.StartNew(() => Run(command, run), cancel.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+            var result = await Task.Factory.StartNew(
+                () => Run(command, run), cancel.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             progress.Writer.TryComplete();
             await pump;
             Directory.CreateDirectory(folder);
@@ -95,7 +124,8 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "completed");
             await context.Publish(result);
         }
-        catch (OperationCanceledException) when (Services.Cancellations.IsCancelled(command.ExperimentId, command.Attempt))
+        catch (OperationCanceledException)
+            when (Services.Cancellations.IsCancelled(command.ExperimentId, command.Attempt))
         {
             // The command is done with. Said on the bus, so a cancel from outside the coordinator ends the experiment.
             progress.Writer.TryComplete();
@@ -116,7 +146,9 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             activity?.AddException(e);
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, permanent ? "rejected" : "faulted");
-            Services.Logger.LogWarning(e, "{Stage} of {Experiment} failed ({Kind})", Stage, command.ExperimentId, permanent ? "bad input" : "retriable");
+            Services.Logger.LogWarning(
+                e, "{Stage} of {Experiment} failed ({Kind})", Stage, command.ExperimentId,
+                permanent ? "bad input" : "retriable");
             if (permanent) throw new StageRejectedException(e.Message, e);
             await context.Publish(new StageFailed
             {
@@ -125,23 +157,40 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             });
             throw;
         }
+        finally
+        {
+            if (lease is not null) await lease.DisposeAsync();
+        }
     }
+
+    /// <summary>The stage's saved result for this attempt, if it finished already.</summary>
+    private static TEvent? Finished(string completed, int attempt) =>
+        File.Exists(completed)
+        && JsonSerializer.Deserialize<TEvent>(File.ReadAllText(completed), HourNasStages.Json) is { } done
+        && done.Attempt == attempt
+            ? done
+            : null;
 
     private static StageDefinition Declared()
     {
         var stage = PipelineStages.OfCommand(typeof(TCommand));
         if (stage.Event != typeof(TEvent))
-            throw new InvalidOperationException($"stage '{stage.Name}' ends with {stage.Event.Name}, not {typeof(TEvent).Name}");
+            throw new InvalidOperationException(
+                $"stage '{stage.Name}' ends with {stage.Event.Name}, not {typeof(TEvent).Name}");
         return stage;
     }
 
     /// <summary>Failures that the same input will always reproduce: retrying cannot help.</summary>
-    public static bool IsPermanent(Exception e) => e is SearchSpaceException or DataException or FileNotFoundException or DirectoryNotFoundException
-        or InvalidDataException or ArgumentException or StageRejectedException or JsonException;
+    public static bool IsPermanent(Exception e) =>
+        e is SearchSpaceException or DataException or FileNotFoundException or DirectoryNotFoundException
+            or InvalidDataException or ArgumentException or StageRejectedException or JsonException;
 }
 
-/// <summary>What a stage gets to run: its folder, a cancellation token, a progress sink, and the engine context.</summary>
-public sealed class StageRun(string stage, string folder, StageServices services, CancellationToken cancellation, Action<Progress> progress)
+/// <summary>
+/// What a stage gets to run: its folder, a cancellation token, a progress sink, and the engine context.
+/// </summary>
+public sealed class StageRun(
+    string stage, string folder, StageServices services, CancellationToken cancellation, Action<Progress> progress)
 {
     public string Stage { get; } = stage;
 
@@ -183,16 +232,23 @@ public sealed class StageServices(ArtifactStore store, DatasetCache datasets, Ex
     public string Worker { get; } = options.Value.WorkerName;
 
     public DataRoots DataRoots { get; } = new(options.Value.EffectiveDataRoots());
+
+    /// <summary>How long a stage's lease lasts without renewal (a dead holder's lapses after this).</summary>
+    public TimeSpan LeaseDuration { get; } = options.Value.StageLeaseDuration;
 }
 
-/// <summary>Datasets stay loaded between stages and experiments of one worker (Fashion-MNIST decodes in about a second).</summary>
+/// <summary>
+/// Datasets stay loaded between stages and experiments of one worker (Fashion-MNIST decodes in about a second).
+/// </summary>
 public sealed class DatasetCache
 {
     private readonly ConcurrentDictionary<(string?, string), Lazy<Dataset>> _cache = new();
 
     public Dataset Open(string? folder, Skeleton skeleton)
     {
-        var lazy = _cache.GetOrAdd((folder, skeleton.Name), _ => new Lazy<Dataset>(() => global::HourNas.Engine.Data.Datasets.Open(folder, skeleton)));
+        var lazy = _cache.GetOrAdd(
+            (folder, skeleton.Name),
+            _ => new Lazy<Dataset>(() => global::HourNas.Engine.Data.Datasets.Open(folder, skeleton)));
         try
         {
             return lazy.Value;

@@ -8,8 +8,12 @@ using MassTransit;
 
 namespace HourNas.Workers;
 
-/// <summary>The VitalBlocks service: the bridges of the block graph, and an early check that the budget window holds architectures.</summary>
-public sealed class AnalyzeVitalBlocksConsumer(StageServices services) : StageConsumer<AnalyzeVitalBlocks, VitalBlocksAnalyzed>(services)
+/// <summary>
+/// The VitalBlocks service: the bridges of the block graph, and an early check that the budget window holds
+/// architectures.
+/// </summary>
+public sealed class AnalyzeVitalBlocksConsumer(StageServices services)
+    : StageConsumer<AnalyzeVitalBlocks, VitalBlocksAnalyzed>(services)
 {
     protected override ActivitySource Source => StageTelemetry.VitalBlocks;
 
@@ -30,14 +34,19 @@ public sealed class AnalyzeVitalBlocksConsumer(StageServices services) : StageCo
         }, HourNasStages.Json));
         return Task.FromResult(new VitalBlocksAnalyzed
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, VitalBlocks = space.VitalBlocks, Blocks = space.Blocks.Count,
-            SpaceSize = space.Size.ToString(), Artifacts = [run.Artifact("vital-blocks", file)],
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            VitalBlocks = space.VitalBlocks,
+            Blocks = space.Blocks.Count,
+            SpaceSize = space.Size.ToString(),
+            Artifacts = [run.Artifact("vital-blocks", file)],
         });
     }
 }
 
 /// <summary>SupernetTraining, stage 1: the vital supernet and the vital blocks' operations.</summary>
-public sealed class SearchVitalBlocksConsumer(StageServices services) : StageConsumer<SearchVitalBlocks, VitalBlocksSearched>(services)
+public sealed class SearchVitalBlocksConsumer(StageServices services)
+    : StageConsumer<SearchVitalBlocks, VitalBlocksSearched>(services)
 {
     protected override ActivitySource Source => StageTelemetry.SupernetTraining;
 
@@ -45,11 +54,16 @@ public sealed class SearchVitalBlocksConsumer(StageServices services) : StageCon
     {
         var spec = command.Spec;
         var context = run.Context(spec with { TrainLimit = spec.VitalSearchTrainLimit ?? spec.TrainLimit });
-        var result = HourNasStages.SearchVitalBlocks(context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), EngineSettings.Search(spec));
+        var result = HourNasStages.SearchVitalBlocks(
+            context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), EngineSettings.Search(spec));
         return Task.FromResult(new VitalBlocksSearched
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, VitalOperations = result.VitalOperations,
-            ValidationAccuracy = result.ValidationAccuracy, Cost = Cost(result.Cost), VitalSupernet = run.Services.Store.Relative(result.SupernetWeights),
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            VitalOperations = result.VitalOperations,
+            ValidationAccuracy = result.ValidationAccuracy,
+            Cost = Cost(result.Cost),
+            VitalSupernet = run.Services.Store.Relative(result.SupernetWeights),
             Artifacts = StageArtifacts.In(run),
         });
     }
@@ -57,38 +71,61 @@ public sealed class SearchVitalBlocksConsumer(StageServices services) : StageCon
     internal static Contracts.StageCost Cost(Engine.Stages.StageCost c) => new(c.Seconds, c.TrainImages, c.EvalImages);
 }
 
-/// <summary>The SpaceShrinking service: what the budget affords the non-vital blocks around the chosen vital operations.</summary>
-public sealed class ShrinkSearchSpaceConsumer(StageServices services) : StageConsumer<ShrinkSearchSpace, SearchSpaceShrunk>(services)
+/// <summary>
+/// The SpaceShrinking service: what the budget affords the non-vital blocks around the chosen vital operations.
+/// </summary>
+public sealed class ShrinkSearchSpaceConsumer(StageServices services)
+    : StageConsumer<ShrinkSearchSpace, SearchSpaceShrunk>(services)
 {
     protected override ActivitySource Source => StageTelemetry.SpaceShrinking;
 
     protected override Task<SearchSpaceShrunk> Run(ShrinkSearchSpace command, StageRun run)
     {
         var space = ExperimentSpecs.Space(command.Spec);
-        var shrunk = SpaceShrinker.Shrink(space, ExperimentSpecs.Budget(command.Spec), Presets.ResolveVitalChoices(space, command.VitalOperations));
+        var shrunk = SpaceShrinker.Shrink(
+            space, ExperimentSpecs.Budget(command.Spec), Presets.ResolveVitalChoices(space, command.VitalOperations));
         var proposal = Proposal.MaxEntropy(shrunk);
-        var affordable = space.NonVitalBlocks.ToDictionary(b => b, b => (IReadOnlyList<string>)shrunk.Allowed[b].Select(o => o.ToString()).ToArray());
-        var probabilities = space.NonVitalBlocks.ToDictionary(b => b, b => (IReadOnlyList<double>)proposal.Probabilities[b].ToArray());
+        var affordable = space.NonVitalBlocks.ToDictionary(
+            b => b, b => (IReadOnlyList<string>)shrunk.Allowed[b].Select(o => o.ToString()).ToArray());
+        var probabilities = space.NonVitalBlocks.ToDictionary(
+            b => b, b => (IReadOnlyList<double>)proposal.Probabilities[b].ToArray());
         var result = new SearchSpaceShrunk
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, VitalOperations = command.VitalOperations,
-            ShrinkRatio = shrunk.ShrinkRatio, ArchitecturesInWindow = shrunk.ArchitecturesInWindow.ToString(),
-            MinMFlops = shrunk.Budget.MinMFlops, MaxMFlops = shrunk.Budget.MaxMFlops, Affordable = affordable, Proposal = probabilities,
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            VitalOperations = command.VitalOperations,
+            ShrinkRatio = shrunk.ShrinkRatio,
+            ArchitecturesInWindow = shrunk.ArchitecturesInWindow.ToString(),
+            MinMFlops = shrunk.Budget.MinMFlops,
+            MaxMFlops = shrunk.Budget.MaxMFlops,
+            Affordable = affordable,
+            Proposal = probabilities,
         };
         Directory.CreateDirectory(run.Folder);
         var file = Path.Combine(run.Folder, "shrunk.json");
         File.WriteAllText(file, JsonSerializer.Serialize(new
         {
-            result.VitalOperations, result.ShrinkRatio, result.ArchitecturesInWindow, spaceSize = shrunk.SpaceSize.ToString(),
-            shrunkSize = shrunk.ShrunkSize.ToString(), exactCount = shrunk.CountIsExact, result.MinMFlops, result.MaxMFlops,
-            proposalExpectedMFlops = proposal.ExpectedMacs / 1e6, result.Affordable, result.Proposal,
+            result.VitalOperations,
+            result.ShrinkRatio,
+            result.ArchitecturesInWindow,
+            spaceSize = shrunk.SpaceSize.ToString(),
+            shrunkSize = shrunk.ShrunkSize.ToString(),
+            exactCount = shrunk.CountIsExact,
+            result.MinMFlops,
+            result.MaxMFlops,
+            proposalExpectedMFlops = proposal.ExpectedMacs / 1e6,
+            result.Affordable,
+            result.Proposal,
         }, HourNasStages.Json));
         return Task.FromResult(result with { Artifacts = [run.Artifact("shrunk", file)] });
     }
 }
 
-/// <summary>SupernetTraining, stage 2: the non-vital blocks inside the shrunk space, warm-started from stage 1's supernet.</summary>
-public sealed class SearchNonVitalBlocksConsumer(StageServices services) : StageConsumer<SearchNonVitalBlocks, ArchitectureSearched>(services)
+/// <summary>
+/// SupernetTraining, stage 2: the non-vital blocks inside the shrunk space, warm-started from stage 1's supernet.
+/// </summary>
+public sealed class SearchNonVitalBlocksConsumer(StageServices services)
+    : StageConsumer<SearchNonVitalBlocks, ArchitectureSearched>(services)
 {
     protected override ActivitySource Source => StageTelemetry.SupernetTraining;
 
@@ -101,15 +138,23 @@ public sealed class SearchNonVitalBlocksConsumer(StageServices services) : Stage
             Presets.ResolveVitalChoices(space, command.VitalOperations), warmStart, EngineSettings.Search(spec));
         return Task.FromResult(new ArchitectureSearched
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Genotype = result.Genotype, MFlops = result.MFlops,
-            Params = result.Params, ValidationAccuracy = result.ValidationAccuracy, Cost = SearchVitalBlocksConsumer.Cost(result.Cost),
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            Genotype = result.Genotype,
+            MFlops = result.MFlops,
+            Params = result.Params,
+            ValidationAccuracy = result.ValidationAccuracy,
+            Cost = SearchVitalBlocksConsumer.Cost(result.Cost),
             Artifacts = StageArtifacts.In(run),
         });
     }
 }
 
-/// <summary>The Retraining service: the found network from scratch, its test accuracy, its weights, and the block ablation.</summary>
-public sealed class RetrainArchitectureConsumer(StageServices services) : StageConsumer<RetrainArchitecture, ArchitectureRetrained>(services)
+/// <summary>
+/// The Retraining service: the found network from scratch, its test accuracy, its weights, and the block ablation.
+/// </summary>
+public sealed class RetrainArchitectureConsumer(StageServices services)
+    : StageConsumer<RetrainArchitecture, ArchitectureRetrained>(services)
 {
     protected override ActivitySource Source => StageTelemetry.Retraining;
 
@@ -122,14 +167,25 @@ public sealed class RetrainArchitectureConsumer(StageServices services) : StageC
         IReadOnlyList<BlockAblation> ablation = [];
         if (spec.Ablate)
         {
-            var ablated = HourNasStages.Ablate(run.Context(spec, "ablation", retrain: true), space, genotype, result.Weights);
-            ablation = ablated.Blocks.Select(b => new BlockAblation(b.Block, b.Operation, b.Vital, b.Top1, b.Drop)).ToArray();
+            var ablated = HourNasStages.Ablate(
+                run.Context(spec, "ablation", retrain: true), space, genotype, result.Weights);
+            ablation = ablated.Blocks
+                .Select(b => new BlockAblation(b.Block, b.Operation, b.Vital, b.Top1, b.Drop))
+                .ToArray();
         }
         return Task.FromResult(new ArchitectureRetrained
         {
-            ExperimentId = command.ExperimentId, Attempt = command.Attempt, Genotype = result.Genotype, MFlops = result.MFlops,
-            Params = result.Params, Top1 = result.Top1, Top5 = result.Top5, LatencyMilliseconds = result.LatencyMilliseconds,
-            Cost = SearchVitalBlocksConsumer.Cost(result.Cost), Ablation = ablation, Artifacts = StageArtifacts.In(run),
+            ExperimentId = command.ExperimentId,
+            Attempt = command.Attempt,
+            Genotype = result.Genotype,
+            MFlops = result.MFlops,
+            Params = result.Params,
+            Top1 = result.Top1,
+            Top5 = result.Top5,
+            LatencyMilliseconds = result.LatencyMilliseconds,
+            Cost = SearchVitalBlocksConsumer.Cost(result.Cost),
+            Ablation = ablation,
+            Artifacts = StageArtifacts.In(run),
         });
     }
 }
@@ -142,8 +198,10 @@ public sealed class StageConsumerDefinition<TConsumer> : ConsumerDefinition<TCon
     where TConsumer : class, IConsumer
 {
     private readonly StageDefinition _stage = PipelineStages.OfCommand(
-        typeof(TConsumer).GetInterfaces().Single(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>)
-            && typeof(IStageMessage).IsAssignableFrom(i.GetGenericArguments()[0])).GetGenericArguments()[0]);
+        typeof(TConsumer).GetInterfaces()
+            .Single(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IConsumer<>)
+                && typeof(IStageMessage).IsAssignableFrom(i.GetGenericArguments()[0]))
+            .GetGenericArguments()[0]);
 
     public StageConsumerDefinition()
     {
@@ -160,11 +218,14 @@ public sealed class StageConsumerDefinition<TConsumer> : ConsumerDefinition<TCon
 
 internal static class StageArtifacts
 {
-    /// <summary>The files a stage wrote at the top of its folder and one level down (the ablation), not its checkpoint.</summary>
+    /// <summary>
+    /// The files a stage wrote at the top of its folder and one level down (the ablation), not its checkpoint.
+    /// </summary>
     public static IReadOnlyList<ArtifactRef> In(StageRun run) => Directory.Exists(run.Folder)
         ? Directory.EnumerateFiles(run.Folder, "*", SearchOption.AllDirectories)
             .Where(f => !Path.GetRelativePath(run.Folder, f).Split(Path.DirectorySeparatorChar).Contains("checkpoint"))
-            .Where(f => Path.GetFileName(f) != "completed.json")
+            .Where(f => Path.GetFileName(f) != "completed.json"
+                && !Path.GetFileName(f).StartsWith(StageLease.FileName, StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)
             .Select(f => run.Artifact(Path.GetRelativePath(run.Folder, f), f)).ToArray()
         : [];

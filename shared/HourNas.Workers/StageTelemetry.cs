@@ -12,8 +12,12 @@ public static class StageTelemetry
     public static readonly ActivitySource Retraining = new("HourNas.Retraining");
 
     private static readonly Meter Meter = new("HourNas.Pipeline");
-    private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("hournas.stage.duration", "s", "wall time of a stage run on a worker");
+    private static readonly Histogram<double> Duration =
+        Meter.CreateHistogram<double>("hournas.stage.duration", "s", "wall time of a stage run on a worker");
 
     public static void RecordDuration(string stage, double seconds, string outcome) =>
-        Duration.Record(seconds, new KeyValuePair<string, object?>("hournas.stage", stage), new KeyValuePair<string, object?>("hournas.outcome", outcome));
+        Duration.Record(
+            seconds,
+            new KeyValuePair<string, object?>("hournas.stage", stage),
+            new KeyValuePair<string, object?>("hournas.outcome", outcome));
 }

@@ -23,7 +23,8 @@ public sealed class CompletionOrderTests(ManualChecks cluster) : IClassFixture<M
         Assert.Equal("k3e1 k5e3", shrink.VitalOperations);
         var stage2 = Assert.IsType<SearchNonVitalBlocks>(Sent.Commands("order")[3]);
         Assert.Equal("order/stage1/vital-supernet.dat", stage2.VitalSupernet);
-        Assert.Equal("k3e1 | k3e3 skip | k5e3 k3e3", Assert.IsType<RetrainArchitecture>(Sent.Commands("order")[4]).Genotype);
+        Assert.Equal(
+            "k3e1 | k3e3 skip | k5e3 k3e3", Assert.IsType<RetrainArchitecture>(Sent.Commands("order")[4]).Genotype);
         // Only the last stage's result leaves the experiment awaiting its report, still running.
         Assert.Equal([false, false, false, false, true], awaited);
         var state = (await grain.Get())!;
@@ -36,7 +37,8 @@ public sealed class CompletionOrderTests(ManualChecks cluster) : IClassFixture<M
         state = (await grain.Get())!;
         Assert.Equal(ExperimentStatus.Completed, state.Status);
         Assert.Contains(state.Stage(PipelineStages.Retrain)!.Artifacts, a => a.Name == "report");
-        var listed = Assert.Single(await cluster.Grains.GetGrain<IExperimentCatalogGrain>(0).List(), e => e.Id == "order");
+        var listed = Assert.Single(
+            await cluster.Grains.GetGrain<IExperimentCatalogGrain>(0).List(), e => e.Id == "order");
         Assert.Equal((ExperimentStatus.Completed, 0.8), (listed.Status, listed.Top1));
     }
 
@@ -86,7 +88,8 @@ public sealed class DuplicateAndLateEventTests(ManualChecks cluster) : IClassFix
     {
         var grain = await Events.RunUpTo(cluster.Grains, "progress", PipelineStages.VitalSearch);
         await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalSearch, ProgressPhases.Started));
-        await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalSearch, ProgressPhases.Epoch, attempt: 2));
+        await grain.OnProgress(
+            Events.Progress("progress", PipelineStages.VitalSearch, ProgressPhases.Epoch, attempt: 2));
         await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalBlocks, ProgressPhases.Epoch));
         var state = (await grain.Get())!;
         Assert.Equal(ProgressPhases.Started, Assert.Single(state.Progress).Phase);
@@ -253,11 +256,14 @@ public sealed class RecoveryTests(ManualChecks cluster) : IClassFixture<ManualCh
         Assert.Equal(CheckOutcome.StageRetried, await grain.Check());
         var cancel = Assert.Single(Sent.Cancels("silent"));
         Assert.Equal(1, cancel.UpToAttempt);  // the hung attempt, not the new one
-        Assert.Equal((typeof(SearchVitalBlocks), 2), (Sent.Commands("silent")[^1].GetType(), Sent.Commands("silent")[^1].Attempt));
+        Assert.Equal(
+            (typeof(SearchVitalBlocks), 2),
+            (Sent.Commands("silent")[^1].GetType(), Sent.Commands("silent")[^1].Attempt));
         var state = (await grain.Get())!;
         Assert.StartsWith("no progress report for 00:00:00.2000000", state.Stages[^2].Failures.Single());
 
-        await grain.OnProgress(Events.Progress("silent", PipelineStages.VitalSearch, ProgressPhases.Started, attempt: 2));
+        await grain.OnProgress(
+            Events.Progress("silent", PipelineStages.VitalSearch, ProgressPhases.Started, attempt: 2));
         await Task.Delay(ManualChecks.SilenceLimit * 2);
         Assert.Equal(CheckOutcome.ExperimentFailed, await grain.Check());
         state = (await grain.Get())!;

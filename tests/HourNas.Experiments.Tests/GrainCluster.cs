@@ -28,7 +28,8 @@ public sealed class RecordingSender : IStageCommandSender
     public IReadOnlyList<CancelExperiment> Cancels(string experimentId) =>
         [.. Sent(experimentId).OfType<CancelExperiment>()];
 
-    public Task Send(IStageMessage command, string? traceParent, TimeSpan timeout) => Record(command.ExperimentId, command);
+    public Task Send(IStageMessage command, string? traceParent, TimeSpan timeout) =>
+        Record(command.ExperimentId, command);
 
     public Task Cancel(CancelExperiment cancel, TimeSpan timeout) => Record(cancel.ExperimentId, cancel);
 
@@ -46,7 +47,9 @@ public sealed class RecordingSender : IStageCommandSender
     }
 }
 
-/// <summary>One test silo with the experiment grains, in-memory storage and reminders, and the recording sender.</summary>
+/// <summary>
+/// One test silo with the experiment grains, in-memory storage and reminders, and the recording sender.
+/// </summary>
 public abstract class GrainCluster<TSilo> : IAsyncLifetime where TSilo : ISiloConfigurator, new()
 {
     public TestCluster Cluster { get; private set; } = null!;

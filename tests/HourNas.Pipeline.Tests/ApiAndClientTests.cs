@@ -14,7 +14,10 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace HourNas.Pipeline.Tests;
 
-/// <summary>A coordinator web host with the embedded pipeline behind it, driven over HTTP and by the <c>hournas</c> client commands.</summary>
+/// <summary>
+/// A coordinator web host with the embedded pipeline behind it, driven over HTTP and by the <c>hournas</c> client
+/// commands.
+/// </summary>
 public sealed class CoordinatorHost : IAsyncLifetime
 {
     public TempFolder Artifacts { get; } = new();
@@ -84,9 +87,12 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var exported = host.Cli("export", "api-1", "--to", export.Path);
         Assert.True(exported.Exit == 0, exported.Error);
         // The coordinator wrote the report when the experiment completed; export brings it with the stage outputs.
-        foreach (var name in new[] { "weights.pth", "genotype.json", "ablation.png", "accuracy-vs-flops.svg", "progress.csv", "stage2/candidates.csv", "retrain/result.json" })
+        foreach (var name in new[] { "weights.pth", "genotype.json", "ablation.png", "accuracy-vs-flops.svg",
+                     "progress.csv", "stage2/candidates.csv", "retrain/result.json" })
             Assert.True(File.Exists(Path.Combine(export.Path, name)), name);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(host.Artifacts.Path, "api-1", "weights.pth")), File.ReadAllBytes(Path.Combine(export.Path, "weights.pth")));
+        Assert.Equal(
+            File.ReadAllBytes(Path.Combine(host.Artifacts.Path, "api-1", "weights.pth")),
+            File.ReadAllBytes(Path.Combine(export.Path, "weights.pth")));
 
         var cancel = host.Cli("cancel", "api-1");
         Assert.Equal(HournasCli.Failure, cancel.Exit);
@@ -96,13 +102,15 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
     [Fact]
     public async Task Bad_requests_get_a_status_and_a_message_naming_the_problem()
     {
-        var unknownPreset = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("bad-preset", new() { Preset = "nope" }), PipelineJson.Options);
+        var unknownPreset = await host.Http.PostAsJsonAsync(
+            "experiments", new SubmitExperiment("bad-preset", new() { Preset = "nope" }), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.BadRequest, unknownPreset.StatusCode);
         var problem = await unknownPreset.Content.ReadFromJsonAsync<Microsoft.AspNetCore.Mvc.ProblemDetails>(
             PipelineJson.Options);
         Assert.Contains("unknown preset 'nope'", problem!.Detail);
 
-        var badId = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("../../x", Specs.Smoke), PipelineJson.Options);
+        var badId = await host.Http.PostAsJsonAsync(
+            "experiments", new SubmitExperiment("../../x", Specs.Smoke), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.BadRequest, badId.StatusCode);
 
         Assert.Equal(HttpStatusCode.NotFound, (await host.Http.GetAsync("experiments/nope")).StatusCode);
@@ -112,14 +120,18 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var status = host.Cli("status", "nope");
         Assert.Equal(HournasCli.Failure, status.Exit);
         Assert.Contains("error: no experiment 'nope'", status.Error);
-        var unreachable = HournasCli.Run(["list", "--coordinator", "http://127.0.0.1:9"], new StringWriter(), new StringWriter());
+        var unreachable = HournasCli.Run(
+            ["list", "--coordinator", "http://127.0.0.1:9"], new StringWriter(), new StringWriter());
         Assert.Equal(HournasCli.Failure, unreachable);
     }
 
     [Fact]
     public async Task Artifact_paths_cannot_leave_the_experiment_root()
     {
-        var submitted = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("paths-1", Specs.Smoke with { BudgetMFlops = 0.05 }), PipelineJson.Options);
+        var submitted = await host.Http.PostAsJsonAsync(
+            "experiments",
+            new SubmitExperiment("paths-1", Specs.Smoke with { BudgetMFlops = 0.05 }),
+            PipelineJson.Options);
         Assert.Equal(HttpStatusCode.Created, submitted.StatusCode);
         await File.WriteAllTextAsync(Path.Combine(host.Artifacts.Path, "secret.txt"), "outside any experiment");
         var escape = await host.Http.GetAsync("experiments/paths-1/artifacts/..%2F..%2Fsecret.txt");
@@ -128,16 +140,19 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var sibling = await host.Http.GetAsync("experiments/paths-1/artifacts/%2E%2E/secret.txt");
         Assert.DoesNotContain("outside any experiment", await sibling.Content.ReadAsStringAsync());
 
-        var again = await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("paths-1", Specs.Smoke), PipelineJson.Options);
+        var again = await host.Http.PostAsJsonAsync(
+            "experiments", new SubmitExperiment("paths-1", Specs.Smoke), PipelineJson.Options);
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
     }
 
     [Fact]
     public async Task The_experiment_page_shows_stages_plots_genotype_and_artifact_links_that_work()
     {
-        (await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("page-1", Specs.Smoke), PipelineJson.Options)).EnsureSuccessStatusCode();
+        (await host.Http.PostAsJsonAsync("experiments", new SubmitExperiment("page-1", Specs.Smoke),
+            PipelineJson.Options)).EnsureSuccessStatusCode();
         var experiments = host.App.Services.GetRequiredService<ExperimentService>();
-        var done = await Waits.Until(() => experiments.Get("page-1"), s => s.IsFinished, TimeSpan.FromMinutes(3), "'page-1' finishing");
+        var done = await Waits.Until(
+            () => experiments.Get("page-1"), s => s.IsFinished, TimeSpan.FromMinutes(3), "'page-1' finishing");
         Assert.True(done.Status == ExperimentStatus.Completed, Waits.Describe(done));
 
         var response = await host.Http.GetAsync("ui/experiments/page-1");
@@ -147,10 +162,14 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         Assert.Contains(done.Result!.Genotype, page);
         Assert.Contains($"top-1 {done.Result.Top1:P2}", page);
         Assert.All(PipelineStages.All, stage => Assert.Contains($"<td>{stage}</td>", page));
-        // Stage timeline, training curves, accuracy vs FLOPs, ablation: four inline plots; a finished page does not reload.
+        // Stage timeline, training curves, accuracy vs FLOPs, ablation: four inline plots; a finished page does not
+        // reload.
         Assert.Equal(4, System.Text.RegularExpressions.Regex.Count(page, "<svg"));
         Assert.DoesNotContain("http-equiv=\"refresh\"", page);
-        var links = System.Text.RegularExpressions.Regex.Matches(page, "href=\"(/experiments/page-1/artifacts/[^\"]+)\"").Select(m => m.Groups[1].Value).ToArray();
+        var links = System.Text.RegularExpressions.Regex
+            .Matches(page, "href=\"(/experiments/page-1/artifacts/[^\"]+)\"")
+            .Select(m => m.Groups[1].Value)
+            .ToArray();
         Assert.Contains("/experiments/page-1/artifacts/weights.pth", links);
         Assert.Equal(host.App.Services.GetRequiredService<ArtifactStore>().List("page-1").Count, links.Length);
         foreach (var link in links.Where(l => l.EndsWith(".json") || l.EndsWith(".pth")))
@@ -170,12 +189,27 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
         var now = DateTimeOffset.UtcNow;
         var state = new ExperimentState
         {
-            Id = "enc-1", Spec = Specs.Smoke with { Preset = "<b>smoke</b>" }, Status = ExperimentStatus.Running, SubmittedAt = now.AddSeconds(-30),
-            CurrentStage = PipelineStages.VitalSearch, Genotype = "k3e1 <script>",
+            Id = "enc-1",
+            Spec = Specs.Smoke with { Preset = "<b>smoke</b>" },
+            Status = ExperimentStatus.Running,
+            SubmittedAt = now.AddSeconds(-30),
+            CurrentStage = PipelineStages.VitalSearch,
+            Genotype = "k3e1 <script>",
             Stages =
             {
-                new StageRecord { Stage = PipelineStages.VitalBlocks, Status = StageStatus.Completed, StartedAt = now.AddSeconds(-30), EndedAt = now.AddSeconds(-25) },
-                new StageRecord { Stage = PipelineStages.VitalSearch, StartedAt = now.AddSeconds(-25), Failures = { "worker lost: \"x\" < y" } },
+                new StageRecord
+                {
+                    Stage = PipelineStages.VitalBlocks,
+                    Status = StageStatus.Completed,
+                    StartedAt = now.AddSeconds(-30),
+                    EndedAt = now.AddSeconds(-25),
+                },
+                new StageRecord
+                {
+                    Stage = PipelineStages.VitalSearch,
+                    StartedAt = now.AddSeconds(-25),
+                    Failures = { "worker lost: \"x\" < y" },
+                },
             },
         };
         var page = ExperimentPages.ExperimentPage(state, new ArtifactStore(artifacts.Path), now);

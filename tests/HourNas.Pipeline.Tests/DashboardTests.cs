@@ -28,7 +28,8 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
     {
         var ports = LoopbackPorts.PickFree(3);
         var (ui, grpc, http) = (ports[0], ports[1], ports[2]);
-        var start = new ProcessStartInfo("bash", [Path.Combine(TestEnvironment.RepositoryRoot, "infra", "dashboard.sh")])
+        var start = new ProcessStartInfo(
+            "bash", [Path.Combine(TestEnvironment.RepositoryRoot, "infra", "dashboard.sh")])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -45,7 +46,9 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
         _dashboard.BeginOutputReadLine();
         _dashboard.BeginErrorReadLine();
         using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ui}/api/telemetry/") };
-        await Until(async () => !_dashboard.HasExited && (await Try(() => api.GetAsync("traces")))?.IsSuccessStatusCode == true,
+        await Until(
+            async () => !_dashboard.HasExited
+                && (await Try(() => api.GetAsync("traces")))?.IsSuccessStatusCode == true,
             TimeSpan.FromSeconds(120), "the dashboard answering");
 
         var id = "traced-" + Guid.NewGuid().ToString("N")[..6];
@@ -58,7 +61,8 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
             await host.StartAsync();
             var experiments = host.Services.GetRequiredService<ExperimentService>();
             await experiments.Submit(id, Specs.Smoke);
-            var done = await Waits.Until(() => experiments.Get(id), s => s.IsFinished, TimeSpan.FromMinutes(3), $"'{id}' finishing");
+            var done = await Waits.Until(
+                () => experiments.Get(id), s => s.IsFinished, TimeSpan.FromMinutes(3), $"'{id}' finishing");
             Assert.True(done.Status == ExperimentStatus.Completed, Waits.Describe(done));
             await host.StopAsync();  // flushes the exporter
         }
@@ -79,7 +83,11 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
                     Name: span.GetProperty("name").GetString()!)))
                 .ToArray();
             root = spans.FirstOrDefault(s => s.Name == $"experiment {id}").Trace;
-            found = spans.Where(s => s.Trace == root && expected.Contains(s.Name)).Select(s => s.Name).Distinct().Order().ToArray();
+            found = spans.Where(s => s.Trace == root && expected.Contains(s.Name))
+                .Select(s => s.Name)
+                .Distinct()
+                .Order()
+                .ToArray();
             return root is not null && found.Length == expected.Length;
         }, TimeSpan.FromSeconds(30), "the experiment's trace in the dashboard");
         Assert.Equal(expected.Order(), found);
@@ -87,12 +95,18 @@ public sealed class DashboardTests(ITestOutputHelper output) : IAsyncLifetime
         // Orleans calls inside the experiment's trace are kept; Orleans calls that would start a trace of their own
         // (the membership table, timers, the test's state polls) are not there to bury it.
         Assert.Contains(spans, s => s.Trace == root && s.Name == "IExperimentGrain/Submit");
-        var orleansOnly = spans.GroupBy(s => s.Trace).Where(t => t.All(s => s.Scope.StartsWith("Microsoft.Orleans", StringComparison.Ordinal)))
+        var orleansOnly = spans.GroupBy(s => s.Trace)
+            .Where(t => t.All(s => s.Scope.StartsWith("Microsoft.Orleans", StringComparison.Ordinal)))
             .Select(t => t.First().Name).ToArray();
-        Assert.True(orleansOnly.Length == 0, $"{orleansOnly.Length} traces of Orleans calls alone, e.g. {string.Join(", ", orleansOnly.Distinct().Take(5))}");
+        Assert.True(orleansOnly.Length == 0,
+            $"{orleansOnly.Length} traces of Orleans calls alone, " +
+            $"e.g. {string.Join(", ", orleansOnly.Distinct().Take(5))}");
     }
 
-    /// <summary><see cref="Waits.Until(Func{Task{bool}}, TimeSpan, string)"/>, with the dashboard's own output when it times out.</summary>
+    /// <summary>
+    /// <see cref="Waits.Until(Func{Task{bool}}, TimeSpan, string)"/>, with the dashboard's own output when it times
+    /// out.
+    /// </summary>
     private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         try

@@ -17,12 +17,12 @@ using Xunit.Abstractions;
 namespace HourNas.Pipeline.Tests;
 
 /// <summary>
-/// Distributed mode for real: RabbitMQ and Redis (started by ./test.sh, or infra/local.sh), each stage worker a separate
-/// process started from its built service, the coordinator in this process. Connection strings come from the same
-/// environment variables the services read: ConnectionStrings__rabbitmq and ConnectionStrings__redis. One run: a bad
-/// experiment, experiment A whose training worker is killed in stage 1, B, a coordinator restart, two retrains on
-/// two workers; each fact of <see cref="DistributedTests"/> checks one behaviour of it, and a step that did not
-/// happen fails only the facts that need it.
+/// Distributed mode for real: RabbitMQ and Redis (started by ./test.sh, or infra/local.sh), each stage worker a
+/// separate process started from its built service, the coordinator in this process. Connection strings come from
+/// the same environment variables the services read: ConnectionStrings__rabbitmq and ConnectionStrings__redis. One
+/// run: a bad experiment, experiment A whose training worker is killed in stage 1, B, a coordinator restart, two
+/// retrains on two workers; each fact of <see cref="DistributedTests"/> checks one behaviour of it, and a step that
+/// did not happen fails only the facts that need it.
 /// </summary>
 public sealed class DistributedScenario : IAsyncLifetime
 {
@@ -41,9 +41,13 @@ public sealed class DistributedScenario : IAsyncLifetime
     private readonly TempFolder _folder = new();
     private readonly List<Process> _workers = [];
     private readonly string _rabbitmq = Environment.GetEnvironmentVariable("ConnectionStrings__rabbitmq")
-        ?? throw new InvalidOperationException("ConnectionStrings__rabbitmq is not set: run ./test.sh, which starts RabbitMQ and Redis, or eval \"$(infra/local.sh start)\"");
+        ?? throw new InvalidOperationException(
+            "ConnectionStrings__rabbitmq is not set: run ./test.sh, which starts RabbitMQ and Redis, " +
+            "or eval \"$(infra/local.sh start)\"");
     private readonly string _redis = Environment.GetEnvironmentVariable("ConnectionStrings__redis")
-        ?? throw new InvalidOperationException("ConnectionStrings__redis is not set: run ./test.sh, which starts RabbitMQ and Redis, or eval \"$(infra/local.sh start)\"");
+        ?? throw new InvalidOperationException(
+            "ConnectionStrings__redis is not set: run ./test.sh, which starts RabbitMQ and Redis, " +
+            "or eval \"$(infra/local.sh start)\"");
     private readonly string _clusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
 
     private string Artifacts => _folder["artifacts"];
@@ -52,11 +56,17 @@ public sealed class DistributedScenario : IAsyncLifetime
 
     private static string ServiceDll(string service)
     {
-        var dll = Path.Combine(TestEnvironment.RepositoryRoot, "services", service, "bin", TestEnvironment.Configuration, TestEnvironment.Framework, service + ".dll");
-        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built: build the solution first");
+        var dll = Path.Combine(
+            TestEnvironment.RepositoryRoot, "services", service, "bin", TestEnvironment.Configuration,
+            TestEnvironment.Framework, service + ".dll");
+        return File.Exists(dll)
+            ? dll
+            : throw new FileNotFoundException($"{dll} is not built: build the solution first");
     }
 
-    /// <summary>Starts a worker service as its own process and waits until its bus is up (its queues are bound).</summary>
+    /// <summary>
+    /// Starts a worker service as its own process and waits until its bus is up (its queues are bound).
+    /// </summary>
     private async Task<Process> StartWorker(string service, string name)
     {
         var start = new ProcessStartInfo("dotnet", [ServiceDll(service)])
@@ -89,7 +99,8 @@ public sealed class DistributedScenario : IAsyncLifetime
         process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var finished = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+        var finished = await Task.WhenAny(
+            started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         if (finished != started.Task) throw new InvalidOperationException($"worker {name} did not start:\n{log}");
         return process;
     }
@@ -112,7 +123,8 @@ public sealed class DistributedScenario : IAsyncLifetime
             ["ConnectionStrings:redis"] = _redis,
             ["Logging:LogLevel:Default"] = "Warning",
         });
-        // The coordinator's own wiring, as services/HourNas.Coordinator/Program.cs has it, plus an in-memory span exporter.
+        // The coordinator's own wiring, as services/HourNas.Coordinator/Program.cs has it, plus an in-memory span
+        // exporter.
         builder.AddServiceDefaults().AddExperimentSilo().AddPipelineBus(bus => bus.AddCoordinatorConsumers());
         builder.Services.AddExperimentApi();
         builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans));
@@ -131,6 +143,10 @@ public sealed class DistributedScenario : IAsyncLifetime
     /// <summary>Messages in analyze-vital-blocks_error before and after the bad experiment.</summary>
     public (uint Before, uint After) Rejected => Step("bad", () => _rejected);
 
+    /// <summary>The coordinator's /health answer and its error-queue counts once the bad command was rejected.</summary>
+    public (string Health, IReadOnlyDictionary<string, uint> ErrorQueues) AfterRejection =>
+        Step("bad", () => (_health, (IReadOnlyDictionary<string, uint>)_errorQueues));
+
     public ExperimentState A => Step("a", () => _a);
 
     public ExperimentState B => Step("b", () => _b);
@@ -139,7 +155,9 @@ public sealed class DistributedScenario : IAsyncLifetime
 
     public SpanRecord[] SharedRetrains => Step("retrains", () => _retrains);
 
-    /// <summary>The coordinator's root spans (this process) and every span the processes wrote to the trace file.</summary>
+    /// <summary>
+    /// The coordinator's root spans (this process) and every span the processes wrote to the trace file.
+    /// </summary>
     public (IReadOnlyList<Activity> Roots, IReadOnlyList<SpanRecord> Written) Spans => Step("a", () => (
         (IReadOnlyList<Activity>)_spans, (IReadOnlyList<SpanRecord>)SpanRecord.ReadAll(TraceFile)));
 
@@ -149,6 +167,8 @@ public sealed class DistributedScenario : IAsyncLifetime
 
     private ExperimentState _bad = null!, _a = null!, _b = null!;
     private (uint, uint) _rejected;
+    private string _health = "";
+    private Dictionary<string, uint> _errorQueues = [];
     private IReadOnlyList<ExperimentSummary> _listed = [];
     private SpanRecord[] _retrains = [];
     private readonly List<Activity> _spans = [];
@@ -194,21 +214,27 @@ public sealed class DistributedScenario : IAsyncLifetime
         {
             var before = await MessagesIn("analyze-vital-blocks_error");
             var bad = "dist-bad-" + IdA[^6..];
-            (await http.PostAsJsonAsync("experiments", new SubmitExperiment(bad, Specs.Smoke with { BudgetMFlops = 0.05 }),
+            (await http.PostAsJsonAsync(
+                "experiments",
+                new SubmitExperiment(bad, Specs.Smoke with { BudgetMFlops = 0.05 }),
                 PipelineJson.Options)).EnsureSuccessStatusCode();
-            _bad = await Waits.Until(() => Get(coordinator, bad), s => s.IsFinished, timeout, "the bad experiment failing");
+            _bad = await Waits.Until(
+                () => Get(coordinator, bad), s => s.IsFinished, timeout, "the bad experiment failing");
             // The Fault that fails the experiment is published as the broker moves the command: allow a moment.
             await Waits.Until(async () => await MessagesIn("analyze-vital-blocks_error") != before,
                 TimeSpan.FromSeconds(5), "the rejected command reaching the error queue");
             _rejected = (before, await MessagesIn("analyze-vital-blocks_error"));
+            _health = await (await http.GetAsync("health")).Content.ReadAsStringAsync();
+            _errorQueues = (await http.GetFromJsonAsync<Dictionary<string, uint>>("queues/errors"))!;
         });
 
         WebApplication? restarted = null;
         var survived = await Run("a", async () =>
         {
             // Kill the training worker once A's stage 1 has checkpointed an epoch; a new worker takes the redelivery.
-            await Waits.Until(() => Get(coordinator, IdA), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch
-                && p.Phase == ProgressPhases.Epoch), timeout, "an epoch of A's stage 1");
+            await Waits.Until(() => Get(coordinator, IdA),
+                s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Epoch),
+                timeout, "an epoch of A's stage 1");
             supernet.Kill(entireProcessTree: true);
             await supernet.WaitForExitAsync();
             Note("supernet-1 killed in A's stage 1");
@@ -219,7 +245,8 @@ public sealed class DistributedScenario : IAsyncLifetime
 
             // Restart the coordinator once A is past stage 1: the experiments live on in Redis, the events in RabbitMQ.
             await Waits.Until(() => Get(coordinator, IdA),
-                s => s.Stage(PipelineStages.VitalSearch)?.Status == StageStatus.Completed, timeout, "A's stage 1 completing");
+                s => s.Stage(PipelineStages.VitalSearch)?.Status == StageStatus.Completed,
+                timeout, "A's stage 1 completing");
             await coordinator.StopAsync();
             await coordinator.DisposeAsync();
             Note("coordinator stopped");
@@ -245,7 +272,8 @@ public sealed class DistributedScenario : IAsyncLifetime
                 string[] shared = [$"share-1-{IdA[^6..]}", $"share-2-{IdA[^6..]}"];
                 var quick = _a.Spec! with { TrainLimit = 2000, RetrainEpochs = 1, Ablate = false };
                 foreach (var id in shared)
-                    await bus.Publish(new RetrainArchitecture { ExperimentId = id, Spec = quick, Genotype = _a.Genotype! });
+                    await bus.Publish(
+                        new RetrainArchitecture { ExperimentId = id, Spec = quick, Genotype = _a.Genotype! });
                 _retrains = await WaitForSpans(shared, PipelineStages.Retrain, TimeSpan.FromMinutes(2));
                 Note("two shared retrains finished");
             });
@@ -287,9 +315,13 @@ public sealed class DistributedScenario : IAsyncLifetime
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            var found = SpanRecord.ReadAll(TraceFile).Where(s => s.Name == stage && experiments.Contains(s.Tags.GetValueOrDefault("hournas.experiment"))).ToArray();
+            var found = SpanRecord.ReadAll(TraceFile)
+                .Where(s => s.Name == stage && experiments.Contains(s.Tags.GetValueOrDefault("hournas.experiment")))
+                .ToArray();
             if (found.Length == experiments.Length) return found;
-            if (clock.Elapsed > timeout) throw new TimeoutException($"{stage} spans of {string.Join(", ", experiments)}: {found.Length} finished in {timeout}");
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException(
+                    $"{stage} spans of {string.Join(", ", experiments)}: {found.Length} finished in {timeout}");
             await Task.Delay(300);
         }
     }
@@ -322,6 +354,10 @@ public sealed class DistributedTests(DistributedScenario scenario, ITestOutputHe
         Assert.Equal(ExperimentStatus.Failed, scenario.Bad.Status);
         Assert.Contains("impossible budget", scenario.Bad.FailureReason);
         Assert.Equal(scenario.Rejected.Before + 1, scenario.Rejected.After);
+        // The coordinator says so: Degraded, and the count per error queue.
+        Assert.Equal("Degraded", scenario.AfterRejection.Health);
+        Assert.Equal(scenario.Rejected.After, scenario.AfterRejection.ErrorQueues["analyze-vital-blocks_error"]);
+        Assert.Equal(ErrorQueues.Names.Order(), scenario.AfterRejection.ErrorQueues.Keys.Order());
     }
 
     [Fact]
@@ -355,7 +391,8 @@ public sealed class DistributedTests(DistributedScenario scenario, ITestOutputHe
         var retrains = scenario.SharedRetrains;
         Assert.Equal(["retraining-1", "retraining-2"], retrains.Select(r => r.Tags["hournas.worker"]).Order());
         var (r1, r2) = (retrains[0], retrains[1]);
-        Assert.True(r1.Start < r2.Start.AddMilliseconds(r2.DurationMs) && r2.Start < r1.Start.AddMilliseconds(r1.DurationMs),
+        Assert.True(
+            r1.Start < r2.Start.AddMilliseconds(r2.DurationMs) && r2.Start < r1.Start.AddMilliseconds(r1.DurationMs),
             "the two retrains did not overlap");
     }
 

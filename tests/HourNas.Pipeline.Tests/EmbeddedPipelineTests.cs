@@ -44,7 +44,9 @@ public sealed class EmbeddedScenario : IAsyncLifetime
     /// <summary>The files of the good experiment's folder once it completed.</summary>
     public IReadOnlyList<string> Report => Directory.GetFiles(Store.ExperimentFolder(Good.Id));
 
-    /// <summary>The experiment left by a simulated coordinator crash between recording stage 1 and sending its command.</summary>
+    /// <summary>
+    /// The experiment left by a simulated coordinator crash between recording stage 1 and sending its command.
+    /// </summary>
     public ExperimentState Recovered => Outcome("crashed");
 
     /// <summary>What the two experiments' first and second checks did (the reminder's work, called here).</summary>
@@ -126,13 +128,22 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         var now = DateTimeOffset.UtcNow;
         var crashed = new ExperimentState
         {
-            Id = "crashed", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running, SubmittedAt = now,
-            CurrentStage = PipelineStages.VitalBlocks, Stages = { new StageRecord { Stage = PipelineStages.VitalBlocks, StartedAt = now } },
+            Id = "crashed",
+            Spec = ExperimentSpecs.Resolve(Specs.Smoke),
+            Status = ExperimentStatus.Running,
+            SubmittedAt = now,
+            CurrentStage = PipelineStages.VitalBlocks,
+            Stages = { new StageRecord { Stage = PipelineStages.VitalBlocks, StartedAt = now } },
         };
-        await catalog.Update(new ExperimentSummary("crashed", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
+        await catalog.Update(new ExperimentSummary(
+            "crashed", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
         await Host.Services.GetRequiredKeyedService<IGrainStorage>(ExperimentGrain.Storage)
-            .WriteStateAsync("experiment", grains.GetGrain<IExperimentGrain>("crashed").GetGrainId(), new GrainState<ExperimentState>(crashed));
-        await catalog.Update(new ExperimentSummary("half-submitted", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
+            .WriteStateAsync(
+                "experiment",
+                grains.GetGrain<IExperimentGrain>("crashed").GetGrainId(),
+                new GrainState<ExperimentState>(crashed));
+        await catalog.Update(new ExperimentSummary(
+            "half-submitted", "smoke", ExperimentStatus.Running, PipelineStages.VitalBlocks, now, null, null));
 
         Checks = (await grains.GetGrain<IExperimentGrain>("crashed").Check(),
             await grains.GetGrain<IExperimentGrain>("half-submitted").Check(),
@@ -156,7 +167,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         Assert.True(good.Status == ExperimentStatus.Completed, Waits.Describe(good));
         Assert.Equal(PipelineStages.All, good.Stages.Select(s => s.Stage));
         Assert.All(good.Stages, s => Assert.Equal(StageStatus.Completed, s.Status));
-        Assert.All(good.Stages, s => Assert.True(s.CommandSentAt >= s.StartedAt, $"{s.Stage}: command sent at {s.CommandSentAt}"));
+        Assert.All(good.Stages, s =>
+            Assert.True(s.CommandSentAt >= s.StartedAt, $"{s.Stage}: command sent at {s.CommandSentAt}"));
         // A training stage's seconds run from a worker taking its command, not from its queuing. (A stage of a few
         // milliseconds may see its "received" report arrive after its result; it then keeps the queued time.)
         Assert.All(good.Stages.Where(s => s.Stage is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch
@@ -168,7 +180,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
             Assert.NotEmpty(s.Workers);
         });
         // Training stages started once, from scratch.
-        Assert.All(good.Stages.Where(s => s.Stage is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch or PipelineStages.Retrain),
+        Assert.All(good.Stages.Where(s => s.Stage is PipelineStages.VitalSearch or PipelineStages.NonVitalSearch
+                or PipelineStages.Retrain),
             s => Assert.Equal((1, 0), (s.Starts, s.ResumedFromEpoch)));
         var space = new ArchitectureSpace(Presets.Skeleton("smoke"));
         Assert.Equal(space.VitalBlocks, good.VitalBlocks);
@@ -201,33 +214,40 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public void The_experiment_folder_holds_the_genotype_weights_csvs_and_plots()
     {
         var folder = scenario.Store.ExperimentFolder("good");
-        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "experiment.json", "stages.csv", "progress.csv",
-                     "training-curves.png", "training-curves.svg", "accuracy-vs-flops.png", "accuracy-vs-flops.svg", "ablation.png", "ablation.svg" })
+        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "experiment.json", "stages.csv",
+                     "progress.csv", "training-curves.png", "training-curves.svg", "accuracy-vs-flops.png",
+                     "accuracy-vs-flops.svg", "ablation.png", "ablation.svg" })
             Assert.Contains(Path.Combine(folder, name), scenario.Report);
         foreach (var png in scenario.Report.Where(f => f.EndsWith(".png")))
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
         // The report's record of the experiment is the completed one the API returns.
-        var recorded = System.Text.Json.JsonSerializer.Deserialize<ExperimentState>(File.ReadAllText(Path.Combine(folder, "experiment.json")), PipelineJson.Options)!;
+        var recorded = System.Text.Json.JsonSerializer.Deserialize<ExperimentState>(
+            File.ReadAllText(Path.Combine(folder, "experiment.json")), PipelineJson.Options)!;
         Assert.Equal((ExperimentStatus.Completed, scenario.Good.EndedAt), (recorded.Status, recorded.EndedAt));
         var stages = File.ReadAllLines(Path.Combine(folder, "stages.csv"));
         Assert.Equal(1 + PipelineStages.All.Count, stages.Length);
         Assert.Contains(File.ReadAllLines(Path.Combine(folder, "progress.csv")), l => l.StartsWith("retrain,epoch,"));
         // Every stage event's artifacts, and the report's, exist under the root.
         Assert.Contains(scenario.Good.Stage(PipelineStages.Retrain)!.Artifacts, a => a.Path == "good/ablation.png");
-        Assert.All(scenario.Good.Stages.SelectMany(s => s.Artifacts), a => Assert.True(File.Exists(scenario.Store.Resolve(a.Path)), a.Path));
+        Assert.All(scenario.Good.Stages.SelectMany(s => s.Artifacts),
+            a => Assert.True(File.Exists(scenario.Store.Resolve(a.Path)), a.Path));
     }
 
     [Fact]
     public void Every_stage_span_and_epoch_span_of_the_experiment_is_in_its_one_trace()
     {
         var root = Assert.Single(scenario.Spans, s => s.DisplayName == "experiment good");
-        var stageSpans = scenario.Spans.Where(s => s.Source.Name.StartsWith("HourNas.") && s.Source.Name != "HourNas.Training"
-                                                    && Equals(s.GetTagItem("hournas.experiment"), "good") && s.DisplayName != "experiment good"
-                                                    && !s.DisplayName.StartsWith("start ")).ToArray();
+        var stageSpans = scenario.Spans
+            .Where(s => s.Source.Name.StartsWith("HourNas.") && s.Source.Name != "HourNas.Training"
+                && Equals(s.GetTagItem("hournas.experiment"), "good") && s.DisplayName != "experiment good"
+                && !s.DisplayName.StartsWith("start "))
+            .ToArray();
         Assert.Equal(PipelineStages.All.Order(), stageSpans.Select(s => s.DisplayName).Order());
         Assert.All(stageSpans, s => Assert.Equal(root.TraceId, s.TraceId));
         var stageSpanIds = stageSpans.Select(s => s.SpanId).ToHashSet();
-        var epochs = scenario.Spans.Where(s => s.Source.Name == "HourNas.Training" && s.TraceId == root.TraceId).ToArray();
+        var epochs = scenario.Spans
+            .Where(s => s.Source.Name == "HourNas.Training" && s.TraceId == root.TraceId)
+            .ToArray();
         Assert.Contains(epochs, e => e.DisplayName == "retrain epoch 2");
         Assert.All(epochs, e => Assert.Contains(e.ParentSpanId, stageSpanIds));
         // The bus's own spans joined the trace too.
@@ -243,7 +263,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         Assert.Equal(StageStatus.Cancelled, cancelled.Stage(PipelineStages.VitalSearch)!.Status);
         Assert.Null(cancelled.Stage(PipelineStages.Shrink));
         // The worker stopped: stage 1 never reached its 20th epoch nor wrote a result.
-        Assert.False(File.Exists(Path.Combine(scenario.Store.StageFolder("long", PipelineStages.VitalSearch), "completed.json")));
+        Assert.False(File.Exists(
+            Path.Combine(scenario.Store.StageFolder("long", PipelineStages.VitalSearch), "completed.json")));
         Assert.DoesNotContain(cancelled.Progress, p => p.Phase == ProgressPhases.Epoch && p.Epoch == 20);
     }
 
@@ -270,7 +291,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         var again = await scenario.Experiments.Submit("good", Specs.Smoke);
         Assert.Equal(scenario.Good.SubmittedAt, again.SubmittedAt);
         Assert.Equal(PipelineStages.All.Count, again.Stages.Count);
-        var conflict = await Assert.ThrowsAsync<ExperimentConflictException>(() => scenario.Experiments.Submit("good", Specs.Smoke with { Seed = 7 }));
+        var conflict = await Assert.ThrowsAsync<ExperimentConflictException>(
+            () => scenario.Experiments.Submit("good", Specs.Smoke with { Seed = 7 }));
         Assert.Contains("different spec", conflict.Message);
     }
 
@@ -278,7 +300,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public async Task Requests_about_unknown_or_finished_experiments_are_refused_with_the_reason()
     {
         Assert.Null(await scenario.Experiments.Get("no-such-experiment"));
-        var finished = await Assert.ThrowsAsync<ExperimentConflictException>(() => scenario.Experiments.Cancel("good", null));
+        var finished = await Assert.ThrowsAsync<ExperimentConflictException>(
+            () => scenario.Experiments.Cancel("good", null));
         Assert.Contains("already ended: Completed", finished.Message);
         await Assert.ThrowsAsync<KeyNotFoundException>(() => scenario.Experiments.Cancel("no-such-experiment", null));
         var badId = await Assert.ThrowsAsync<ArgumentException>(() => scenario.Experiments.Get("../etc"));
@@ -288,11 +311,13 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     [Fact]
     public async Task Unknown_presets_and_malformed_skeleton_files_are_refused_at_submission()
     {
-        var unknown = await Assert.ThrowsAsync<SearchSpaceException>(() => scenario.Experiments.Submit("x1", new ExperimentSpec { Preset = "no-such-preset" }));
+        var unknown = await Assert.ThrowsAsync<SearchSpaceException>(
+            () => scenario.Experiments.Submit("x1", new ExperimentSpec { Preset = "no-such-preset" }));
         Assert.Contains("unknown preset 'no-such-preset'", unknown.Message);
         var file = scenario.Artifacts["broken-skeleton.json"];
         await File.WriteAllTextAsync(file, "{ \"name\": \"broken\", \"stages\": [ ");
-        var malformed = await Assert.ThrowsAsync<SearchSpaceException>(() => scenario.Experiments.Submit("x2", new ExperimentSpec { Preset = file }));
+        var malformed = await Assert.ThrowsAsync<SearchSpaceException>(
+            () => scenario.Experiments.Submit("x2", new ExperimentSpec { Preset = file }));
         Assert.Contains("broken-skeleton.json", malformed.Message);
         Assert.Null(await scenario.Experiments.Get("x1"));
         Assert.Null(await scenario.Experiments.Get("x2"));

@@ -163,8 +163,9 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
         await Write("long-retrain", PipelineStages.Retrain, starts: 1, lastReportAgo: TimeSpan.FromMinutes(10));
 
         var grains = Service<IGrainFactory>();
-        async Task<CheckOutcome[]> CheckAll() => await Task.WhenAll(new[] { "silent", "talking", "queued", "long-retrain" }
-            .Select(id => grains.GetGrain<IExperimentGrain>(id).Check()));
+        async Task<CheckOutcome[]> CheckAll() => await Task.WhenAll(
+            new[] { "silent", "talking", "queued", "long-retrain" }
+                .Select(id => grains.GetGrain<IExperimentGrain>(id).Check()));
         Assert.Equal([CheckOutcome.ExperimentFailed, CheckOutcome.Nothing, CheckOutcome.Nothing, CheckOutcome.Nothing],
             await CheckAll());
         var experiments = Service<ExperimentService>();

@@ -13,7 +13,10 @@ using HourNas.SearchSpace;
 
 namespace HourNas.Pipeline.Tests;
 
-/// <summary><c>hournas run</c>, the README's first command, on the smoke preset: the summary, the report folder, the exit code.</summary>
+/// <summary>
+/// <c>hournas run</c>, the README's first command, on the smoke preset: the summary, the report folder, the exit
+/// code.
+/// </summary>
 public sealed class RunCommandTests
 {
     private static (int Exit, string Out, string Error) Run(params string[] args)
@@ -28,16 +31,20 @@ public sealed class RunCommandTests
     public void Run_completes_the_pipeline_writes_the_report_and_trains_stage_1_on_its_own_image_count()
     {
         using var folder = new TempFolder();
-        var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-1", "--stage1-train-limit", "2000", "--json");
+        var run = Run(
+            "--preset", "smoke", "--out", folder.Path, "--id", "run-1", "--stage1-train-limit", "2000", "--json");
         Assert.True(run.Exit == 0, run.Error);
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal(ExperimentStatus.Completed, state.Status);
         Assert.Equal(2000, state.Spec!.VitalSearchTrainLimit);
         Assert.Contains("[stage1] epoch 1/1 done", run.Error);  // live progress on stderr
         // Stage 1 trained on its 2,000-image subset, stage 2 on the preset's 4,000 (less the validation hold-out).
-        var (stage1, stage2) = (state.Stage(PipelineStages.VitalSearch)!.Metrics[StageMetrics.TrainImages], state.Stage(PipelineStages.NonVitalSearch)!.Metrics[StageMetrics.TrainImages]);
+        var (stage1, stage2) = (
+            state.Stage(PipelineStages.VitalSearch)!.Metrics[StageMetrics.TrainImages],
+            state.Stage(PipelineStages.NonVitalSearch)!.Metrics[StageMetrics.TrainImages]);
         Assert.True(stage1 > 0 && stage1 < 0.6 * stage2, $"stage 1 trained {stage1} images, stage 2 {stage2}");
-        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "stages.csv", "progress.csv", "training-curves.png", "accuracy-vs-flops.svg", "ablation.png" })
+        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "stages.csv", "progress.csv",
+                     "training-curves.png", "accuracy-vs-flops.svg", "ablation.png" })
             Assert.True(File.Exists(Path.Combine(folder.Path, "run-1", name)), name);
     }
 
@@ -99,7 +106,8 @@ public sealed class RunCommandTests
     [Fact]
     public void The_spec_defaults_are_the_engines_defaults()
     {
-        // The spec's defaults are stated once for the pipeline; the engine keeps its own for direct callers. They agree.
+        // The spec's defaults are stated once for the pipeline; the engine keeps its own for direct callers. They
+        // agree.
         var (search, train, spec) = (new SearchSettings(), new TrainSettings(), new ExperimentSpec());
         Assert.Equal(ExperimentSpecs.DefaultSearchEpochs, search.Epochs);
         Assert.Equal(ExperimentSpecs.DefaultValidationImages, search.ValidationImages);

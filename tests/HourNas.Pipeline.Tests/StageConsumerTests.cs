@@ -14,14 +14,20 @@ using Microsoft.Extensions.Options;
 
 namespace HourNas.Pipeline.Tests;
 
-/// <summary>Stage consumers on MassTransit's in-memory test harness, with the pipeline's own retry and JSON settings.</summary>
+/// <summary>
+/// Stage consumers on MassTransit's in-memory test harness, with the pipeline's own retry and JSON settings.
+/// </summary>
 public sealed class StageConsumerTests : IDisposable
 {
     private readonly TempFolder _artifacts = new();
 
     private async Task<(ServiceProvider Provider, ITestHarness Harness)> Start(params string[] stages)
     {
-        var options = new PipelineOptions { Artifacts = _artifacts.Path, RetryMinInterval = TimeSpan.FromMilliseconds(10) };
+        var options = new PipelineOptions
+        {
+            Artifacts = _artifacts.Path,
+            RetryMinInterval = TimeSpan.FromMilliseconds(10),
+        };
         var services = new ServiceCollection()
             .AddSingleton(new ArtifactStore(options.Artifacts))
             .AddSingleton(Options.Create(options))
@@ -86,11 +92,15 @@ public sealed class StageConsumerTests : IDisposable
         // Tamper with the saved result: if the stage ran again, the real ratio would be published instead.
         var completed = Path.Combine(_artifacts.Path, "dup-1", "shrink", "completed.json");
         var saved = JsonSerializer.Deserialize<SearchSpaceShrunk>(File.ReadAllText(completed), HourNasStages.Json)!;
-        File.WriteAllText(completed, JsonSerializer.Serialize(saved with { ShrinkRatio = 0.123456 }, HourNasStages.Json));
+        File.WriteAllText(
+            completed, JsonSerializer.Serialize(saved with { ShrinkRatio = 0.123456 }, HourNasStages.Json));
         await harness.Bus.Publish(Shrink("dup-1"));
 
-        Assert.True(await harness.Consumed.Any<ShrinkSearchSpace>(x => x.Context.Message.ExperimentId == "dup-1" && harness.Published.Select<SearchSpaceShrunk>().Count() == 2));
-        var results = harness.Published.Select<SearchSpaceShrunk>().Select(x => x.Context.Message.ShrinkRatio).ToArray();
+        Assert.True(await harness.Consumed.Any<ShrinkSearchSpace>(x => x.Context.Message.ExperimentId == "dup-1"
+            && harness.Published.Select<SearchSpaceShrunk>().Count() == 2));
+        var results = harness.Published.Select<SearchSpaceShrunk>()
+            .Select(x => x.Context.Message.ShrinkRatio)
+            .ToArray();
         Assert.Equal(2, results.Length);
         Assert.Equal(0.123456, results[1]);
     }
@@ -138,7 +148,12 @@ public sealed class StageConsumerTests : IDisposable
     {
         var (provider, harness) = await Start(PipelineStages.Retrain);
         await using var _ = provider;
-        await harness.Bus.Publish(new RetrainArchitecture { ExperimentId = "genotype-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Genotype = genotype });
+        await harness.Bus.Publish(new RetrainArchitecture
+        {
+            ExperimentId = "genotype-1",
+            Spec = ExperimentSpecs.Resolve(Specs.Smoke),
+            Genotype = genotype,
+        });
 
         Assert.True(await harness.Published.Any<Fault<RetrainArchitecture>>());
         var failed = Rejection(Assert.Single(harness.Published.Select<Fault<RetrainArchitecture>>()).Context.Message);
@@ -165,7 +180,9 @@ public sealed class StageConsumerTests : IDisposable
         Assert.NotEqual(typeof(StageRejectedException).FullName, fault.Exceptions[0].ExceptionType);
     }
 
-    /// <summary>The message of a Fault that names a rejected input, as the coordinator's fault consumer tells it.</summary>
+    /// <summary>
+    /// The message of a Fault that names a rejected input, as the coordinator's fault consumer tells it.
+    /// </summary>
     private static string Rejection<T>(Fault<T> fault)
     {
         var exception = Assert.Single(fault.Exceptions);
@@ -188,7 +205,9 @@ public sealed class ArtifactStoreTests
         var store = new ArtifactStore(root.Path);
         var e = Assert.Throws<UnauthorizedAccessException>(() => store.ResolveInExperiment("exp-1", path));
         Assert.Contains(path, e.Message);
-        Assert.Equal(Path.Combine(root.Path, "exp-1", "stage1", "result.json"), store.ResolveInExperiment("exp-1", "stage1/../stage1/result.json"));
+        Assert.Equal(
+            Path.Combine(root.Path, "exp-1", "stage1", "result.json"),
+            store.ResolveInExperiment("exp-1", "stage1/../stage1/result.json"));
     }
 
     [Theory]
@@ -210,19 +229,24 @@ public sealed class PipelineOptionsTests
     [InlineData("10.1.2.3", "10.1.2.3")]
     [InlineData("localhost", "127.0.0.1")]
     public void The_silo_advertises_loopback_unless_given_an_address_or_a_host_name(string? setting, string expected) =>
-        Assert.Equal(System.Net.IPAddress.Parse(expected), new PipelineOptions { SiloAddress = setting }.AdvertisedSiloAddress());
+        Assert.Equal(
+            System.Net.IPAddress.Parse(expected),
+            new PipelineOptions { SiloAddress = setting }.AdvertisedSiloAddress());
 
     [Fact]
     public void An_unresolvable_silo_address_is_an_error_naming_the_setting()
     {
-        var error = Assert.Throws<InvalidOperationException>(() => new PipelineOptions { SiloAddress = "no-such-host.invalid" }.AdvertisedSiloAddress());
+        var error = Assert.Throws<InvalidOperationException>(
+            () => new PipelineOptions { SiloAddress = "no-such-host.invalid" }.AdvertisedSiloAddress());
         Assert.Contains("HourNas:SiloAddress 'no-such-host.invalid'", error.Message);
     }
 }
 
 public sealed class ServiceAddressTests
 {
-    /// <summary>A service listens on its own default address unless whoever started it named one (here as --urls).</summary>
+    /// <summary>
+    /// A service listens on its own default address unless whoever started it named one (here as --urls).
+    /// </summary>
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -278,14 +302,18 @@ public sealed class LoopbackPortsTests
         var ports = LoopbackPorts.PickFree(10, ephemeralStart);
         Assert.Equal(10, ports.Distinct().Count());
         if (ephemeralStart == 20000) Assert.All(ports, p => Assert.InRange(p, LoopbackPorts.RangeStart, 19999));
-        else Assert.All(ports, p => Assert.True(p >= LoopbackPorts.EphemeralStart(), $"{p} is not one the system handed out"));
+        else
+            Assert.All(ports, p =>
+                Assert.True(p >= LoopbackPorts.EphemeralStart(), $"{p} is not one the system handed out"));
     }
 
     [Fact]
     public void A_port_in_use_is_never_picked()
     {
         // Hold 500 ports of the range, then pick 1000: none may land on a held one.
-        var held = LoopbackPorts.PickFree(500).Select(p => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, p)).ToList();
+        var held = LoopbackPorts.PickFree(500)
+            .Select(p => new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, p))
+            .ToList();
         held.ForEach(l => l.Start());
         try
         {

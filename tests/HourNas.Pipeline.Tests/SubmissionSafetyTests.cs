@@ -423,49 +423,21 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
     private void Mark(string what) => output.WriteLine($"{_clock.Elapsed.TotalSeconds:F1} s: {what}");
 
     private readonly TempFolder _folder = new();
-    private readonly int _port = LoopbackPorts.PickFree(1).Single();
-    private Process? _redis;
+    private RedisServer _redis = null!;
     private WebApplication _app = null!;
     private HttpClient _http = null!;
 
-    /// <summary>Starts redis-server and returns once it logs that it accepts connections (its own signal).</summary>
-    private async Task StartRedis()
-    {
-        _redis = Process.Start(new ProcessStartInfo("redis-server")
-        {
-            ArgumentList = { "--port", _port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                "--appendfsync", "always", "--dir", _folder.Path },
-            RedirectStandardOutput = true,
-        })!;
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        while (await _redis.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
-        {
-            if (!line.Contains("Ready to accept connections", StringComparison.Ordinal)) continue;
-            // Keep reading its log, so a full pipe never blocks it.
-            _ = _redis.StandardOutput.ReadToEndAsync();
-            return;
-        }
-        Assert.Fail("redis-server exited before accepting connections");
-    }
-
-    private void StopRedis()
-    {
-        _redis!.Kill();
-        _redis.WaitForExit();
-        _redis.Dispose();
-        _redis = null;
-    }
-
     public async Task InitializeAsync()
     {
-        await StartRedis();
+        _redis = new RedisServer(_folder.Path);
+        await _redis.Start();
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.AddEmbeddedPipeline(_folder["artifacts"], new Dictionary<string, string?>
         {
             ["HourNas:Clustering"] = "Redis",
             ["HourNas:ClusterId"] = "outage-" + Guid.NewGuid().ToString("N")[..8],
-            ["ConnectionStrings:redis"] = $"127.0.0.1:{_port}",
+            ["ConnectionStrings:redis"] = _redis.ConnectionString,
         });
         builder.Services.AddExperimentApi();
         _app = builder.Build();
@@ -480,7 +452,7 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
     {
         Assert.Equal(HttpStatusCode.OK, (await _http.GetAsync("health")).StatusCode);
         Mark("started");
-        StopRedis();
+        _redis.Stop();
         var health = await Poll(() => _http.GetAsync("health"), r => r.StatusCode == HttpStatusCode.ServiceUnavailable,
             TimeSpan.FromSeconds(30), "/health reporting the Redis outage");
         Assert.Equal("Unhealthy", await health.Content.ReadAsStringAsync());
@@ -494,7 +466,7 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
             (await submit.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail);
 
         Mark("submission refused");
-        await StartRedis();
+        await _redis.Start();
         await Poll(() => _http.GetAsync("health"), r => r.StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30),
             "/health after Redis is back");
         var again = await Poll(
@@ -526,7 +498,7 @@ public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper outp
         await _app.StopAsync();
         await _app.DisposeAsync();
         Mark("stopped");
-        if (_redis is not null) StopRedis();
+        _redis.Dispose();
         _folder.Dispose();
     }
 }

@@ -26,13 +26,15 @@ public sealed class TempFolder : IDisposable
 {
     public TempFolder() => Directory.CreateDirectory(Path);
 
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "hournas-pipeline-" + Guid.NewGuid().ToString("N")[..10]);
+    public string Path { get; } =
+        System.IO.Path.Combine(System.IO.Path.GetTempPath(), "hournas-pipeline-" + Guid.NewGuid().ToString("N")[..10]);
 
     public string this[string name] => System.IO.Path.Combine(Path, name);
 
     public void Dispose()
     {
-        if (Environment.GetEnvironmentVariable("HOURNAS_KEEP_TEST_FILES") == "1") return;  // to look at a failed run's files
+        // To look at a failed run's files.
+        if (Environment.GetEnvironmentVariable("HOURNAS_KEEP_TEST_FILES") == "1") return;
         try
         {
             Directory.Delete(Path, recursive: true);
@@ -46,8 +48,11 @@ public sealed class TempFolder : IDisposable
 
 public static class Waits
 {
-    /// <summary>Polls until the experiment satisfies the condition; fails with its last state when it does not in time.</summary>
-    public static async Task<ExperimentState> Until(Func<Task<ExperimentState?>> get, Func<ExperimentState, bool> done, TimeSpan timeout, string what)
+    /// <summary>
+    /// Polls until the experiment satisfies the condition; fails with its last state when it does not in time.
+    /// </summary>
+    public static async Task<ExperimentState> Until(
+        Func<Task<ExperimentState?>> get, Func<ExperimentState, bool> done, TimeSpan timeout, string what)
     {
         var clock = Stopwatch.StartNew();
         ExperimentState? last = null;
@@ -57,7 +62,8 @@ public static class Waits
             if (last is not null && done(last)) return last;
             await Task.Delay(200);
         }
-        throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s; last state: {Describe(last)}");
+        throw new TimeoutException(
+            $"{what} did not happen within {timeout.TotalSeconds:F0} s; last state: {Describe(last)}");
     }
 
     /// <summary>Polls until the condition holds; fails naming what did not happen in time.</summary>
@@ -66,13 +72,15 @@ public static class Waits
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (clock.Elapsed > timeout) throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s");
+            if (clock.Elapsed > timeout)
+                throw new TimeoutException($"{what} did not happen within {timeout.TotalSeconds:F0} s");
             await Task.Delay(250);
         }
     }
 
     public static string Describe(ExperimentState? s) => s is null ? "none"
-        : $"{s.Status} at {s.CurrentStage} ({string.Join(", ", s.Stages.Select(x => $"{x.Stage}:{x.Status}x{x.Starts}"))}) {s.FailureReason}";
+        : $"{s.Status} at {s.CurrentStage} " +
+            $"({string.Join(", ", s.Stages.Select(x => $"{x.Stage}:{x.Status}x{x.Starts}"))}) {s.FailureReason}";
 }
 
 public static class Specs

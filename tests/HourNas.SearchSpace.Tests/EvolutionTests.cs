@@ -23,7 +23,9 @@ public class EvolutionTests
         }
     }
 
-    /// <summary>Single Path One-Shot's sizes: the behaviours below hold for them, whatever the pipeline's defaults.</summary>
+    /// <summary>
+    /// Single Path One-Shot's sizes: the behaviours below hold for them, whatever the pipeline's defaults.
+    /// </summary>
     private static readonly EvolutionSettings Spos =
         new(Population: 50, Generations: 20, Parents: 10, Mutations: 25, Crossovers: 25);
 

@@ -42,19 +42,24 @@ public static class ExperimentReport
         }
 
         written.AddRange(Plots.Save(TrainingCurves(state), folder, "training-curves"));
-        if (Candidates(store, state.Id) is { Count: > 0 } candidates) written.AddRange(Plots.Save(AccuracyVsFlops(candidates, state), folder, "accuracy-vs-flops"));
-        if (state.Result?.Ablation is { Count: > 0 } ablation) written.AddRange(Plots.Save(AblationBars(ablation), folder, "ablation"));
+        if (Candidates(store, state.Id) is { Count: > 0 } candidates)
+            written.AddRange(Plots.Save(AccuracyVsFlops(candidates, state), folder, "accuracy-vs-flops"));
+        if (state.Result?.Ablation is { Count: > 0 } ablation)
+            written.AddRange(Plots.Save(AblationBars(ablation), folder, "ablation"));
         return written;
     }
 
     public static string StagesCsv(ExperimentState state)
     {
-        var csv = new StringBuilder("stage,status,attempt,starts,resumed_from_epoch,seconds,train_images,eval_images,workers\n");
+        var csv = new StringBuilder(
+            "stage,status,attempt,starts,resumed_from_epoch,seconds,train_images,eval_images,workers\n");
         foreach (var s in state.Stages)
         {
             var m = s.Metrics;
             csv.Append(CultureInfo.InvariantCulture,
-                $"{s.Stage},{s.Status},{s.Attempt},{s.Starts},{s.ResumedFromEpoch},{s.Seconds:F1},{m.GetValueOrDefault(StageMetrics.TrainImages)},{m.GetValueOrDefault(StageMetrics.EvalImages)},\"{string.Join(' ', s.Workers)}\"\n");
+                $"{s.Stage},{s.Status},{s.Attempt},{s.Starts},{s.ResumedFromEpoch},{s.Seconds:F1}," +
+                $"{m.GetValueOrDefault(StageMetrics.TrainImages)},{m.GetValueOrDefault(StageMetrics.EvalImages)}," +
+                $"\"{string.Join(' ', s.Workers)}\"\n");
         }
         return csv.ToString();
     }
@@ -64,7 +69,8 @@ public static class ExperimentReport
         var csv = new StringBuilder("stage,phase,epoch,step,steps,loss,accuracy,images_per_second,seconds,at\n");
         foreach (var p in state.Progress)
             csv.Append(CultureInfo.InvariantCulture,
-                $"{p.Stage},{p.Phase},{p.Epoch},{p.Step},{p.Steps},{p.Loss:G6},{p.Accuracy:G6},{p.ImagesPerSecond:F1},{p.Seconds:F2},{p.At:O}\n");
+                $"{p.Stage},{p.Phase},{p.Epoch},{p.Step},{p.Steps},{p.Loss:G6},{p.Accuracy:G6}," +
+                $"{p.ImagesPerSecond:F1},{p.Seconds:F2},{p.At:O}\n");
         return csv.ToString();
     }
 
@@ -107,12 +113,19 @@ public static class ExperimentReport
     public static Plot AccuracyVsFlops(IReadOnlyList<ScoredCandidate> candidates, ExperimentState state)
     {
         var plot = new Plot();
-        var all = plot.Add.ScatterPoints(candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
+        var all = plot.Add.ScatterPoints(
+            candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
         all.LegendText = "candidates (supernet validation top-1)";
         if (state.Result is { } result)
         {
             double[] x = [result.MFlops];
-            double[] y = [candidates.Where(c => c.Genotype == result.Genotype).Select(c => c.Accuracy * 100).DefaultIfEmpty(double.NaN).Max()];
+            double[] y =
+            [
+                candidates.Where(c => c.Genotype == result.Genotype)
+                    .Select(c => c.Accuracy * 100)
+                    .DefaultIfEmpty(double.NaN)
+                    .Max(),
+            ];
             var final = plot.Add.ScatterPoints(x, y);
             final.MarkerSize = 12;
             final.MarkerShape = MarkerShape.FilledDiamond;
@@ -144,7 +157,9 @@ public static class ExperimentReport
         return plot;
     }
 
-    /// <summary>Each stage as a bar from its start to its end (to now while it runs), in seconds since submission.</summary>
+    /// <summary>
+    /// Each stage as a bar from its start to its end (to now while it runs), in seconds since submission.
+    /// </summary>
     public static Plot StageTimeline(ExperimentState state, DateTimeOffset now)
     {
         var plot = new Plot();
@@ -161,7 +176,9 @@ public static class ExperimentReport
             },
         }).ToArray();
         plot.Add.Bars(bars).Horizontal = true;
-        plot.Axes.Left.SetTicks(state.Stages.Select((_, i) => (double)i).ToArray(), state.Stages.Select(s => $"{s.Stage} ({s.Status})").ToArray());
+        plot.Axes.Left.SetTicks(
+            state.Stages.Select((_, i) => (double)i).ToArray(),
+            state.Stages.Select(s => $"{s.Stage} ({s.Status})").ToArray());
         plot.Axes.InvertY();
         plot.Title("Stages (green: completed, blue: running, red: failed or cancelled)");
         plot.XLabel("seconds since submission");

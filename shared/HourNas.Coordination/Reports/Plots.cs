@@ -11,10 +11,16 @@ public static class Plots
     /// </summary>
     private static readonly Lazy<string> FontName = new(() =>
     {
-        string[] candidates = [Environment.GetEnvironmentVariable("HOURNAS_PLOT_FONT") ?? "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"];
+        string[] candidates =
+        [
+            Environment.GetEnvironmentVariable("HOURNAS_PLOT_FONT") ?? "",
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+            "/usr/share/fonts/TTF/DejaVuSans.ttf",
+        ];
         var file = candidates.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException("no font for the plots: install fonts-dejavu-core or set HOURNAS_PLOT_FONT to a .ttf file");
+            ?? throw new FileNotFoundException(
+                "no font for the plots: install fonts-dejavu-core or set HOURNAS_PLOT_FONT to a .ttf file");
         const string name = "HourNas Plot Font";
         Fonts.AddFontFile(name, file);
         Fonts.Default = name;
@@ -26,7 +32,8 @@ public static class Plots
     {
         plot.Font.Set(FontName.Value);
         var svg = plot.GetSvgHtml(width, height);
-        return svg[svg.IndexOf("<svg", StringComparison.Ordinal)..];  // without the XML declaration, which HTML does not take
+        // Without the XML declaration, which HTML does not take.
+        return svg[svg.IndexOf("<svg", StringComparison.Ordinal)..];
     }
 
     /// <summary>Saves <c>name.png</c> and <c>name.svg</c> in the folder; returns both paths.</summary>
