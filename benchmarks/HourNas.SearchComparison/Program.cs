@@ -101,47 +101,47 @@ T WithRetries<T>(Func<T> run, string what)
 
 RunRecord RunMethod(string method, ulong seed)
 {
-        var stages = new List<StageRecord>();
-        SearchResult search;
-        string? vital = null;
-        switch (method)
-        {
-            case "hournas":
-                var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train,
-                    profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
-                    profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
-                stages.Add(StageRecord.Of("stage1", s1.Cost));
-                vital = s1.VitalOperations;
-                search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train,
-                    profile.TrainLimit), space, budget,
-                    Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights,
-                        profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
-                stages.Add(StageRecord.Of("stage2", search.Cost));
-                break;
-            case "spos" or "spos-short":
-                var settings = method == "spos" ? profile.Search(profile.SposEpochs, profile.SposEvolution)
-                    : profile.Search(profile.SposShortEpochs, profile.SposShortEvolution);
-                search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit),
-                    space, budget, settings);
-                stages.Add(StageRecord.Of(method, search.Cost));
-                break;
-            case "random-pick":
-                return RandomPick(seed);
-            default:
-                search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit),
-                    space, budget,
-                    profile.Search(profile.RandomEpochs));
-                stages.Add(StageRecord.Of("random", search.Cost));
-                break;
-        }
-        var genotype = space.Parse(search.Genotype);
-        var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Retrain, null), space,
-            genotype);
-        return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params,
-            search.ValidationAccuracy, retrain.Top1,
-            retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages,
-                retrain.Cost.Seconds,
-            search.Evaluated.Count);
+    var stages = new List<StageRecord>();
+    SearchResult search;
+    string? vital = null;
+    switch (method)
+    {
+        case "hournas":
+            var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train,
+                profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
+                profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
+            stages.Add(StageRecord.Of("stage1", s1.Cost));
+            vital = s1.VitalOperations;
+            search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train,
+                profile.TrainLimit), space, budget,
+                Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights,
+                    profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
+            stages.Add(StageRecord.Of("stage2", search.Cost));
+            break;
+        case "spos" or "spos-short":
+            var settings = method == "spos" ? profile.Search(profile.SposEpochs, profile.SposEvolution)
+                : profile.Search(profile.SposShortEpochs, profile.SposShortEvolution);
+            search = HourNasStages.SearchSpos(Context($"{seed}-{method}", seed, profile.Train, profile.TrainLimit),
+                space, budget, settings);
+            stages.Add(StageRecord.Of(method, search.Cost));
+            break;
+        case "random-pick":
+            return RandomPick(seed);
+        default:
+            search = HourNasStages.SearchRandom(Context($"{seed}-random", seed, profile.Train, profile.TrainLimit),
+                space, budget,
+                profile.Search(profile.RandomEpochs));
+            stages.Add(StageRecord.Of("random", search.Cost));
+            break;
+    }
+    var genotype = space.Parse(search.Genotype);
+    var retrain = HourNasStages.Retrain(Context($"{seed}-{method}-retrain", seed, profile.Retrain, null), space,
+        genotype);
+    return new RunRecord(method, seed, search.Genotype, vital, search.MFlops, search.Params,
+        search.ValidationAccuracy, retrain.Top1,
+        retrain.Top5, stages.Sum(x => x.Seconds), stages.Sum(x => x.TrainImages + x.EvalImages), stages,
+            retrain.Cost.Seconds,
+        search.Evaluated.Count);
 }
 
 // The baseline a user gets without any search: one architecture drawn from the window through the max-entropy

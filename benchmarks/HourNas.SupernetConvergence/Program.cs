@@ -1,10 +1,10 @@
-using TorchSharp;
 using System.Globalization;
 using HourNas.Engine.Data;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
+using TorchSharp;
 using static TorchSharp.torch;
 
 // How fast stage 1's vital supernet learns: its training top-1 after each epoch, under one configuration after

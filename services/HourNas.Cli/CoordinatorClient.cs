@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
 using HourNas.Experiments;
 
 namespace HourNas.Cli;

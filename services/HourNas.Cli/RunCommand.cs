@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
-using HourNas.Embedded;
-using HourNas.Pipeline;
 using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using HourNas.Contracts;
 using System.Text.Json;
+using HourNas.Contracts;
 using HourNas.Engine.Data;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
@@ -239,16 +239,16 @@ internal static class StageCommand
     /// <summary>One progress line, the same for a stage run alone and for a pipeline run.</summary>
     internal static string FormatProgress(string stage, string phase, int epoch, int epochs, int step, int steps,
         double loss, double accuracy, double imagesPerSecond, double seconds) => phase switch
-    {
-        "started" => epoch > 0
-            ? $"[{stage}] resumed after epoch {epoch}/{epochs}"
-            : $"[{stage}] training {epochs} epochs of {steps} steps",
-        "train" => $"[{stage}] epoch {epoch}/{epochs} step {step}/{steps} loss {loss:F3} acc {accuracy:P1} " +
-            $"{imagesPerSecond:F0} img/s {seconds:F0}s",
-        "epoch" => $"[{stage}] epoch {epoch}/{epochs} done: loss {loss:F3} acc {accuracy:P1} " +
-            $"{imagesPerSecond:F0} img/s {seconds:F0}s",
-        _ => $"[{stage}] {phase} {step}/{steps} acc {accuracy:P2} {seconds:F0}s",
-    };
+        {
+            "started" => epoch > 0
+                ? $"[{stage}] resumed after epoch {epoch}/{epochs}"
+                : $"[{stage}] training {epochs} epochs of {steps} steps",
+            "train" => $"[{stage}] epoch {epoch}/{epochs} step {step}/{steps} loss {loss:F3} acc {accuracy:P1} " +
+                $"{imagesPerSecond:F0} img/s {seconds:F0}s",
+            "epoch" => $"[{stage}] epoch {epoch}/{epochs} done: loss {loss:F3} acc {accuracy:P1} " +
+                $"{imagesPerSecond:F0} img/s {seconds:F0}s",
+            _ => $"[{stage}] {phase} {step}/{steps} acc {accuracy:P2} {seconds:F0}s",
+        };
 
     private static string Summary(object result, string folder) => result switch
     {

@@ -1,6 +1,6 @@
-using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.ServiceDefaults;
+using HourNas.Workers;
 
 // The Retraining service: RetrainArchitecture -> ArchitectureRetrained (with the block ablation).
 var builder = WebApplication.CreateBuilder(args);

@@ -1,6 +1,6 @@
-using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.ServiceDefaults;
+using HourNas.Workers;
 
 // The SpaceShrinking service: ShrinkSearchSpace -> SearchSpaceShrunk.
 var builder = WebApplication.CreateBuilder(args);

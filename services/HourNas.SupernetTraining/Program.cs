@@ -1,6 +1,6 @@
-using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.ServiceDefaults;
+using HourNas.Workers;
 
 // The SupernetTraining service (a GPU worker in a cluster): SearchVitalBlocks -> VitalBlocksSearched,
 // SearchNonVitalBlocks -> ArchitectureSearched.

@@ -1,6 +1,6 @@
-using HourNas.Workers;
 using HourNas.Contracts;
 using HourNas.ServiceDefaults;
+using HourNas.Workers;
 
 // The VitalBlocks service: AnalyzeVitalBlocks -> VitalBlocksAnalyzed.
 var builder = WebApplication.CreateBuilder(args);

@@ -4,8 +4,8 @@ using System.Text;
 using HourNas.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace HourNas.Coordination;
@@ -55,7 +55,10 @@ public static class ApiKeys
                 // A browser logs in once; the key then travels in a cookie scripts cannot read, not in links.
                 http.Response.Cookies.Append(Cookie, fromQuery, new CookieOptions
                 {
-                    HttpOnly = true, SameSite = SameSiteMode.Strict, Secure = http.Request.IsHttps, Path = "/",
+                    HttpOnly = true,
+                    SameSite = SameSiteMode.Strict,
+                    Secure = http.Request.IsHttps,
+                    Path = "/",
                 });
                 http.Response.Redirect(http.Request.PathBase + http.Request.Path);
                 return;

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Net;
 using System.Text;
-using HourNas.Pipeline;
-using HourNas.Coordination.Reports;
 using HourNas.Contracts;
+using HourNas.Coordination.Reports;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -95,10 +95,11 @@ public static class ExperimentPages
             body.Append(CultureInfo.InvariantCulture, $"<tr><th>shrink ratio</th><td>{ratio:G4}</td></tr>");
         if (s.Result is { } r)
         {
+            var cost = string.Create(CultureInfo.InvariantCulture,
+                $"{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {r.LatencyMilliseconds:F2} ms latency at batch 1");
             body.Append(CultureInfo.InvariantCulture, $"""
                 <tr><th>final genotype</th><td><code>{E(r.Genotype)}</code></td></tr>
-                <tr><th>cost</th><td>{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {
-                    r.LatencyMilliseconds:F2} ms latency at batch 1</td></tr>
+                <tr><th>cost</th><td>{cost}</td></tr>
                 <tr><th>test accuracy</th><td>top-1 {r.Top1:P2}, top-5 {r.Top5:P2}</td></tr>
                 """);
         }

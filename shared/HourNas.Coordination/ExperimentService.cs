@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using HourNas.Pipeline;
 using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.Options;

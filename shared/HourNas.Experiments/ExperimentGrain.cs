@@ -234,7 +234,8 @@ public sealed class ExperimentGrain(
         var cancel = stopWorkers
             ? new CancelExperiment
             {
-                ExperimentId = S.Id, Reason = $"{stage.Stage} attempt {stage.Attempt}: {reason}",
+                ExperimentId = S.Id,
+                Reason = $"{stage.Stage} attempt {stage.Attempt}: {reason}",
                 UpToAttempt = stage.Attempt,
             }
             : null;

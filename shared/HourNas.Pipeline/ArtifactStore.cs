@@ -70,7 +70,8 @@ public sealed class ArtifactStore
         if (!Directory.Exists(folder)) return [];
         var files = new EnumerationOptions
         {
-            RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint,
+            RecurseSubdirectories = true,
+            AttributesToSkip = FileAttributes.ReparsePoint,
         };
         return Directory.EnumerateFiles(folder, "*", files).Select(Relative).Order(StringComparer.Ordinal).ToArray();
     }

@@ -102,8 +102,8 @@ public sealed class Proposal
     {
         double total = space.FixedMacs;
         for (var b = 0; b < probabilities.Count; b++)
-        for (var o = 0; o < probabilities[b].Length; o++)
-            total += probabilities[b][o] * space.BlockMacs(b, o);
+            for (var o = 0; o < probabilities[b].Length; o++)
+                total += probabilities[b][o] * space.BlockMacs(b, o);
         return total;
     }
 }

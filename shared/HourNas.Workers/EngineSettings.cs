@@ -18,7 +18,8 @@ public static class EngineSettings
     public static SearchSettings Search(ExperimentSpec spec) =>
         SearchSettings.Create(spec.SearchEpochs ?? ExperimentSpecs.DefaultSearchEpochs,
             spec.ValidationImages ?? ExperimentSpecs.DefaultValidationImages, spec.MinFraction,
-            spec.Population, spec.Generations) with { Sharing = Sharing(spec) };
+            spec.Population, spec.Generations) with
+        { Sharing = Sharing(spec) };
 
     /// <summary>
     /// The spec's weight sharing as the engine's enum (checked by <see cref="ExperimentSpecs.Sharing"/>).

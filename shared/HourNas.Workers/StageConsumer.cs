@@ -6,8 +6,8 @@ using HourNas.Contracts;
 using HourNas.Engine.Data;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
-using HourNas.SearchSpace;
 using HourNas.Pipeline;
+using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
 using MassTransit;
 using Microsoft.Extensions.Logging;
@@ -134,8 +134,11 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "cancelled");
             await context.Publish(new StageCancelled
             {
-                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage,
-                Reason = Services.Cancellations.ReasonFor(command.ExperimentId), Worker = Services.Worker,
+                ExperimentId = command.ExperimentId,
+                Attempt = command.Attempt,
+                Stage = Stage,
+                Reason = Services.Cancellations.ReasonFor(command.ExperimentId),
+                Worker = Services.Worker,
             });
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -152,7 +155,10 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             if (permanent) throw new StageRejectedException(e.Message, e);
             await context.Publish(new StageFailed
             {
-                ExperimentId = command.ExperimentId, Attempt = command.Attempt, Stage = Stage, Reason = e.Message,
+                ExperimentId = command.ExperimentId,
+                Attempt = command.Attempt,
+                Stage = Stage,
+                Reason = e.Message,
                 Worker = Services.Worker,
             });
             throw;

@@ -110,7 +110,9 @@ public sealed class CancelTests(ManualChecks cluster) : IClassFixture<ManualChec
         Assert.False(await grain.OnStageCompleted(Events.For(PipelineStages.VitalSearch, "cancel")));
         await grain.OnStageCancelled(new StageCancelled
         {
-            ExperimentId = "cancel", Stage = PipelineStages.VitalSearch, Reason = "user changed their mind",
+            ExperimentId = "cancel",
+            Stage = PipelineStages.VitalSearch,
+            Reason = "user changed their mind",
         });
 
         var state = (await grain.Get())!;

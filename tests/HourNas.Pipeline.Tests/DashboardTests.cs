@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json;
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,16 +1,16 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
+using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using MassTransit;
 using OpenTelemetry.Trace;
 using Xunit.Abstractions;
 
@@ -143,7 +143,9 @@ public sealed class DistributedScenario : IAsyncLifetime
     /// <summary>Messages in analyze-vital-blocks_error before and after the bad experiment.</summary>
     public (uint Before, uint After) Rejected => Step("bad", () => _rejected);
 
-    /// <summary>The coordinator's /health answer and its error-queue counts once the bad command was rejected.</summary>
+    /// <summary>
+    /// The coordinator's /health answer and its error-queue counts once the bad command was rejected.
+    /// </summary>
     public (string Health, IReadOnlyDictionary<string, uint> ErrorQueues) AfterRejection =>
         Step("bad", () => (_health, (IReadOnlyDictionary<string, uint>)_errorQueues));
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,8 +1,8 @@
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -84,8 +84,18 @@ public sealed class ProgressIdempotencyTests()
 {
     private static StageProgressed Report(string phase, int epoch, int step, double seconds) => new()
     {
-        ExperimentId = "dup", Stage = PipelineStages.VitalSearch, Phase = phase, Epoch = epoch, Epochs = 3, Step = step,
-        Steps = 100, Loss = 1, Accuracy = 0.5, ImagesPerSecond = 1000, Seconds = seconds, Worker = "w1",
+        ExperimentId = "dup",
+        Stage = PipelineStages.VitalSearch,
+        Phase = phase,
+        Epoch = epoch,
+        Epochs = 3,
+        Step = step,
+        Steps = 100,
+        Loss = 1,
+        Accuracy = 0.5,
+        ImagesPerSecond = 1000,
+        Seconds = seconds,
+        Worker = "w1",
     };
 
     [Fact]
@@ -94,8 +104,10 @@ public sealed class ProgressIdempotencyTests()
         var now = DateTimeOffset.UtcNow;
         await Write(new ExperimentState
         {
-            Id = "dup", Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running,
-                SubmittedAt = now,
+            Id = "dup",
+            Spec = ExperimentSpecs.Resolve(Specs.Smoke),
+            Status = ExperimentStatus.Running,
+            SubmittedAt = now,
             CurrentStage = PipelineStages.VitalSearch,
             Stages =
             {
@@ -144,8 +156,10 @@ public sealed class SilentStageTests() : EmbeddedHostTest(new Dictionary<string,
         var now = DateTimeOffset.UtcNow;
         return Write(new ExperimentState
         {
-            Id = id, Spec = ExperimentSpecs.Resolve(Specs.Smoke), Status = ExperimentStatus.Running,
-                SubmittedAt = now.AddHours(-2),
+            Id = id,
+            Spec = ExperimentSpecs.Resolve(Specs.Smoke),
+            Status = ExperimentStatus.Running,
+            SubmittedAt = now.AddHours(-2),
             CurrentStage = stage,
             Stages = { new StageRecord { Stage = stage, StartedAt = now.AddHours(-2), CommandSentAt = now.AddHours(-2),
                 Starts = starts, Workers = { "w7" } } },

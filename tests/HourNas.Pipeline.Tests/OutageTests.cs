@@ -154,8 +154,9 @@ public sealed class EventsDuringAStorageOutageTests(ITestOutputHelper output) : 
         var experiments = _host.Services.GetRequiredService<ExperimentService>();
         var spec = Specs.Smoke with { SearchEpochs = 3 };
         await experiments.Submit("outage", spec);
-        await Waits.Until(() => experiments.Get("outage"), s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch
-            && p.Phase == ProgressPhases.Epoch), TimeSpan.FromMinutes(2), "an epoch of stage 1");
+        await Waits.Until(() => experiments.Get("outage"),
+            s => s.Progress.Any(p => p.Stage == PipelineStages.VitalSearch && p.Phase == ProgressPhases.Epoch),
+            TimeSpan.FromMinutes(2), "an epoch of stage 1");
         _storage.Down = true;
         Mark("stage 1 trained an epoch; the store refuses writes");
         // Longer than the bus's own tries wait (1 s growing: about 11 s), far shorter than the coordinator's.

@@ -1,15 +1,15 @@
 using System.Text.Json;
 using HourNas.Cli;
+using HourNas.Contracts;
+using HourNas.Coordination;
 using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Workers;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
-using HourNas.Coordination;
-using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
+using HourNas.Workers;
 
 namespace HourNas.Pipeline.Tests;
 

@@ -1,13 +1,13 @@
-using Microsoft.Extensions.Configuration;
 using System.Text.Json;
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Workers;
 using HourNas.Contracts;
+using HourNas.Embedded;
 using HourNas.Engine.Stages;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
+using HourNas.Workers;
 using MassTransit;
 using MassTransit.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -133,7 +133,8 @@ public sealed class StageConsumerTests : IDisposable
         // As if published straight to the broker: the coordinator never saw this spec.
         await harness.Bus.Publish(new SearchVitalBlocks
         {
-            ExperimentId = "data-1", Spec = ExperimentSpecs.Resolve(Specs.Smoke) with { Data = outside.Path },
+            ExperimentId = "data-1",
+            Spec = ExperimentSpecs.Resolve(Specs.Smoke) with { Data = outside.Path },
         });
         Assert.True(await harness.Published.Any<Fault<SearchVitalBlocks>>());
         var failed = Rejection(Assert.Single(harness.Published.Select<Fault<SearchVitalBlocks>>()).Context.Message);

@@ -3,11 +3,11 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
-using HourNas.Embedded;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
+using HourNas.Embedded;
 using HourNas.Engine.Data;
+using HourNas.Pipeline;
 using HourNas.SearchSpace;
 using HourNas.ServiceDefaults;
 using MassTransit;
@@ -37,8 +37,12 @@ public sealed class SpecValidationTests
     public void An_inline_skeleton_is_the_space_and_names_the_experiment()
     {
         var json = (Presets.Skeleton("smoke") with { Name = "my-space" }).ToJson();
-        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "ignored", Skeleton = json,
-            BudgetMFlops = 0.8 });
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec
+        {
+            Preset = "ignored",
+            Skeleton = json,
+            BudgetMFlops = 0.8
+        });
         Assert.Equal("my-space", resolved.Preset);
         Assert.Equal(new ArchitectureSpace(Presets.Skeleton("smoke")).Candidates.Count,
             ExperimentSpecs.Space(resolved).Candidates.Count);
@@ -48,8 +52,11 @@ public sealed class SpecValidationTests
             ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = huge.ToJson(), BudgetMFlops = 1 }));
         Assert.Contains("inputSize is 100,000; at most 1,024", tooBig.Message);
         var long_ = Assert.Throws<SearchSpaceException>(() =>
-            ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = json + new string(' ',
-                ExperimentSpecs.MaxSkeletonChars) }));
+            ExperimentSpecs.Resolve(new ExperimentSpec
+            {
+                Skeleton = json + new string(' ',
+                ExperimentSpecs.MaxSkeletonChars)
+            }));
         Assert.Contains("inline skeleton is", long_.Message);
         Assert.Contains("not a valid skeleton", Assert.Throws<SearchSpaceException>(() =>
             ExperimentSpecs.Resolve(new ExperimentSpec { Skeleton = "{\"name\": 3" })).Message);
@@ -278,7 +285,8 @@ public sealed class ApiKeyTests : IAsyncLifetime
         var builder = WebApplication.CreateBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.AddEmbeddedPipeline(_artifacts.Path, new Dictionary<string,
-            string?> { ["HourNas:ApiKeys:0"] = "s3cret-key" });
+            string?>
+        { ["HourNas:ApiKeys:0"] = "s3cret-key" });
         builder.Services.AddExperimentApi();
         _app = builder.Build();
         _app.MapDefaultEndpoints();
@@ -372,8 +380,11 @@ public sealed class ApiKeyTests : IAsyncLifetime
         await app.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("experiments")).StatusCode);
-        using var remote = new HttpRequestMessage(HttpMethod.Get, "experiments") { Headers = { { "X-Test-Remote",
-            "1" } } };
+        using var remote = new HttpRequestMessage(HttpMethod.Get, "experiments")
+        {
+            Headers = { { "X-Test-Remote",
+            "1" } }
+        };
         var refused = await http.SendAsync(remote);
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("answers loopback connections only", await refused.Content.ReadAsStringAsync());

@@ -36,12 +36,12 @@ public class ProposalTests
         var proposal = Proposal.MaxEntropy(shrunk);
         // log p(o) - log p(o') = -lambda (c(o) - c(o')) for every pair in a block.
         for (var b = 0; b < shrunk.Allowed.Count; b++)
-        for (var o = 1; o < shrunk.Allowed[b].Count; o++)
-        {
-            var lhs = Math.Log(proposal.Probabilities[b][o]) - Math.Log(proposal.Probabilities[b][0]);
-            var rhs = -proposal.Lambda * (shrunk.BlockMacs(b, o) - shrunk.BlockMacs(b, 0)) / 1e6;
-            Assert.Equal(rhs, lhs, 6);
-        }
+            for (var o = 1; o < shrunk.Allowed[b].Count; o++)
+            {
+                var lhs = Math.Log(proposal.Probabilities[b][o]) - Math.Log(proposal.Probabilities[b][0]);
+                var rhs = -proposal.Lambda * (shrunk.BlockMacs(b, o) - shrunk.BlockMacs(b, 0)) / 1e6;
+                Assert.Equal(rhs, lhs, 6);
+            }
     }
 
     [Fact]

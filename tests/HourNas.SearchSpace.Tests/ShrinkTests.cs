@@ -19,16 +19,16 @@ public class ShrinkTests
         Assert.Equal(3 * 4 * 4 * 2 * 3, all.Length);
         var (min, max) = (all.Min(), all.Max());
         foreach (var fraction in new[] { 0.0, 0.5, 0.9, 1.0 })
-        for (var i = 0; i <= 10; i++)
-        {
-            var b = min + (max - min) * i / 10;
-            var budget = new Budget(b, (long)(b * fraction));
-            if (all.All(m => m < budget.MinMacs)) continue;
-            var shrunk = SpaceShrinker.Shrink(Tiny, budget);
-            Assert.True(shrunk.CountIsExact);
-            Assert.Equal(all.Count(budget.Contains), (int)shrunk.ArchitecturesInWindow);
-            Assert.Equal(all.Length, (int)shrunk.SpaceSize);
-        }
+            for (var i = 0; i <= 10; i++)
+            {
+                var b = min + (max - min) * i / 10;
+                var budget = new Budget(b, (long)(b * fraction));
+                if (all.All(m => m < budget.MinMacs)) continue;
+                var shrunk = SpaceShrinker.Shrink(Tiny, budget);
+                Assert.True(shrunk.CountIsExact);
+                Assert.Equal(all.Count(budget.Contains), (int)shrunk.ArchitecturesInWindow);
+                Assert.Equal(all.Length, (int)shrunk.SpaceSize);
+            }
     }
 
     [Fact]
@@ -48,18 +48,18 @@ public class ShrinkTests
         {
             var shrunk = SpaceShrinker.Shrink(Tiny, budget);
             for (var b = 0; b < Tiny.Blocks.Count; b++)
-            for (var o = 0; o < Tiny.Candidates[b].Count; o++)
-            {
-                var with = all.Where(a => a.Choice[b] == o).ToArray();
-                var expected = with.Any(a => a.Macs <= budget.MaxMacs) && with.Any(a => a.Macs >= budget.MinMacs);
-                var verdict = shrunk.Verdicts[b].Candidates[o];
-                Assert.True(expected == verdict.Kept,
-                    $"block {b} {verdict.Op}: kept={verdict.Kept}, expected {expected}");
-                if (verdict.Kept) continue;
-                Assert.NotNull(verdict.DroppedBecause);
-                droppedAbove |= verdict.DroppedBecause!.Contains("cheapest");
-                droppedBelow |= verdict.DroppedBecause!.Contains("dearest");
-            }
+                for (var o = 0; o < Tiny.Candidates[b].Count; o++)
+                {
+                    var with = all.Where(a => a.Choice[b] == o).ToArray();
+                    var expected = with.Any(a => a.Macs <= budget.MaxMacs) && with.Any(a => a.Macs >= budget.MinMacs);
+                    var verdict = shrunk.Verdicts[b].Candidates[o];
+                    Assert.True(expected == verdict.Kept,
+                        $"block {b} {verdict.Op}: kept={verdict.Kept}, expected {expected}");
+                    if (verdict.Kept) continue;
+                    Assert.NotNull(verdict.DroppedBecause);
+                    droppedAbove |= verdict.DroppedBecause!.Contains("cheapest");
+                    droppedBelow |= verdict.DroppedBecause!.Contains("dearest");
+                }
             Assert.Equal(shrunk.Allowed.Aggregate(System.Numerics.BigInteger.One, (x, a) => x * a.Count),
                 shrunk.ShrunkSize);
         }

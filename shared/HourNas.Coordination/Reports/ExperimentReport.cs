@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using HourNas.Pipeline;
-using HourNas.Coordination;
 using HourNas.Contracts;
+using HourNas.Coordination;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using HourNas.ServiceDefaults;
 using ScottPlot;
 

@@ -23,12 +23,12 @@ public sealed record Normalization(float[] Mean, float[] Std)
         {
             source.Read(order[i], buffer, augment: false, rng);
             for (var ch = 0; ch < c; ch++)
-            for (var p = 0; p < plane; p++)
-            {
-                var v = buffer[ch * plane + p] / 255.0;
-                sum[ch] += v;
-                sumSq[ch] += v * v;
-            }
+                for (var p = 0; p < plane; p++)
+                {
+                    var v = buffer[ch * plane + p] / 255.0;
+                    sum[ch] += v;
+                    sumSq[ch] += v * v;
+                }
         }
         var n = (double)count * plane;
         var mean = sum.Select(s => s / n).ToArray();
@@ -111,8 +111,8 @@ public static class BatchLoader
             labels[i] = source.Label(indices[i]);
             var dest = images.AsSpan(i * size, size);
             for (var ch = 0; ch < c; ch++)
-            for (var p = 0; p < plane; p++)
-                dest[ch * plane + p] = bytes[ch * plane + p] * scale[ch] + shift[ch];
+                for (var p = 0; p < plane; p++)
+                    dest[ch * plane + p] = bytes[ch * plane + p] * scale[ch] + shift[ch];
         }
 
         if (!source.IsExpensive)

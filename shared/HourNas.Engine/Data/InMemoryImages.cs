@@ -55,21 +55,21 @@ public sealed class InMemoryImages : IImageSource
         int dy = rng.NextInt(2 * p + 1) - p, dx = rng.NextInt(2 * p + 1) - p;
         var flip = rng.NextInt(2) == 1;
         for (var c = 0; c < Channels; c++)
-        for (var y = 0; y < Height; y++)
-        {
-            var sy = y + dy;
-            var row = destination.Slice((c * Height + y) * Width, Width);
-            if (sy < 0 || sy >= Height)
+            for (var y = 0; y < Height; y++)
             {
-                row.Clear();
-                continue;
+                var sy = y + dy;
+                var row = destination.Slice((c * Height + y) * Width, Width);
+                if (sy < 0 || sy >= Height)
+                {
+                    row.Clear();
+                    continue;
+                }
+                var src = image.Slice((c * Height + sy) * Width, Width);
+                for (var x = 0; x < Width; x++)
+                {
+                    var sx = (flip ? Width - 1 - x : x) + dx;
+                    row[x] = sx >= 0 && sx < Width ? src[sx] : (byte)0;
+                }
             }
-            var src = image.Slice((c * Height + sy) * Width, Width);
-            for (var x = 0; x < Width; x++)
-            {
-                var sx = (flip ? Width - 1 - x : x) + dx;
-                row[x] = sx >= 0 && sx < Width ? src[sx] : (byte)0;
-            }
-        }
     }
 }

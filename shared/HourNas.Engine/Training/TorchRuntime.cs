@@ -12,17 +12,17 @@ namespace HourNas.Engine.Training;
 public static partial class TorchRuntime
 {
     private static readonly Lock Gate = new();
-    private static bool _allocatorTuned;
+    private static bool AllocatorTuned;
 
     public static Device Initialize(string? device = null, int? threads = null)
     {
         lock (Gate)
         {
             // HOURNAS_MALLOC_TUNING=0 leaves glibc's defaults, to measure what the tuning buys.
-            if (!_allocatorTuned && Environment.GetEnvironmentVariable("HOURNAS_MALLOC_TUNING") != "0")
+            if (!AllocatorTuned && Environment.GetEnvironmentVariable("HOURNAS_MALLOC_TUNING") != "0")
             {
                 TuneAllocator();
-                _allocatorTuned = true;
+                AllocatorTuned = true;
             }
         }
         // HOURNAS_THREADS caps libtorch's CPU threads, for several workers sharing one machine's cores.
