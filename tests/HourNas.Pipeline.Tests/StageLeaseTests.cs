@@ -6,7 +6,8 @@ namespace HourNas.Pipeline.Tests;
 /// <summary>Two deliveries of one stage never run side by side: the second waits for the first's lease.</summary>
 public sealed class StageLeaseTests : IDisposable
 {
-    private static readonly TimeSpan Duration = TimeSpan.FromMilliseconds(900);
+    // Long enough that a busy machine renews in time (every third of it), short enough for a fast test.
+    private static readonly TimeSpan Duration = TimeSpan.FromSeconds(2);
 
     private readonly TempFolder _folder = new();
 
