@@ -51,6 +51,31 @@ public sealed class ExperimentGrain(
 
     public Task<ExperimentState?> Get() => Task.FromResult(Exists ? S : null);
 
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // Whatever dropped its reminder (an experiment from before reminders, a lost registration), an unfinished
+        // experiment is watched again as soon as anything touches it.
+        if (Exists && (!S.IsFinished || S.PendingCancel is not null)) await Watch();
+        await base.OnActivateAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Persists the state. A write that fails leaves this activation's memory ahead of the store: the activation is
+    /// dropped, so the caller's retry (a redelivered event, the next reminder tick) runs against what was stored.
+    /// </summary>
+    private async Task Save()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
     public async Task<CheckOutcome> Check()
     {
         if (!Exists)
@@ -59,13 +84,15 @@ public sealed class ExperimentGrain(
             await StopWatching();
             return CheckOutcome.Forgotten;
         }
+        // A cancel that has not reached the broker goes first, whatever the experiment's status.
+        var cancelSent = S.PendingCancel is not null && await SendPendingCancel();
         if (S.IsFinished)
         {
-            var sent = S.PendingCancel is not null && await SendPendingCancel();
             await UpdateCatalog();  // a crash may have come between the state's write and the catalog's
             if (S.PendingCancel is null) await StopWatching();
-            return sent ? CheckOutcome.CancelSent : CheckOutcome.Nothing;
+            return cancelSent ? CheckOutcome.CancelSent : CheckOutcome.Nothing;
         }
+        if (cancelSent) return CheckOutcome.CancelSent;
         if (S.Stage(S.CurrentStage ?? "") is not { Status: StageStatus.Running } stage) return CheckOutcome.Nothing;
         if (stage.CommandSentAt is null)
         {
@@ -119,7 +146,8 @@ public sealed class ExperimentGrain(
 
     public async Task OnProgress(StageProgressed p)
     {
-        if (CurrentRunning(p.Stage, p.Attempt) is not { } stage) return;
+        // A report can come after its stage's result (redelivered late, after a store outage): still its history.
+        if ((CurrentRunning(p.Stage, p.Attempt) ?? LateHistoryOf(p)) is not { } stage) return;
         if (p.Phase == ProgressPhases.Received)
         {
             // Not history: the moment the stage's working time starts (the first worker's, on redelivery too), and
@@ -128,7 +156,7 @@ public sealed class ExperimentGrain(
             if (stage.ReceivedAt is not null && !firstWorker) return;
             stage.ReceivedAt ??= DateTimeOffset.UtcNow;
             if (firstWorker) stage.Workers.Add(p.Worker!);
-            await state.WriteStateAsync();
+            await Save();
             return;
         }
         // One point per stage, phase, epoch and step. The same report again (a redelivery after a failed state
@@ -154,7 +182,7 @@ public sealed class ExperimentGrain(
                 S.Progress.Add(point);
         }
         // Step reports are frequent; persist them with the next state change rather than one write each.
-        if (!isStep) await state.WriteStateAsync();
+        if (!isStep) await Save();
     }
 
     public async Task<bool> OnStageCompleted(IStageResult result)
@@ -164,7 +192,8 @@ public sealed class ExperimentGrain(
         {
             logger.LogInformation("Experiment {Id}: ignoring a {Stage} result (attempt {Attempt}) that is not awaited",
                 Id, step.Stage.Name, result.Attempt);
-            return Exists && S.AwaitsReport;
+            // Only the last stage's result, delivered again after a crash before Complete, asks for the report.
+            return Exists && S.AwaitsReport && step.Stage == PipelineStages.Last;
         }
         stage.Status = StageStatus.Completed;
         stage.EndedAt = DateTimeOffset.UtcNow;
@@ -176,7 +205,7 @@ public sealed class ExperimentGrain(
             return false;
         }
         // Completed only once the report is written (Complete), so a client that sees Completed finds every file.
-        await state.WriteStateAsync();
+        await Save();
         return true;
     }
 
@@ -192,7 +221,7 @@ public sealed class ExperimentGrain(
         if (CurrentRunning(failed.Stage, failed.Attempt) is not { } stage) return;
         if (stage.Failures.LastOrDefault() == failed.Reason) return;  // the same fault on the bus's next try
         stage.Failures.Add(failed.Reason);
-        await state.WriteStateAsync();
+        await Save();
     }
 
     public async Task OnStageFaulted(StageFault fault)
@@ -213,6 +242,13 @@ public sealed class ExperimentGrain(
             $"{e.Stage}: stopped by a CancelExperiment message that did not come from the coordinator (reason given: " +
             $"'{BoundedText.Shown(e.Reason, 200)}')");
     }
+
+    /// <summary>The completed stage attempt a late history report (not a start) belongs to, or null.</summary>
+    private StageRecord? LateHistoryOf(StageProgressed p) =>
+        Exists && p.Phase is ProgressPhases.Train or ProgressPhases.Epoch or ProgressPhases.Search
+            && S.Stage(p.Stage) is { Status: StageStatus.Completed } stage && stage.Attempt == p.Attempt
+            ? stage
+            : null;
 
     private StageRecord? CurrentRunning(string stageName, int attempt)
     {
@@ -245,7 +281,7 @@ public sealed class ExperimentGrain(
         {
             logger.LogWarning("Experiment {Id}: {Stage} attempt {Attempt} failed ({Reason}); retrying", S.Id,
                 stage.Stage, stage.Attempt, reason);
-            S.PendingCancel = cancel;
+            QueueCancel(cancel);
             await StartStage(PipelineStages.Named(stage.Stage), stage.Attempt + 1);
             if (S.PendingCancel is not null) await SendPendingCancel();
             return true;
@@ -263,7 +299,7 @@ public sealed class ExperimentGrain(
         S.Stages.Add(stage);
         // The state, then the catalog, then the command: after a crash at any point the reminder finds the stage
         // recorded as running and unsent, and sends it (Check).
-        await state.WriteStateAsync();
+        await Save();
         await UpdateCatalog();
         await SendCommand(stage);
     }
@@ -286,8 +322,25 @@ public sealed class ExperimentGrain(
             return false;
         }
         stage.CommandSentAt = DateTimeOffset.UtcNow;
-        await state.WriteStateAsync();
+        await Save();
         return true;
+    }
+
+    /// <summary>
+    /// Adds a cancel to the one waiting to be sent, if any: the wider of the two (every attempt, else the later one)
+    /// with the newer reason, so no cancel that did not go out is lost.
+    /// </summary>
+    private void QueueCancel(CancelExperiment? cancel)
+    {
+        if (cancel is null) return;
+        S.PendingCancel = S.PendingCancel is not { } waiting
+            ? cancel
+            : cancel with
+            {
+                UpToAttempt = waiting.UpToAttempt is null || cancel.UpToAttempt is null
+                    ? null
+                    : Math.Max(waiting.UpToAttempt.Value, cancel.UpToAttempt.Value),
+            };
     }
 
     private async Task<bool> SendPendingCancel()
@@ -302,7 +355,7 @@ public sealed class ExperimentGrain(
             return false;
         }
         S.PendingCancel = null;
-        await state.WriteStateAsync();
+        await Save();
         return true;
     }
 
@@ -312,8 +365,8 @@ public sealed class ExperimentGrain(
         S.Status = status;
         S.FailureReason = reason;
         S.EndedAt = endedAt ?? DateTimeOffset.UtcNow;
-        S.PendingCancel = stopWorkers;
-        await state.WriteStateAsync();
+        QueueCancel(stopWorkers);
+        await Save();
         await UpdateCatalog();
         if (S.PendingCancel is not null) await SendPendingCancel();
         if (S.PendingCancel is null) await StopWatching();

@@ -68,7 +68,19 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         var progress = Channel.CreateUnbounded<StageProgressed>(new UnboundedChannelOptions { SingleReader = true });
         var pump = Task.Run(async () =>
         {
-            await foreach (var p in progress.Reader.ReadAllAsync()) await context.Publish(p);
+            await foreach (var p in progress.Reader.ReadAllAsync())
+            {
+                // Progress is news, not the result: one report that does not go out must not fail the stage.
+                try
+                {
+                    await context.Publish(p);
+                }
+                catch (Exception e)
+                {
+                    Services.Logger.LogWarning(e, "{Stage} of {Experiment}: a progress report was not published",
+                        Stage, command.ExperimentId);
+                }
+            }
         });
         var run = new StageRun(Stage, folder, Services, cancel.Token, p => progress.Writer.TryWrite(new StageProgressed
         {
@@ -87,19 +99,19 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             Worker = Services.Worker,
         }));
         var clock = Stopwatch.StartNew();
-        await context.Publish(new StageProgressed
-        {
-            ExperimentId = command.ExperimentId,
-            Attempt = command.Attempt,
-            Stage = Stage,
-            Phase = ProgressPhases.Received,
-            Loss = double.NaN,
-            Accuracy = double.NaN,
-            Worker = Services.Worker,
-        });
         StageLease? lease = null;
         try
         {
+            await context.Publish(new StageProgressed
+            {
+                ExperimentId = command.ExperimentId,
+                Attempt = command.Attempt,
+                Stage = Stage,
+                Phase = ProgressPhases.Received,
+                Loss = double.NaN,
+                Accuracy = double.NaN,
+                Worker = Services.Worker,
+            });
             // One running delivery per stage (a command sent again after a coordinator crash while the first still
             // runs elsewhere): wait for the other's lease, and republish its result if it finishes meanwhile.
             lease = await StageLease.Acquire(folder, Services.Worker, command.Attempt, Services.LeaseDuration,
@@ -165,6 +177,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         }
         finally
         {
+            progress.Writer.TryComplete();
             if (lease is not null) await lease.DisposeAsync();
         }
     }

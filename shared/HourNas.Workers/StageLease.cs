@@ -66,17 +66,20 @@ public sealed class StageLease : IAsyncDisposable
         {
             while (await timer.WaitForNextTickAsync(_stop.Token))
             {
-                // Renew only a lease still ours: a later attempt may have taken it over.
-                if (Read(_file)?.Delivery == _holder.Delivery)
-                    Write(_file, _holder with { Until = DateTimeOffset.UtcNow + _duration });
+                try
+                {
+                    // Renew only a lease still ours: a later attempt may have taken it over.
+                    if (Read(_file)?.Delivery == _holder.Delivery)
+                        Write(_file, _holder with { Until = DateTimeOffset.UtcNow + _duration });
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // The artifact volume hiccupped: the next tick tries again while the lease has not lapsed.
+                }
             }
         }
         catch (OperationCanceledException)
         {
-        }
-        catch (IOException)
-        {
-            // The artifact volume hiccupped: the next tick tries again while the lease has not lapsed.
         }
     }
 
@@ -109,8 +112,9 @@ public sealed class StageLease : IAsyncDisposable
         {
             if (Read(_file)?.Delivery == _holder.Delivery) File.Delete(_file);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            // Left behind, it lapses by itself.
         }
     }
 }

@@ -84,16 +84,21 @@ public sealed class DuplicateAndLateEventTests(ManualChecks cluster) : IClassFix
     }
 
     [Fact]
-    public async Task Progress_of_a_finished_or_other_attempt_is_not_recorded()
+    public async Task Late_history_of_a_completed_stage_is_kept_and_reports_of_another_attempt_are_not()
     {
         var grain = await Events.RunUpTo(cluster.Grains, "progress", PipelineStages.VitalSearch);
         await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalSearch, ProgressPhases.Started));
         await grain.OnProgress(
             Events.Progress("progress", PipelineStages.VitalSearch, ProgressPhases.Epoch, attempt: 2));
+        // Vital-blocks is done: its late epoch report is history, a late start is not a start.
         await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalBlocks, ProgressPhases.Epoch));
+        await grain.OnProgress(Events.Progress("progress", PipelineStages.VitalBlocks, ProgressPhases.Started));
         var state = (await grain.Get())!;
-        Assert.Equal(ProgressPhases.Started, Assert.Single(state.Progress).Phase);
+        Assert.Equal(
+            [(PipelineStages.VitalSearch, ProgressPhases.Started), (PipelineStages.VitalBlocks, ProgressPhases.Epoch)],
+            state.Progress.Select(p => (p.Stage, p.Phase)));
         Assert.Equal(1, state.Stage(PipelineStages.VitalSearch)!.Starts);
+        Assert.Equal(0, state.Stage(PipelineStages.VitalBlocks)!.Starts);
     }
 }
 
@@ -273,6 +278,45 @@ public sealed class RecoveryTests(ManualChecks cluster) : IClassFixture<ManualCh
         Assert.StartsWith("stage1: no progress report for", state.FailureReason);
         Assert.EndsWith("(attempt 2 of 2)", state.FailureReason);
         Assert.Equal(2, Sent.Cancels("silent")[^1].UpToAttempt);
+    }
+
+    [Fact]
+    public async Task A_cancel_of_a_given_up_attempt_that_did_not_go_out_is_sent_while_the_next_attempt_runs()
+    {
+        var grain = await Events.RunUpTo(cluster.Grains, "silent-away", PipelineStages.VitalSearch);
+        await grain.OnProgress(Events.Progress("silent-away", PipelineStages.VitalSearch, ProgressPhases.Started));
+        await Task.Delay(ManualChecks.SilenceLimit * 2);
+        Sent.RefuseCancel("silent-away");
+        Assert.Equal(CheckOutcome.StageRetried, await grain.Check());
+        Assert.Empty(Sent.Cancels("silent-away"));
+        Assert.Equal(CheckOutcome.CancelSent, await grain.Check());
+        Assert.Equal(1, Assert.Single(Sent.Cancels("silent-away")).UpToAttempt);
+        Assert.Equal(ExperimentStatus.Running, (await grain.Get())!.Status);
+    }
+}
+
+/// <summary>A state write that fails leaves nothing half done: the event's redelivery applies it again.</summary>
+public sealed class RefusedWriteTests(RefusingStore cluster) : IClassFixture<RefusingStore>
+{
+    private static readonly RecordingSender Sent = RecordingSender.Instance;
+
+    [Fact]
+    public async Task A_result_whose_write_was_refused_is_applied_when_it_comes_again()
+    {
+        var grain = await Events.RunUpTo(cluster.Grains, "refused", PipelineStages.Shrink);
+        RefusingStorage.Refuse("refused");
+        await Assert.ThrowsAnyAsync<Exception>(
+            () => grain.OnStageCompleted(Events.For(PipelineStages.Shrink, "refused")));
+        // What the store holds: shrink still running, stage 2 not started, no command for it.
+        Assert.Equal(PipelineStages.Shrink, (await grain.Get())!.CurrentStage);
+        Assert.Equal(3, Sent.Commands("refused").Count);
+
+        // The bus delivers the result again: it completes shrink and starts stage 2 this time.
+        Assert.False(await grain.OnStageCompleted(Events.For(PipelineStages.Shrink, "refused")));
+        var state = (await grain.Get())!;
+        Assert.Equal(PipelineStages.NonVitalSearch, state.CurrentStage);
+        Assert.Equal(StageStatus.Completed, state.Stage(PipelineStages.Shrink)!.Status);
+        Assert.IsType<SearchNonVitalBlocks>(Sent.Commands("refused")[^1]);
     }
 }
 

@@ -4,6 +4,7 @@ using HourNas.Experiments;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
 using Orleans.Serialization;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace HourNas.Experiments.Tests;
@@ -18,6 +19,7 @@ public sealed class RecordingSender : IStageCommandSender
 
     private readonly ConcurrentDictionary<string, ConcurrentQueue<object>> _sent = new();
     private readonly ConcurrentDictionary<string, int> _refusals = new();
+    private readonly ConcurrentDictionary<string, bool> _cancelRefusals = new();
 
     /// <summary>The next <paramref name="sends"/> sends of this experiment throw, as a broker that is away.</summary>
     public void Refuse(string experimentId, int sends = 1) => _refusals[experimentId] = sends;
@@ -31,7 +33,13 @@ public sealed class RecordingSender : IStageCommandSender
     public Task Send(IStageMessage command, string? traceParent, TimeSpan timeout) =>
         Record(command.ExperimentId, command);
 
-    public Task Cancel(CancelExperiment cancel, TimeSpan timeout) => Record(cancel.ExperimentId, cancel);
+    public Task Cancel(CancelExperiment cancel, TimeSpan timeout) =>
+        _cancelRefusals.TryRemove(cancel.ExperimentId, out _)
+            ? throw new TimeoutException("the broker did not take the cancel (test)")
+            : Record(cancel.ExperimentId, cancel);
+
+    /// <summary>The next cancel of this experiment throws; its commands go out.</summary>
+    public void RefuseCancel(string experimentId) => _cancelRefusals[experimentId] = true;
 
     private ConcurrentQueue<object> Sent(string id) => _sent.GetOrAdd(id, _ => new ConcurrentQueue<object>());
 
@@ -102,6 +110,69 @@ public sealed class ManualChecks : GrainCluster<ManualChecks.Silo>
             policy.RecoveryInterval = Timeout.InfiniteTimeSpan;
             policy.StageSilenceLimit = SilenceLimit;
             policy.StageAttempts = 2;
+        }
+    }
+}
+
+/// <summary>
+/// Grain storage in memory that refuses the next writes of chosen grains, as a store that is away; it keeps copies,
+/// so what a refused write changed in a grain's memory is not stored.
+/// </summary>
+public sealed class RefusingStorage(DeepCopier copier) : IGrainStorage
+{
+    private static readonly ConcurrentDictionary<string, int> Refusals = new();
+    private readonly ConcurrentDictionary<(string, GrainId), (object State, string ETag)> _states = new();
+
+    /// <summary>The next <paramref name="writes"/> writes of the grain keyed <paramref name="key"/> throw.</summary>
+    public static void Refuse(string key, int writes = 1) => Refusals[key] = writes;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (_states.TryGetValue((stateName, grainId), out var stored))
+        {
+            grainState.State = copier.Copy((T)stored.State);
+            grainState.ETag = stored.ETag;
+            grainState.RecordExists = true;
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var key = grainId.Key.ToString()!;
+        if (Refusals.TryGetValue(key, out var left) && left > 0)
+        {
+            Refusals[key] = left - 1;
+            throw new IOException("the store refused the write (test)");
+        }
+        var etag = Guid.NewGuid().ToString("N");
+        _states[(stateName, grainId)] = (copier.Copy(grainState.State)!, etag);
+        grainState.ETag = etag;
+        grainState.RecordExists = true;
+        return Task.CompletedTask;
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        _states.TryRemove((stateName, grainId), out _);
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+}
+
+/// <summary>No reminders, and a store that can refuse writes (<see cref="RefusingStorage"/>).</summary>
+public sealed class RefusingStore : GrainCluster<RefusingStore.Silo>
+{
+    public sealed class Silo : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.Services.AddKeyedSingleton<IGrainStorage>(ExperimentGrain.Storage,
+                (services, _) => new RefusingStorage(services.GetRequiredService<DeepCopier>()));
+            silo.UseInMemoryReminderService();
+            silo.Services.AddSerializer(s => s.AddContractsAsJson());
+            silo.Services.AddSingleton<IStageCommandSender>(RecordingSender.Instance);
+            silo.Services.Configure<CoordinatorPolicy>(p => p.RecoveryInterval = Timeout.InfiniteTimeSpan);
         }
     }
 }
