@@ -115,16 +115,24 @@ public sealed class ManualChecks : GrainCluster<ManualChecks.Silo>
 }
 
 /// <summary>
-/// Grain storage in memory that refuses the next writes of chosen grains, as a store that is away; it keeps copies,
-/// so what a refused write changed in a grain's memory is not stored.
+/// Grain storage in memory that refuses the next writes of chosen grains, or every write while <see cref="Down"/>
+/// is set, as a store that is away and fails fast (Redis refusing connections). It keeps copies, as a real store
+/// does: what a refused write changed in a grain's memory is not stored. Also used by the pipeline's outage test.
 /// </summary>
 public sealed class RefusingStorage(DeepCopier copier) : IGrainStorage
 {
     private static readonly ConcurrentDictionary<string, int> Refusals = new();
     private readonly ConcurrentDictionary<(string, GrainId), (object State, string ETag)> _states = new();
+    private int _refused;
 
     /// <summary>The next <paramref name="writes"/> writes of the grain keyed <paramref name="key"/> throw.</summary>
     public static void Refuse(string key, int writes = 1) => Refusals[key] = writes;
+
+    /// <summary>While set, this store refuses every write.</summary>
+    public volatile bool Down;
+
+    /// <summary>Writes this store refused so far.</summary>
+    public int Refused => _refused;
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
@@ -140,9 +148,15 @@ public sealed class RefusingStorage(DeepCopier copier) : IGrainStorage
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = grainId.Key.ToString()!;
-        if (Refusals.TryGetValue(key, out var left) && left > 0)
+        var refuse = Down;
+        if (!refuse && Refusals.TryGetValue(key, out var left) && left > 0)
         {
             Refusals[key] = left - 1;
+            refuse = true;
+        }
+        if (refuse)
+        {
+            Interlocked.Increment(ref _refused);
             throw new IOException("the store refused the write (test)");
         }
         var etag = Guid.NewGuid().ToString("N");

@@ -4,6 +4,7 @@ using HourNas.Contracts;
 using HourNas.Coordination;
 using HourNas.Embedded;
 using HourNas.Experiments;
+using HourNas.Experiments.Tests;
 using HourNas.ServiceDefaults;
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
@@ -59,57 +60,6 @@ public sealed class RedisServer(string folder) : IDisposable
 }
 
 /// <summary>
-/// The experiment store, in memory, refusing every write while <see cref="Down"/> is set: a store that fails fast, as
-/// Redis does when its connection is refused. It keeps copies, as a real store does: what a refused write changed in
-/// a grain's memory is not stored.
-/// </summary>
-public sealed class FailingWritesStorage : IGrainStorage
-{
-    /// <summary>Orleans' deep copier, set when the silo resolves this store.</summary>
-    public DeepCopier Copier { get; set; } = null!;
-
-    private readonly ConcurrentDictionary<(string, GrainId), (object State, string ETag)> _states = new();
-    private int _refused;
-
-    public volatile bool Down;
-
-    /// <summary>Writes refused so far.</summary>
-    public int Refused => _refused;
-
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        if (_states.TryGetValue((stateName, grainId), out var stored))
-        {
-            grainState.State = Copier.Copy((T)stored.State);
-            grainState.ETag = stored.ETag;
-            grainState.RecordExists = true;
-        }
-        return Task.CompletedTask;
-    }
-
-    public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        if (Down)
-        {
-            Interlocked.Increment(ref _refused);
-            throw new IOException("the experiment store refuses writes (test outage)");
-        }
-        var etag = Guid.NewGuid().ToString("N");
-        _states[(stateName, grainId)] = (Copier.Copy(grainState.State)!, etag);
-        grainState.ETag = etag;
-        grainState.RecordExists = true;
-        return Task.CompletedTask;
-    }
-
-    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
-    {
-        _states.TryRemove((stateName, grainId), out _);
-        grainState.RecordExists = false;
-        return Task.CompletedTask;
-    }
-}
-
-/// <summary>
 /// The experiment store away while an experiment trains: the events of those seconds wait for it (bounded
 /// redelivery) instead of going to an error queue, and the experiment completes with every epoch recorded once.
 /// </summary>
@@ -117,7 +67,7 @@ public sealed class EventsDuringAStorageOutageTests(ITestOutputHelper output) : 
 {
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TempFolder _folder = new();
-    private readonly FailingWritesStorage _storage = new();
+    private RefusingStorage _storage = null!;
     private readonly GaveUp _gaveUp = new();
     private IHost _host = null!;
 
@@ -147,14 +97,12 @@ public sealed class EventsDuringAStorageOutageTests(ITestOutputHelper output) : 
             ["HourNas:RecoveryInterval"] = "00:00:02",
         });
         // Replaces the silo's in-memory store (the last keyed registration wins).
-        builder.Services.AddKeyedSingleton<IGrainStorage>(ExperimentGrain.Storage, (services, _) =>
-        {
-            _storage.Copier = services.GetRequiredService<DeepCopier>();
-            return _storage;
-        });
+        builder.Services.AddKeyedSingleton<IGrainStorage>(ExperimentGrain.Storage,
+            (services, _) => _storage = new RefusingStorage(services.GetRequiredService<DeepCopier>()));
         _host = builder.Build();
         _host.Services.GetRequiredService<IBus>().ConnectConsumeObserver(_gaveUp);
         await _host.StartAsync();
+        _ = _host.Services.GetRequiredKeyedService<IGrainStorage>(ExperimentGrain.Storage);
     }
 
     [Fact]
