@@ -82,36 +82,23 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
                 }
             }
         });
-        var run = new StageRun(Stage, folder, Services, cancel.Token, p => progress.Writer.TryWrite(new StageProgressed
-        {
-            ExperimentId = command.ExperimentId,
-            Attempt = command.Attempt,
-            Stage = Stage,
-            Phase = p.Phase,
-            Epoch = p.Epoch,
-            Epochs = p.Epochs,
-            Step = p.Step,
-            Steps = p.Steps,
-            Loss = p.Loss,
-            Accuracy = p.Accuracy,
-            ImagesPerSecond = p.ImagesPerSecond,
-            Seconds = p.Seconds,
-            Worker = Services.Worker,
-        }));
+        var run = new StageRun(Stage, folder, Services, cancel.Token, p => progress.Writer.TryWrite(
+            Report(command, p.Phase) with
+            {
+                Epoch = p.Epoch,
+                Epochs = p.Epochs,
+                Step = p.Step,
+                Steps = p.Steps,
+                Loss = p.Loss,
+                Accuracy = p.Accuracy,
+                ImagesPerSecond = p.ImagesPerSecond,
+                Seconds = p.Seconds,
+            }));
         var clock = Stopwatch.StartNew();
         StageLease? lease = null;
         try
         {
-            await context.Publish(new StageProgressed
-            {
-                ExperimentId = command.ExperimentId,
-                Attempt = command.Attempt,
-                Stage = Stage,
-                Phase = ProgressPhases.Received,
-                Loss = double.NaN,
-                Accuracy = double.NaN,
-                Worker = Services.Worker,
-            });
+            await context.Publish(Report(command, ProgressPhases.Received));
             // One running delivery per stage (a command sent again after a coordinator crash while the first still
             // runs elsewhere): wait for the other's lease, and republish its result if it finishes meanwhile.
             lease = await StageLease.Acquire(folder, Services.Worker, command.Attempt, Services.LeaseDuration,
@@ -181,6 +168,18 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             if (lease is not null) await lease.DisposeAsync();
         }
     }
+
+    /// <summary>A progress report of this stage attempt from this worker, with no measurement yet.</summary>
+    private StageProgressed Report(TCommand command, string phase) => new()
+    {
+        ExperimentId = command.ExperimentId,
+        Attempt = command.Attempt,
+        Stage = Stage,
+        Phase = phase,
+        Loss = double.NaN,
+        Accuracy = double.NaN,
+        Worker = Services.Worker,
+    };
 
     /// <summary>The stage's saved result for this attempt, if it finished already.</summary>
     private static TEvent? Finished(string completed, int attempt) =>
