@@ -1,5 +1,6 @@
 """Loads a retrained fashion-mnist network exported by `hournas stage retrain` (weights.pth) into the PyTorch twin
-of the network (train_fashion.py), strictly (every key and shape must match), and reports its test top-1.
+of the network (train_fashion.py), strictly (every key and shape must match), normalises with the mean and std the
+file carries (`input_mean`, `input_std`), and reports its test top-1.
 Usage: /usr/bin/python3 benchmarks/pytorch/check_export.py OUT_DIR   (OUT_DIR holds weights.pth and genotype.json)"""
 import json, os, sys
 
@@ -15,11 +16,11 @@ skeleton = json.load(open(PRESET))
 genotype = json.load(open(os.path.join(out, "genotype.json")))
 net = Net(skeleton, [[op] for stage in genotype["stages"] for op in stage])
 state = torch.load(os.path.join(out, "weights.pth"))
+mean = state.pop("input_mean").tolist()[0]
+std = state.pop("input_std").tolist()[0]
 net.load_state_dict(state, strict=True)
 net.eval()
 data = "/usr/share/datasets/fashion-mnist"
-train = torch.from_numpy(load_images(os.path.join(data, "train-images-idx3-ubyte.gz")).astype(np.float32) / 255)
-mean, std = train.mean().item(), train.std().item()
 x = (torch.from_numpy(load_images(os.path.join(data, "t10k-images-idx3-ubyte.gz")).astype(np.float32) / 255) - mean) / std
 y = torch.from_numpy(load_labels(os.path.join(data, "t10k-labels-idx1-ubyte.gz")))
 with torch.no_grad():

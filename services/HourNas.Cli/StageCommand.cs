@@ -263,7 +263,7 @@ internal static class StageCommand
         RetrainResult r =>
             $"retrain: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params): test top-1 {r.Top1:P2}, " +
             $"top-5 {r.Top5:P2}, latency {r.LatencyMilliseconds:F2} ms, {r.ImagesPerSecond:F0} img/s, " +
-            $"{r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}",
+            $"{r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}, {r.Onnx}",
         AblationResult r => string.Join(Environment.NewLine,
             [$"ablation of {r.Genotype}: baseline test top-1 {r.BaselineTop1:P2}", .. r.Blocks.Select(b =>
                 $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): " +

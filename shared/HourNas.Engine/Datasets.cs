@@ -2,8 +2,11 @@ using HourNas.SearchSpace;
 
 namespace HourNas.Engine.Data;
 
-/// <summary>A training set and a test set of the same shape.</summary>
-public sealed record Dataset(IImageSource Train, IImageSource Test, string Kind)
+/// <summary>
+/// A training set and a test set of the same shape; <see cref="ClassNames"/> by label where the format names them.
+/// </summary>
+public sealed record Dataset(IImageSource Train, IImageSource Test, string Kind,
+    IReadOnlyList<string>? ClassNames = null)
 {
     /// <summary>Checks the images fit the skeleton (channels, size, classes); throws naming the mismatch.</summary>
     public Dataset CheckFits(Skeleton skeleton)
@@ -57,17 +60,17 @@ public static class Datasets
         if (FashionMnist.LooksLike(folder))
         {
             var (train, test) = FashionMnist.Load(folder);
-            dataset = new Dataset(train, test, "idx");
+            dataset = new Dataset(train, test, "idx", train.Classes == 10 ? FashionMnist.ClassNames : null);
         }
         else if (Cifar10.LooksLike(folder))
         {
             var (train, test) = Cifar10.Load(folder);
-            dataset = new Dataset(train, test, "cifar10");
+            dataset = new Dataset(train, test, "cifar10", Cifar10.ClassNames(folder));
         }
         else if (ImageFolder.LooksLike(folder))
         {
             var (train, test) = ImageFolder.Load(folder, skeleton.InputSize, skeleton.InputChannels);
-            dataset = new Dataset(train, test, "imagefolder");
+            dataset = new Dataset(train, test, "imagefolder", train.ClassNames);
         }
         else
         {

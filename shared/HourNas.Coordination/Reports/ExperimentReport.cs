@@ -33,7 +33,8 @@ public static class ExperimentReport
         Put("experiment.json", JsonSerializer.Serialize(state, PipelineJson.Options));
         Put("stages.csv", StagesCsv(state));
         Put("progress.csv", ProgressCsv(state));
-        foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth" })
+        // The retrained model's files (HourNas.Engine.Export.ModelFiles and the card).
+        foreach (var name in new[] { "genotype.json", "model.json", "model.onnx", "weights.dat", "weights.pth" })
         {
             var source = Path.Combine(store.StageFolder(state.Id, PipelineStages.Retrain), name);
             if (!File.Exists(source)) continue;

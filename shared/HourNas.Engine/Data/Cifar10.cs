@@ -9,6 +9,21 @@ public static class Cifar10
     public const int Side = 32;
     private const int Record = 1 + 3 * Side * Side;
 
+    private static readonly string[] StandardClassNames =
+        ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+    /// <summary>
+    /// The label names: the folder's batches.meta.txt (one per line, as the binary release ships them) when it has
+    /// ten, else the release's standard ten.
+    /// </summary>
+    public static IReadOnlyList<string> ClassNames(string folder)
+    {
+        var meta = Path.Combine(folder, "batches.meta.txt");
+        if (!File.Exists(meta) || new FileInfo(meta).Length > 4096) return StandardClassNames;
+        var names = File.ReadAllLines(meta).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        return names.Length == 10 ? names : StandardClassNames;
+    }
+
     public static bool LooksLike(string folder) => File.Exists(Path.Combine(folder, "data_batch_1.bin"));
 
     public static (InMemoryImages Train, InMemoryImages Test) Load(string folder)

@@ -12,6 +12,10 @@ public static class FashionMnist
 {
     public const string DebianFolder = "/usr/share/datasets/fashion-mnist";
 
+    /// <summary>The labels 0..9 as the dataset's authors name them (IDX files carry no names).</summary>
+    public static readonly IReadOnlyList<string> ClassNames =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
     public static bool LooksLike(string folder) => Find(folder, "train-images-idx3-ubyte") is not null;
 
     public static (InMemoryImages Train, InMemoryImages Test) Load(string folder)

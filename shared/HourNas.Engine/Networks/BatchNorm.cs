@@ -20,7 +20,10 @@ public sealed class BatchNorm : nn.Module<Tensor, Tensor>
     private readonly Tensor running_var;
     private readonly Tensor num_batches_tracked;
 
-    public BatchNorm(long channels, double eps = 1e-5) : base(nameof(BatchNorm))
+    /// <summary>PyTorch's default, used by every network here (and written into the ONNX export).</summary>
+    public const double DefaultEps = 1e-5;
+
+    public BatchNorm(long channels, double eps = DefaultEps) : base(nameof(BatchNorm))
     {
         Eps = eps;
         weight = new Parameter(ones(channels));

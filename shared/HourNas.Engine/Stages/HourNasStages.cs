@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using HourNas.Engine.Export;
 using HourNas.Engine.Networks;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
@@ -157,7 +158,8 @@ public static class HourNasStages
 
     /// <summary>
     /// Final retraining: the genotype from scratch on the whole training set; test top-1/top-5, CPU latency at
-    /// batch 1, and the weights in TorchSharp's format (weights.dat) and PyTorch's (weights.pth, a state_dict).
+    /// batch 1; the weights in TorchSharp's format (weights.dat), PyTorch's (weights.pth, a state dict with the
+    /// input normalisation) and ONNX (model.onnx, raw pixels in); the model card (model.json).
     /// </summary>
     public static RetrainResult Retrain(StageContext ctx, ArchitectureSpace space, Genotype genotype)
     {
@@ -170,16 +172,20 @@ public static class HourNasStages
         var accuracy = Evaluator.Evaluate(net, ctx.Data.Test, ctx.Normalization, ctx.Device,
             channelsLast: ctx.Train.ChannelsLast);
         var latency = Evaluator.LatencyMilliseconds(net, space.Skeleton, ctx.Device);
-        var weights = ctx.PathFor("weights.dat");
-        var pyWeights = ctx.PathFor("weights.pth");
+        var weights = ctx.PathFor(ModelFiles.Default.TorchSharp);
+        var pyWeights = ctx.PathFor(ModelFiles.Default.PyTorch);
+        var onnx = ctx.PathFor(ModelFiles.Default.Onnx);
         net.save(weights);
-        net.save_py(pyWeights);
+        PyTorchExport.Save(net, ctx.Normalization, pyWeights);
+        OnnxExport.Write(net, ctx.Normalization, onnx);
         WriteGenotype(ctx, space, genotype);
         var cost = space.Costs.Of(genotype).Total;
         var result = new RetrainResult(space.Skeleton.Name, genotype.ToString(), cost.MFlops, cost.Params,
             accuracy.Top1, accuracy.Top5, latency, training.ImagesPerSecond, training,
-            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights);
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights,
+            onnx);
         WriteResult(ctx, result, null);
+        ModelCard.Create(ctx, space, result).Write(ctx.PathFor(ModelCard.FileName));
         return result;
     }
 

@@ -51,7 +51,8 @@ public sealed record RetrainResult(
     TrainResult Training,
     StageCost Cost,
     string Weights,
-    string PyTorchWeights);
+    string PyTorchWeights,
+    string Onnx);
 
 public sealed record AblationRow(int Block, int Stage, string Operation, bool Vital, double Top1, double Drop);
 
