@@ -16,7 +16,7 @@ fast=0
 # The fast tier: the pure core's and the grain's projects whole, and the pipeline's test classes that need no
 # broker, Redis or training (dotnet test filter).
 FAST_PIPELINE_CLASSES=(StageConsumerTests SpecValidationTests DataRootTests ProgressIdempotencyTests SilentStageTests
-  StageLeaseTests NoCallingOutTests SubmissionOverHttpTests ApiKeyTests)
+  StageLeaseTests NoCallingOutTests SubmissionOverHttpTests ApiKeyTests AlertRuleTests)
 fast_filter=$(printf 'FullyQualifiedName~%s|' "${FAST_PIPELINE_CLASSES[@]}")
 FAST_TESTS=(
   "tests/HourNas.SearchSpace.Tests/HourNas.SearchSpace.Tests.csproj|"
@@ -25,7 +25,7 @@ FAST_TESTS=(
 )
 
 # Debian packages the test suite needs; installed only when missing.
-APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core)
+APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core prometheus)
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 
@@ -58,6 +58,8 @@ chmod 755 "$infra_dir"
 cleanup() {
   infra/local.sh stop "$infra_dir" >/dev/null 2>&1 || true
   pkill -f "$PWD/services/HourNas\." 2>/dev/null || true
+  # The Prometheus a distributed test starts (its config lives in the test's temp folder).
+  pkill -f -- "hournas-pipeline-[0-9a-f]*/prometheus.yml" 2>/dev/null || true
   rm -rf "$results" "$infra_dir"
 }
 trap cleanup EXIT

@@ -54,6 +54,7 @@ public static class ExperimentApi
     public static IServiceCollection AddExperimentApi(this IServiceCollection services)
     {
         services.TryAddSingleton<ExperimentService>();
+        services.AddHostedService<CoordinatorMetrics>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => PipelineJson.Configure(o.SerializerOptions));
         return services;

@@ -54,7 +54,7 @@ public static class Extensions
                 if (options.TraceFile is { Length: > 0 } file)
                     tracing.AddProcessor(new SimpleActivityExportProcessor(new JsonLinesSpanExporter(file)));
             })
-            .WithMetrics(metrics => metrics.AddMeter(Meters).AddAspNetCoreInstrumentation());
+            .WithMetrics(metrics => metrics.AddMeter(Meters).AddAspNetCoreInstrumentation().AddPrometheusExporter());
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
             otel.UseOtlpExporter();
 
@@ -126,11 +126,13 @@ public static class Extensions
     }
 
     /// <summary>
-    /// /health (everything: the bus, and Redis on a coordinator with Redis clustering) and /alive (the process
-    /// answers).
+    /// /health (everything: the bus, and Redis on a coordinator with Redis clustering), /alive (the process
+    /// answers), /metrics (Prometheus' text format), and the API keys that guard everything but the health probes.
     /// </summary>
     public static WebApplication MapDefaultEndpoints(this WebApplication app)
     {
+        app.UseApiKeys();
+        app.MapPrometheusScrapingEndpoint();
         app.MapHealthChecks("/health");
         app.MapHealthChecks("/alive", new HealthCheckOptions { Predicate = r => r.Tags.Contains("live") });
         return app;

@@ -63,6 +63,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             return;
         }
 
+        using var running = StageTelemetry.Running(command.ExperimentId, Stage);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         using var registration = Services.Cancellations.Register(command.ExperimentId, command.Attempt, cancel);
         var progress = Channel.CreateUnbounded<StageProgressed>(new UnboundedChannelOptions { SingleReader = true });
@@ -70,6 +71,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
         {
             await foreach (var p in progress.Reader.ReadAllAsync())
             {
+                running.Report(p);
                 // Progress is news, not the result: one report that does not go out must not fail the stage.
                 try
                 {
@@ -120,7 +122,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             var temporary = completed + ".tmp";
             await File.WriteAllTextAsync(temporary, JsonSerializer.Serialize(result, HourNasStages.Json));
             File.Move(temporary, completed, overwrite: true);
-            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "completed");
+            StageTelemetry.RecordDuration(command.ExperimentId, Stage, clock.Elapsed.TotalSeconds, "completed");
             await context.Publish(result);
         }
         catch (OperationCanceledException)
@@ -130,7 +132,7 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             progress.Writer.TryComplete();
             await pump;
             activity?.SetStatus(ActivityStatusCode.Error, "cancelled");
-            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, "cancelled");
+            StageTelemetry.RecordDuration(command.ExperimentId, Stage, clock.Elapsed.TotalSeconds, "cancelled");
             await context.Publish(new StageCancelled
             {
                 ExperimentId = command.ExperimentId,
@@ -147,7 +149,8 @@ public abstract class StageConsumer<TCommand, TEvent>(StageServices services) : 
             var permanent = IsPermanent(e);
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             activity?.AddException(e);
-            StageTelemetry.RecordDuration(Stage, clock.Elapsed.TotalSeconds, permanent ? "rejected" : "faulted");
+            StageTelemetry.RecordDuration(
+                command.ExperimentId, Stage, clock.Elapsed.TotalSeconds, permanent ? "rejected" : "faulted");
             Services.Logger.LogWarning(
                 e, "{Stage} of {Experiment} failed ({Kind})", Stage, command.ExperimentId,
                 permanent ? "bad input" : "retriable");

@@ -100,6 +100,41 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
     }
 
     [Fact]
+    public async Task Metrics_show_experiments_by_status_and_the_stage_durations_of_a_finished_experiment()
+    {
+        var submit = host.Cli("submit", "--preset", "smoke", "--id", "metrics-1");
+        Assert.True(submit.Exit == 0, submit.Error);
+        Assert.True(host.Cli("watch", "metrics-1", "--interval", "0.3").Exit == 0);
+
+        IReadOnlyList<MetricSample> samples = [];
+        // The coordinator counts its experiments in the background (CoordinatorMetrics.Interval).
+        await Waits.Until(async () =>
+        {
+            var response = await host.Http.GetAsync("metrics");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType);
+            samples = MetricSample.Parse(await response.Content.ReadAsStringAsync());
+            return samples.Any(s => s.Name == "hournas_experiments" && s.Labels["status"] == "Completed"
+                && s.Value >= 1);
+        }, CoordinatorMetrics.Interval * 4, "a completed experiment counted in hournas_experiments");
+
+        var durations = samples.Where(s => s.Name == "hournas_stage_duration_seconds_count"
+            && s.Labels.GetValueOrDefault("hournas_experiment") == "metrics-1").ToArray();
+        Assert.Equal(
+            PipelineStages.Sequence.Select(s => s.Name).Order(),
+            durations.Select(s => s.Labels["hournas_stage"]).Order());
+        Assert.All(durations, d => Assert.Equal(("completed", 1.0), (d.Labels["hournas_outcome"], d.Value)));
+        var sum = samples.Single(s => s.Name == "hournas_stage_duration_seconds_sum"
+            && s.Labels.GetValueOrDefault("hournas_experiment") == "metrics-1"
+            && s.Labels["hournas_stage"] == PipelineStages.VitalSearch);
+        Assert.InRange(sum.Value, 0.01, 600);
+        Assert.Contains(samples, s => s.Name == "hournas_search_candidates_total" && s.Value > 0);
+        // Nothing runs once the experiment is over: no stage is left reporting as running.
+        Assert.DoesNotContain(samples, s => s.Name == "hournas_stage_running"
+            && s.Labels.GetValueOrDefault("hournas_experiment") == "metrics-1");
+    }
+
+    [Fact]
     public async Task Bad_requests_get_a_status_and_a_message_naming_the_problem()
     {
         var unknownPreset = await host.Http.PostAsJsonAsync(

@@ -91,9 +91,12 @@ public sealed class DistributedScenario : IAsyncLifetime
         _workers.Add(process);
         var log = new System.Text.StringBuilder();
         var started = new TaskCompletionSource();
+        string? address = null;
         process.OutputDataReceived += (_, e) =>
         {
             lock (log) log.AppendLine(e.Data);
+            if (e.Data?.IndexOf("Now listening on: ", StringComparison.Ordinal) is >= 0 and var at)
+                address = e.Data[(at + "Now listening on: ".Length)..].Trim();
             if (e.Data?.Contains("Application started") == true) started.TrySetResult();
         };
         process.ErrorDataReceived += (_, e) => { lock (log) log.AppendLine(e.Data); };
@@ -102,6 +105,7 @@ public sealed class DistributedScenario : IAsyncLifetime
         var finished = await Task.WhenAny(
             started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         if (finished != started.Task) throw new InvalidOperationException($"worker {name} did not start:\n{log}");
+        if (_prometheus is not null && address is not null) await _prometheus.Scrape(address);
         return process;
     }
 
@@ -132,6 +136,7 @@ public sealed class DistributedScenario : IAsyncLifetime
         app.MapDefaultEndpoints();
         app.MapExperimentApi();
         await app.StartAsync();
+        if (_prometheus is not null) await _prometheus.Scrape(app.Urls.Single());
         return app;
     }
 
@@ -174,6 +179,17 @@ public sealed class DistributedScenario : IAsyncLifetime
     private IReadOnlyList<ExperimentSummary> _listed = [];
     private SpanRecord[] _retrains = [];
     private readonly List<Activity> _spans = [];
+    private PrometheusServer? _prometheus;
+    private IReadOnlyList<MetricSample> _durations = [], _completed = [], _consumers = [];
+
+    /// <summary>
+    /// What a real Prometheus scraping every service answered once B had finished: B's stage durations
+    /// (<c>hournas_stage_duration_seconds_count</c>), the coordinator's completed experiments and the consumers on
+    /// each work queue.
+    /// </summary>
+    public (IReadOnlyList<MetricSample> Durations, IReadOnlyList<MetricSample> Completed,
+        IReadOnlyList<MetricSample> Consumers) Scraped =>
+        Step("prometheus", () => (_durations, _completed, _consumers));
 
     private T Step<T>(string step, Func<T> value) => _errors.TryGetValue(step, out var e)
         ? throw new InvalidOperationException($"the scenario's step '{step}' did not happen: {e.Message}", e)
@@ -197,6 +213,7 @@ public sealed class DistributedScenario : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var timeout = TimeSpan.FromMinutes(4);
+        await Run("prometheus", async () => _prometheus = await PrometheusServer.Start());
         await Task.WhenAll(
             StartWorker("HourNas.VitalBlocks", "vital-blocks"),
             StartWorker("HourNas.SpaceShrinking", "shrinking"),
@@ -264,6 +281,8 @@ public sealed class DistributedScenario : IAsyncLifetime
                 _b = await Waits.Until(() => Get(restarted!, IdB), s => s.IsFinished, timeout, "B finishing");
                 _listed = await restarted!.Services.GetRequiredService<ExperimentService>().List();
             });
+            if (!_errors.ContainsKey("prometheus"))
+                await Run("prometheus", () => QueryPrometheus(_prometheus!));
             foreach (var s in _a.Stages.Concat(_b?.Stages ?? []))
                 Note($"  {s.Stage} {s.StartedAt:HH:mm:ss.f}-{s.EndedAt:HH:mm:ss.f} on {string.Join(',', s.Workers)}");
 
@@ -283,6 +302,7 @@ public sealed class DistributedScenario : IAsyncLifetime
         else
         {
             _errors["b"] = _errors["retrains"] = _errors["a"];
+            _errors.TryAdd("prometheus", _errors["a"]);
         }
         if (restarted is not null)
         {
@@ -293,6 +313,29 @@ public sealed class DistributedScenario : IAsyncLifetime
         {
             await coordinator.DisposeAsync();
         }
+    }
+
+    /// <summary>Waits until Prometheus has scraped B's last stage, then reads what the facts check.</summary>
+    private async Task QueryPrometheus(PrometheusServer prometheus)
+    {
+        var durations = $"hournas_stage_duration_seconds_count{{hournas_experiment=\"{IdB}\"}}";
+        try
+        {
+            await Waits.Until(async () => (await prometheus.Query(durations)).Count == PipelineStages.All.Count,
+                TimeSpan.FromSeconds(30), "Prometheus scraping all of B's stage durations");
+        }
+        catch (TimeoutException e)
+        {
+            var targets = await prometheus.Targets();
+            throw new TimeoutException(e.Message + "; targets: " +
+                string.Join(", ", targets.Select(t => $"{t.Instance} {t.Health} {t.Error}")), e);
+        }
+        _durations = await prometheus.Query(durations);
+        await Waits.Until(async () => (await prometheus.Query("hournas_experiments{status=\"Completed\"} >= 2"))
+            .Count == 1, CoordinatorMetrics.Interval * 4, "the coordinator counting A and B as completed");
+        _completed = await prometheus.Query("hournas_experiments{status=\"Completed\"}");
+        _consumers = await prometheus.Query("hournas_queue_consumers");
+        Note("Prometheus scraped B's stage durations");
     }
 
     /// <summary>How many messages wait in a RabbitMQ queue (0 when it does not exist yet).</summary>
@@ -330,6 +373,7 @@ public sealed class DistributedScenario : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        if (_prometheus is not null) await _prometheus.DisposeAsync();
         foreach (var worker in _workers)
         {
             if (!worker.HasExited) worker.Kill(entireProcessTree: true);
@@ -415,6 +459,21 @@ public sealed class DistributedTests(DistributedScenario scenario, ITestOutputHe
             Assert.DoesNotContain(stageSpans, s => s.ProcessId == Environment.ProcessId);
             Assert.True(stageSpans.Select(s => s.ProcessId).Distinct().Count() >= 4);
         }
+    }
+
+    [Fact]
+    public void A_real_Prometheus_scrapes_the_stage_durations_of_a_finished_experiment_and_the_queue_consumers()
+    {
+        ShowLog();
+        var (durations, completed, consumers) = scenario.Scraped;
+        Assert.Equal(PipelineStages.All.Order(), durations.Select(d => d.Labels["hournas_stage"]).Order());
+        Assert.All(durations, d => Assert.Equal(("completed", 1.0), (d.Labels["hournas_outcome"], d.Value)));
+        // B's stages ran on four worker processes, each scraped as its own target.
+        Assert.True(durations.Select(d => d.Labels["instance"]).Distinct().Count() >= 4);
+        Assert.InRange(Assert.Single(completed).Value, 2, 10);
+        // Both retraining workers consume the one retrain queue.
+        var retrainQueue = PipelineStages.Sequence.Single(s => s.Name == PipelineStages.Retrain).Queue;
+        Assert.Equal(2, consumers.Single(c => c.Labels["queue"] == retrainQueue).Value);
     }
 
     [Fact]

@@ -88,3 +88,25 @@ public static class Specs
     /// <summary>The smoke preset as it is, on Debian's Fashion-MNIST: the whole pipeline in about 20 s.</summary>
     public static ExperimentSpec Smoke => new() { Preset = "smoke" };
 }
+
+/// <summary>One sample of Prometheus' text format: the series' name, its labels and its value.</summary>
+public sealed record MetricSample(string Name, IReadOnlyDictionary<string, string> Labels, double Value)
+{
+    private static readonly System.Text.RegularExpressions.Regex Line = new(
+        @"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>.*)\})?\s+(?<value>\S+)(\s+\d+)?$");
+
+    private static readonly System.Text.RegularExpressions.Regex Label = new(
+        @"(?<key>[a-zA-Z_][a-zA-Z0-9_]*)=""(?<value>(\\.|[^""\\])*)""");
+
+    /// <summary>Every sample of a scrape (comment lines skipped).</summary>
+    public static IReadOnlyList<MetricSample> Parse(string text) =>
+    [
+        .. text.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))
+            .Select(l => Line.Match(l)).Where(m => m.Success)
+            .Select(m => new MetricSample(
+                m.Groups["name"].Value,
+                Label.Matches(m.Groups["labels"].Value)
+                    .ToDictionary(x => x.Groups["key"].Value, x => x.Groups["value"].Value),
+                double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture))),
+    ];
+}

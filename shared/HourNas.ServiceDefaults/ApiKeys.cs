@@ -1,20 +1,20 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using HourNas.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace HourNas.Coordination;
+namespace HourNas.ServiceDefaults;
 
 /// <summary>
 /// API keys (<see cref="PipelineOptions.ApiKeys"/>): with keys configured every request but the health probes needs
 /// one (<c>Authorization: Bearer KEY</c>, <c>X-Api-Key: KEY</c>, or the cookie a browser gets from
 /// <c>/ui?key=KEY</c>). Without keys the API answers loopback connections only, and a coordinator told to listen on
-/// another address refuses to start.
+/// another address refuses to start. Every host applies them (<see cref="Extensions.MapDefaultEndpoints"/>): the
+/// coordinator's API and pages, and every service's <c>/metrics</c>.
 /// </summary>
 public static class ApiKeys
 {
@@ -22,8 +22,10 @@ public static class ApiKeys
     public const string Cookie = "hournas-key";
     public const string Query = "key";
 
+    /// <summary>Adds the check once, however many of a host's endpoint groups ask for it.</summary>
     public static WebApplication UseApiKeys(this WebApplication app)
     {
+        if (!((IApplicationBuilder)app).Properties.TryAdd(typeof(ApiKeys).FullName!, true)) return app;
         var keys = (app.Services.GetRequiredService<IOptions<PipelineOptions>>().Value.ApiKeys ?? [])
             .Where(k => !string.IsNullOrWhiteSpace(k)).Select(k => Encoding.UTF8.GetBytes(k)).ToArray();
         if (keys.Length == 0
@@ -94,7 +96,7 @@ public static class ApiKeys
     }
 
     private static Task Refuse(HttpContext http, int status, string detail) =>
-        ExperimentApi.Problem(status, detail).ExecuteAsync(http);
+        TypedResults.Problem(detail: detail, statusCode: status).ExecuteAsync(http);
 
     /// <summary>
     /// The addresses the host was told to listen on: urls (ASPNETCORE_URLS, --urls, UseUrls) and Kestrel endpoints.
