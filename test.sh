@@ -51,6 +51,17 @@ command -v dotnet >/dev/null 2>&1 || abort "dotnet SDK (10.0) not found on PATH:
 
 ensure_apt_packages || abort "package install failed"
 
+# Redocly's OpenAPI linter for OpenApiTests, pinned in tools/redocly (npm; Debian's nodejs when node is missing).
+if [ ! -x tools/redocly/node_modules/.bin/redocly ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    APT_PACKAGES=(nodejs npm)
+    ensure_apt_packages || abort "could not install nodejs and npm for the OpenAPI linter"
+  fi
+  log "installing the OpenAPI linter (tools/redocly)"
+  npm ci --prefix tools/redocly --no-audit --no-fund --silent >/dev/null \
+    || abort "could not install @redocly/cli into tools/redocly"
+fi
+
 results=$(mktemp -d)
 # Outside $results (mode 700): the RabbitMQ node runs as the rabbitmq user and must reach its folder.
 infra_dir=$(mktemp -d /tmp/hournas-infra.XXXXXX)

@@ -55,6 +55,7 @@ public static class ExperimentApi
     {
         services.TryAddSingleton<ExperimentService>();
         services.AddHostedService<CoordinatorMetrics>();
+        services.AddExperimentApiDescription();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(o => PipelineJson.Configure(o.SerializerOptions));
         return services;
@@ -63,28 +64,61 @@ public static class ExperimentApi
     public static IEndpointRouteBuilder MapExperimentApi(this WebApplication app)
     {
         app.UseApiKeys();
-        var api = app.MapGroup("/experiments");
-        api.MapPost("/", Submit);
-        api.MapGet("/", async (ExperimentService experiments) => TypedResults.Ok(await experiments.List()));
+        var api = app.MapGroup("/experiments").WithTags("experiments")
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden);
+        api.MapPost("/", Submit).WithName("SubmitExperiment")
+            .WithSummary("Submit an experiment")
+            .WithDescription("Starts the pipeline for a spec. The same id and spec again returns the same " +
+                "experiment (a client can retry); a different spec under a used id is a 409.")
+            .Accepts<SubmitExperiment>("application/json")
+            .Produces<ExperimentState>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        api.MapGet("/", async (ExperimentService experiments) => TypedResults.Ok(await experiments.List()))
+            .WithName("ListExperiments").WithSummary("Every experiment, newest first");
         api.MapGet("/{id}", (string id, ExperimentService experiments) => Answer(async () =>
-            await experiments.Get(id) is { } state ? TypedResults.Ok(state) : NotFound(id)));
+                await experiments.Get(id) is { } state ? TypedResults.Ok(state) : NotFound(id)))
+            .WithName("GetExperiment")
+            .WithSummary("One experiment: status, stages, progress, result")
+            .Produces<ExperimentState>().ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         api.MapPost("/{id}/cancel", (string id, ExperimentService experiments) => Answer(async () =>
-            await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(await experiments.Cancel(id, null))));
+                await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(await experiments.Cancel(id, null))))
+            .WithName("CancelExperiment").WithSummary("Cancel an experiment that has not ended")
+            .Produces<ExperimentState>().ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict);
         api.MapGet("/{id}/artifacts", (string id, ExperimentService experiments, ArtifactStore store) =>
-            Answer(async () => await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(store.List(id))));
+                Answer(async () => await experiments.Get(id) is null ? NotFound(id) : TypedResults.Ok(store.List(id))))
+            .WithName("ListArtifacts")
+            .WithSummary("Every file of the experiment")
+            .WithDescription("Paths relative to the artifact root, '<id>/model.onnx'; GetArtifact takes the part " +
+                "after '<id>/'.")
+            .Produces<IReadOnlyList<string>>().ProducesProblem(StatusCodes.Status404NotFound);
         api.MapGet("/{id}/artifacts/{**path}",
             (string id, string path, ExperimentService experiments, ArtifactStore store) => Answer(async () =>
             {
                 if (await experiments.Get(id) is null) return NotFound(id);
-                var file = store.ResolveInExperiment(id, path);
+                // Generated clients send a nested path as one escaped segment (stage1%2Fresult.json), which routing
+                // leaves escaped; the store confines whatever it becomes.
+                var file = store.ResolveInExperiment(id, Uri.UnescapeDataString(path));
                 return File.Exists(file)
                     ? TypedResults.PhysicalFile(file, "application/octet-stream", Path.GetFileName(file))
                     : Problem(StatusCodes.Status404NotFound,
                         $"experiment '{id}' has no artifact '{ExperimentSpecs.Shown(path, 256)}'");
-            }));
+            }))
+            .WithName("GetArtifact").WithSummary("One file of the experiment")
+            .WithDescription("The path is relative to the experiment's folder ('model.onnx', 'stage1/result.json'); " +
+                "it may not lead out of it (403).")
+            .Produces(StatusCodes.Status200OK, typeof(byte[]), "application/octet-stream")
+            .ProducesProblem(StatusCodes.Status404NotFound);
         // Messages nothing will process, per error queue (RabbitMQ; none on the in-memory transport).
         app.MapGet("/queues/errors", async (ErrorQueues queues, CancellationToken cancellation) =>
-            TypedResults.Ok(await queues.Count(cancellation)));
+                TypedResults.Ok(await queues.Count(cancellation)))
+            .WithName("CountErrorQueues").WithTags("operations")
+            .ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden)
+            .WithSummary("Messages in each of the pipeline's error queues (RabbitMQ only)");
+        app.MapExperimentApiDescription();
         app.MapExperimentPages();
         return app;
     }

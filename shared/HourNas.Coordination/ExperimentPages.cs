@@ -22,8 +22,10 @@ public static class ExperimentPages
 {
     public static IEndpointRouteBuilder MapExperimentPages(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/ui", async (ExperimentService experiments) => Html(ListPage(await experiments.List())));
-        app.MapGet("/ui/experiments/{id}", async (string id, ExperimentService experiments, ArtifactStore store) =>
+        // Pages for people: not part of the API's description.
+        var pages = app.MapGroup("").ExcludeFromDescription();
+        pages.MapGet("/ui", async (ExperimentService experiments) => Html(ListPage(await experiments.List())));
+        pages.MapGet("/ui/experiments/{id}", async (string id, ExperimentService experiments, ArtifactStore store) =>
         {
             ExperimentState? state;
             try
