@@ -36,6 +36,12 @@ public static class CoordinatorRegistration
             LoopbackPorts.PickFree(new[] { options.SiloPort, options.GatewayPort }.Count(p => p == 0)));
         var siloPort = options.SiloPort == 0 ? free.Dequeue() : options.SiloPort;
         var gatewayPort = options.GatewayPort == 0 ? free.Dequeue() : options.GatewayPort;
+        // Lifecycle events leave the grains through the webhook outbox (none configured: it holds nothing).
+        builder.Services.AddOptions<Webhooks.WebhookOptions>().BindConfiguration(Webhooks.WebhookOptions.Section);
+        builder.Services.AddHttpClient(Webhooks.WebhookOutbox.ClientName);
+        builder.Services.TryAddSingleton<Webhooks.WebhookOutbox>();
+        builder.Services.AddSingleton<IExperimentEvents>(s => s.GetRequiredService<Webhooks.WebhookOutbox>());
+        builder.Services.AddHostedService(s => s.GetRequiredService<Webhooks.WebhookOutbox>());
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(o =>

@@ -12,6 +12,7 @@ namespace HourNas.Experiments;
 public sealed class ExperimentGrain(
     [PersistentState("experiment", ExperimentGrain.Storage)] IPersistentState<ExperimentState> state,
     IStageCommandSender sender,
+    IEnumerable<IExperimentEvents> listeners,
     IOptions<CoordinatorPolicy> options,
     ILogger<ExperimentGrain> logger) : Grain, IExperimentGrain, IRemindable
 {
@@ -46,6 +47,7 @@ public sealed class ExperimentGrain(
         S.SubmittedAt = DateTimeOffset.UtcNow;
         S.TraceParent = traceParent;
         await StartStage(PipelineStages.First, attempt: 1);
+        Announce(LifecycleEvents.Submitted);
         return S;
     }
 
@@ -202,10 +204,12 @@ public sealed class ExperimentGrain(
         if (PipelineStages.After(step.Stage) is { } next)
         {
             await StartStage(next, attempt: 1);
+            Announce(LifecycleEvents.StageCompleted, stage);
             return false;
         }
         // Completed only once the report is written (Complete), so a client that sees Completed finds every file.
         await Save();
+        Announce(LifecycleEvents.StageCompleted, stage);
         return true;
     }
 
@@ -283,11 +287,13 @@ public sealed class ExperimentGrain(
                 stage.Stage, stage.Attempt, reason);
             QueueCancel(cancel);
             await StartStage(PipelineStages.Named(stage.Stage), stage.Attempt + 1);
+            Announce(LifecycleEvents.StageFailed, stage, reason);
             if (S.PendingCancel is not null) await SendPendingCancel();
             return true;
         }
         logger.LogWarning("Experiment {Id} failed in {Stage}: {Reason}", S.Id, stage.Stage, reason);
-        await Finish(ExperimentStatus.Failed, $"{stage.Stage}: {reason}{ofAttempts}", stopWorkers: cancel);
+        await Finish(ExperimentStatus.Failed, $"{stage.Stage}: {reason}{ofAttempts}", stopWorkers: cancel,
+            failedStage: stage);
         return false;
     }
 
@@ -360,16 +366,45 @@ public sealed class ExperimentGrain(
     }
 
     private async Task Finish(ExperimentStatus status, string? reason, DateTimeOffset? endedAt = null,
-        CancelExperiment? stopWorkers = null)
+        CancelExperiment? stopWorkers = null, StageRecord? failedStage = null)
     {
         S.Status = status;
         S.FailureReason = reason;
         S.EndedAt = endedAt ?? DateTimeOffset.UtcNow;
         QueueCancel(stopWorkers);
         await Save();
+        if (failedStage is not null)
+            Announce(LifecycleEvents.StageFailed, failedStage, failedStage.Failures.LastOrDefault());
+        Announce(status switch
+        {
+            ExperimentStatus.Completed => LifecycleEvents.Completed,
+            ExperimentStatus.Cancelled => LifecycleEvents.Cancelled,
+            _ => LifecycleEvents.Failed,
+        }, reason: reason);
         await UpdateCatalog();
         if (S.PendingCancel is not null) await SendPendingCancel();
         if (S.PendingCancel is null) await StopWatching();
+    }
+
+    /// <summary>
+    /// Tells the listeners of a transition just stored. After the write, so nothing is announced that did not
+    /// happen; a listener that fails is logged, never the experiment's problem.
+    /// </summary>
+    private void Announce(string type, StageRecord? stage = null, string? reason = null)
+    {
+        var e = LifecycleEvent.Of(S, type, stage, reason);
+        foreach (var listener in listeners)
+        {
+            try
+            {
+                listener.Announce(e);
+            }
+            catch (Exception x)
+            {
+                logger.LogWarning(x, "Experiment {Id}: the {Type} event was not taken by {Listener}", Id, type,
+                    listener.GetType().Name);
+            }
+        }
     }
 
     private IExperimentCatalogGrain Catalog => GrainFactory.GetGrain<IExperimentCatalogGrain>(0);
