@@ -122,14 +122,14 @@ internal static class ClientCommands
         command.SetAction(parse => cli.Guard(() =>
         {
             using var client = Client(parse, coordinator);
-            var written = 0;
-            string? lastStage = null;
+            using var view = ProgressView.For(cli, json: false);
             while (true)
             {
                 var state = client.Get(parse.GetValue(id)!).GetAwaiter().GetResult();
-                written = ExperimentOutput.WriteNews(cli.Error, state, written, ref lastStage);
+                view.Show(state);
                 if (state.IsFinished)
                 {
+                    view.Dispose();
                     ExperimentOutput.WriteSummary(
                         cli.Console, state, $"{client.Address}experiments/{state.Id}/artifacts");
                     return state.Status == ExperimentStatus.Completed ? 0 : HournasCli.Failure;

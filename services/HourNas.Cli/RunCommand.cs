@@ -72,13 +72,12 @@ internal static class RunCommand
             Console.CancelKeyPress += onCancel;
             try
             {
-                var written = 0;
-                string? lastStage = null;
+                using var view = ProgressView.For(cli, json);
                 while (true)
                 {
                     state = await experiments.Get(state.Id)
                         ?? throw new InvalidOperationException($"experiment {state.Id} vanished");
-                    written = ExperimentOutput.WriteNews(cli.Error, state, written, ref lastStage);
+                    view.Show(state);
                     if (state.IsFinished) break;
                     if (interrupt.IsCancellationRequested)
                     {

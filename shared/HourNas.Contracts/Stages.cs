@@ -92,6 +92,15 @@ public static class ProgressPhases
     public const string Search = "search";
 
     public static readonly IReadOnlyList<string> All = [Received, Started, Train, Epoch, Search];
+
+    /// <summary>
+    /// How much of a stage a report says is done, in [0, 1]: Epoch is 1-based and Step counts inside it; a search
+    /// reports its candidates as the steps of its one epoch. NaN when the report has no steps.
+    /// </summary>
+    public static double Fraction(int epoch, int epochs, int step, int steps) =>
+        steps <= 0
+            ? double.NaN
+            : Math.Clamp((Math.Max(epoch - 1, 0) + (double)step / steps) / Math.Max(epochs, 1), 0, 1);
 }
 
 /// <summary>Every command and event of the pipeline names its experiment and the stage attempt it belongs to.</summary>

@@ -83,9 +83,8 @@ public static class StageTelemetry
                 if (double.IsFinite(p.Accuracy)) Accuracy = p.Accuracy;
                 if (p.ImagesPerSecond > 0) ImagesPerSecond = p.ImagesPerSecond;
             }
-            // Epoch is 1-based and Step counts inside it; a search reports candidates as steps of its one epoch.
-            if (p.Steps > 0)
-                Done = Math.Clamp((Math.Max(p.Epoch - 1, 0) + (double)p.Step / p.Steps) / Math.Max(p.Epochs, 1), 0, 1);
+            if (ProgressPhases.Fraction(p.Epoch, p.Epochs, p.Step, p.Steps) is var done && double.IsFinite(done))
+                Done = done;
         }
 
         public void Dispose() => Runs.TryRemove(this, out _);
