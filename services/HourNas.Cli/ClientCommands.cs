@@ -8,7 +8,8 @@ using Spectre.Console;
 namespace HourNas.Cli;
 
 /// <summary>
-/// <c>hournas submit | status | watch | list | cancel | export</c>: the coordinator's HTTP API from the shell.
+/// <c>hournas submit | status | watch | list | cancel | export | compare</c>: the coordinator's HTTP API from the
+/// shell.
 /// </summary>
 internal static class ClientCommands
 {
@@ -39,6 +40,7 @@ internal static class ClientCommands
         yield return List(cli);
         yield return Cancel(cli);
         yield return Export(cli);
+        yield return Compare(cli);
     }
 
     private static Command Submit(HournasCli cli)
@@ -163,6 +165,68 @@ internal static class ClientCommands
             return 0;
         }));
         return command;
+    }
+
+    private static Command Compare(HournasCli cli)
+    {
+        var ids = new Argument<string[]>("ids")
+        {
+            Description = $"experiment ids (1 to {Coordination.Reports.ExperimentComparison.MaxExperiments})",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var coordinator = Coordinator();
+        var json = HournasCli.Options.Json();
+        var command = new Command(
+            "compare", "experiments side by side: results, stage seconds, the spec fields that differ")
+        {
+            ids,
+            coordinator,
+            json,
+        };
+        command.SetAction(parse => cli.Guard(() =>
+        {
+            using var client = Client(parse, coordinator);
+            var chosen = parse.GetValue(ids)!.Distinct(StringComparer.Ordinal).ToArray();
+            if (chosen.Length > Coordination.Reports.ExperimentComparison.MaxExperiments)
+                throw new ArgumentException(
+                    $"compare takes at most {Coordination.Reports.ExperimentComparison.MaxExperiments} experiments");
+            var states = chosen.Select(id => client.Get(id).GetAwaiter().GetResult()).ToArray();
+            var comparison = Coordination.Reports.ExperimentComparison.Of(states);
+            if (parse.GetValue(json))
+            {
+                cli.Out.WriteLine(JsonSerializer.Serialize(comparison, PipelineJson.Options));
+                return 0;
+            }
+            var results = new Table().AddColumns("experiment", "status", "test top-1", "MFLOPs", "params",
+                "latency ms", "search s", "retrain s", "genotype");
+            foreach (var e in comparison.Experiments)
+                results.AddRow(Markup.Escape(e.Id), e.Status.ToString(), F(e.Top1, "P2"), F(e.MFlops, "F2"),
+                    e.Params?.ToString("N0", CultureInfo.InvariantCulture) ?? "", F(e.LatencyMilliseconds, "F2"),
+                    F(e.SearchSeconds, "F0"), F(e.RetrainSeconds, "F0"), Markup.Escape(e.Genotype ?? ""));
+            cli.Console.Write(results);
+            var stages = new Table().AddColumn("experiment");
+            foreach (var stage in Contracts.PipelineStages.Sequence) stages.AddColumn($"{stage.Name} s");
+            foreach (var e in comparison.Experiments)
+                stages.AddRow([Markup.Escape(e.Id), .. e.StageSeconds.Values.Select(v => F(v, "F1"))]);
+            cli.Console.Write(stages);
+            if (comparison.SpecDifferences.Count == 0)
+                cli.Console.WriteLine("the specs are the same");
+            else
+            {
+                var differences = new Table().AddColumn("spec field");
+                foreach (var e in comparison.Experiments) differences.AddColumn(Markup.Escape(e.Id));
+                foreach (var (field, values) in comparison.SpecDifferences)
+                    differences.AddRow([Markup.Escape(field), .. values.Select(v => Markup.Escape(v ?? "(unset)"))]);
+                cli.Console.Write(differences);
+            }
+            cli.Console.WriteLine($"page: {client.Address}ui/compare?ids=" +
+                string.Join(',', chosen.Select(Uri.EscapeDataString)));
+            return 0;
+        }));
+        return command;
+
+        static string F(double? value, string format) =>
+            value?.ToString(format, CultureInfo.InvariantCulture) ?? "";
     }
 
     private static Command Cancel(HournasCli cli)

@@ -25,6 +25,34 @@ public static class ExperimentPages
         // Pages for people: not part of the API's description.
         var pages = app.MapGroup("").ExcludeFromDescription();
         pages.MapGet("/ui", async (ExperimentService experiments) => Html(ListPage(await experiments.List())));
+        pages.MapGet("/ui/compare", async (HttpRequest request, ExperimentService experiments) =>
+        {
+            var ids = CompareIds(request.Query["ids"]);
+            if (ids.Count is 0 or > ExperimentComparison.MaxExperiments)
+                return Html(Page("Compare experiments",
+                    $"<p>Name 1 to {ExperimentComparison.MaxExperiments} experiments: " +
+                    "<code>/ui/compare?ids=a,b</code>, or tick them on <a href=\"/ui\">the list</a>.</p>",
+                    refresh: false), StatusCodes.Status400BadRequest);
+            var states = new List<ExperimentState>();
+            foreach (var id in ids)
+            {
+                ExperimentState? state;
+                try
+                {
+                    state = await experiments.Get(id);
+                }
+                catch (ArgumentException e)
+                {
+                    return Html(Page("Bad experiment id", $"<p>{E(e.Message)}</p>", refresh: false),
+                        StatusCodes.Status400BadRequest);
+                }
+                if (state is null)
+                    return Html(Page("No such experiment", $"<p>No experiment '{E(id)}'.</p>", refresh: false),
+                        StatusCodes.Status404NotFound);
+                states.Add(state);
+            }
+            return Html(ComparePage(ExperimentComparison.Of(states)));
+        });
         pages.MapGet("/ui/experiments/{id}", async (string id, ExperimentService experiments, ArtifactStore store) =>
         {
             ExperimentState? state;
@@ -50,18 +78,73 @@ public static class ExperimentPages
         return app;
     }
 
+    /// <summary>Ids from <c>ids=a,b</c> or <c>ids=a&amp;ids=b</c> (the list page's form), each once.</summary>
+    public static IReadOnlyList<string> CompareIds(IEnumerable<string?> values) =>
+    [
+        .. values.SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries |
+            StringSplitOptions.TrimEntries)).Distinct(StringComparer.Ordinal),
+    ];
+
+    public static string ComparePage(ExperimentComparison comparison)
+    {
+        var body = new StringBuilder("<p><a href=\"/ui\">All experiments</a></p>\n<h2>Results</h2>\n<table>" +
+            "<tr><th>experiment</th><th>preset</th><th>status</th><th>test top-1</th><th>top-5</th>" +
+            "<th>MFLOPs</th><th>params</th><th>latency</th><th>search s</th><th>retrain s</th>" +
+            "<th>genotype</th></tr>\n");
+        foreach (var e in comparison.Experiments)
+            body.Append(CultureInfo.InvariantCulture,
+                $"<tr><td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td>" +
+                $"<td>{E(e.Preset)}</td><td class=\"{e.Status}\">{e.Status}</td><td>{e.Top1:P2}</td>" +
+                $"<td>{e.Top5:P2}</td><td>{e.MFlops:F2}</td><td>{e.Params:N0}</td>" +
+                $"<td>{(e.LatencyMilliseconds is { } ms ? $"{ms:F2} ms" : "")}</td><td>{e.SearchSeconds:F0}</td>" +
+                $"<td>{e.RetrainSeconds:F0}</td><td><code>{E(e.Genotype ?? "")}</code></td></tr>\n");
+        body.Append("</table>\n<h2>Stage seconds</h2>\n<table><tr><th>experiment</th>");
+        foreach (var stage in PipelineStages.Sequence) body.Append($"<th>{E(stage.Name)}</th>");
+        body.Append("</tr>\n");
+        foreach (var e in comparison.Experiments)
+        {
+            body.Append($"<tr><td>{E(e.Id)}</td>");
+            foreach (var seconds in e.StageSeconds.Values)
+                body.Append(CultureInfo.InvariantCulture, $"<td>{seconds:F1}</td>");
+            body.Append("</tr>\n");
+        }
+        body.Append("</table>\n<h2>Spec differences</h2>\n");
+        if (comparison.SpecDifferences.Count == 0)
+            body.Append("<p>The specs are the same.</p>\n");
+        else
+        {
+            body.Append("<table><tr><th>field</th>");
+            foreach (var e in comparison.Experiments) body.Append($"<th>{E(e.Id)}</th>");
+            body.Append("</tr>\n");
+            foreach (var (field, values) in comparison.SpecDifferences)
+                body.Append($"<tr><th>{E(field)}</th>")
+                    .Append(string.Concat(values.Select(v => $"<td><code>{E(v ?? "(unset)")}</code></td>")))
+                    .Append("</tr>\n");
+            body.Append("</table>\n");
+        }
+        body.Append("<h2>Test top-1 against FLOPs</h2>\n").Append(Plots.Svg(comparison.AccuracyVsFlops()));
+        return Page("Compare experiments", body.ToString(),
+            refresh: comparison.Experiments.Any(e =>
+                e.Status is ExperimentStatus.Submitted or ExperimentStatus.Running));
+    }
+
     public static string ListPage(IReadOnlyList<ExperimentSummary> experiments)
     {
         var body = new StringBuilder(
-            "<table><tr><th>experiment</th><th>preset</th><th>status</th><th>stage</th>" +
+            "<form action=\"/ui/compare\" method=\"get\">" +
+            "<table><tr><th></th><th>experiment</th><th>preset</th><th>status</th><th>stage</th>" +
             "<th>submitted (UTC)</th><th>ended</th><th>test top-1</th></tr>\n");
         foreach (var e in experiments.OrderByDescending(e => e.SubmittedAt))
             body.Append(CultureInfo.InvariantCulture,
-                $"<tr><td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td>" +
+                $"<tr><td><input type=\"checkbox\" name=\"ids\" value=\"{E(e.Id)}\"></td>" +
+                $"<td><a href=\"/ui/experiments/{Uri.EscapeDataString(e.Id)}\">{E(e.Id)}</a></td>" +
                 $"<td>{E(e.Preset)}</td><td class=\"{e.Status}\">{e.Status}</td>" +
                 $"<td>{E(e.CurrentStage ?? "")}</td><td>{e.SubmittedAt:yyyy-MM-dd HH:mm:ss}</td>" +
                 $"<td>{e.EndedAt:HH:mm:ss}</td><td>{e.Top1:P2}</td></tr>\n");
         body.Append("</table>");
+        if (experiments.Count > 1)
+            body.Append("<p><button type=\"submit\">Compare the ticked experiments</button></p>");
+        body.Append("</form>");
         if (experiments.Count == 0)
             body.Append("<p>No experiments yet: <code>hournas submit --preset smoke</code>.</p>");
         return Page(

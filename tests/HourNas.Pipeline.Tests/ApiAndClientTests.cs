@@ -135,6 +135,46 @@ public sealed class ApiAndClientTests(CoordinatorHost host) : IClassFixture<Coor
     }
 
     [Fact]
+    public async Task Compare_puts_experiments_side_by_side_in_the_cli_and_on_a_page()
+    {
+        Assert.Equal(0, host.Cli("submit", "--preset", "smoke", "--id", "cmp-1", "--seed", "1").Exit);
+        Assert.Equal(0, host.Cli("submit", "--preset", "smoke", "--id", "cmp-2", "--seed", "2").Exit);
+        Assert.Equal(0, host.Cli("watch", "cmp-1", "--interval", "0.3").Exit);
+        Assert.Equal(0, host.Cli("watch", "cmp-2", "--interval", "0.3").Exit);
+
+        var json = host.Cli("compare", "cmp-1", "cmp-2", "--json");
+        Assert.True(json.Exit == 0, json.Error);
+        var comparison = JsonDocument.Parse(json.Out).RootElement;
+        var experiments = comparison.GetProperty("experiments").EnumerateArray().ToArray();
+        Assert.Equal(["cmp-1", "cmp-2"], experiments.Select(e => e.GetProperty("id").GetString()));
+        Assert.All(experiments, e => Assert.InRange(e.GetProperty("top1").GetDouble(), 0.2, 1.0));
+        Assert.All(experiments, e => Assert.True(e.GetProperty("searchSeconds").GetDouble() > 0));
+        // Only what differs: the seed, not the preset.
+        var differences = comparison.GetProperty("specDifferences");
+        Assert.Equal(["seed"], differences.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["1", "2"], differences.GetProperty("seed").EnumerateArray().Select(v => v.GetString()));
+
+        var table = host.Cli("compare", "cmp-1", "cmp-2");
+        Assert.True(table.Exit == 0, table.Error);
+        Assert.Contains("cmp-2", table.Out);
+        Assert.Contains("spec field", table.Out);
+        Assert.Contains($"page: {host.Address}/ui/compare?ids=cmp-1,cmp-2", table.Out);
+        Assert.NotEqual(0, host.Cli("compare", "cmp-1", "no-such").Exit);
+
+        var page = await host.Http.GetAsync("ui/compare?ids=cmp-1,cmp-2");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("/ui/experiments/cmp-2", html);
+        Assert.Contains("<th>seed</th>", html);
+        Assert.Contains("<svg", html);
+        // The list page's form sends ids=a&ids=b.
+        Assert.Equal(HttpStatusCode.OK, (await host.Http.GetAsync("ui/compare?ids=cmp-1&ids=cmp-2")).StatusCode);
+        Assert.Contains("name=\"ids\" value=\"cmp-1\"", await host.Http.GetStringAsync("ui"));
+        Assert.Equal(HttpStatusCode.BadRequest, (await host.Http.GetAsync("ui/compare?ids=")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await host.Http.GetAsync("ui/compare?ids=cmp-1,nope")).StatusCode);
+    }
+
+    [Fact]
     public async Task Bad_requests_get_a_status_and_a_message_naming_the_problem()
     {
         var unknownPreset = await host.Http.PostAsJsonAsync(
