@@ -12,7 +12,7 @@ namespace HourNas.Coordination;
 /// The API's machine-readable description: an OpenAPI document at <c>/openapi/v1.json</c> (generated from the
 /// endpoints' metadata by Microsoft.AspNetCore.OpenApi, with the API keys as security schemes and example
 /// requests), and a browsable reference at <c>/scalar</c> whose script the coordinator serves itself: no fonts
-/// from a CDN, no telemetry.
+/// from a CDN, no telemetry, none of the hosted services the page can link to.
 /// </summary>
 public static class ExperimentApiDescription
 {
@@ -95,7 +95,11 @@ public static class ExperimentApiDescription
             .WithTitle("HourNas coordinator API")
             .WithOpenApiRoutePattern(DocumentPath)
             .DisableDefaultFonts()
-            .DisableTelemetry());
+            .DisableTelemetry()
+            // The page's links to Scalar's hosted services (AI agent, MCP, SDK generation, developer tools).
+            .DisableAgent()
+            .DisableMcp()
+            .HideDeveloperTools());
         return app;
     }
 }

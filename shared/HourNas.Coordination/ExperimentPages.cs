@@ -87,7 +87,8 @@ public static class ExperimentPages
 
     public static string ComparePage(ExperimentComparison comparison)
     {
-        var body = new StringBuilder("<p><a href=\"/ui\">All experiments</a></p>\n<h2>Results</h2>\n<table>" +
+        var body = new StringBuilder(
+            "<p><a href=\"/ui\">All experiments</a></p>\n<h2>Results</h2>\n<table class=\"compare\">" +
             "<tr><th>experiment</th><th>preset</th><th>status</th><th>test top-1</th><th>top-5</th>" +
             "<th>MFLOPs</th><th>params</th><th>latency</th><th>search s</th><th>retrain s</th>" +
             "<th>genotype</th></tr>\n");
@@ -248,6 +249,7 @@ public static class ExperimentPages
         table { border-collapse: collapse; margin: 0.5em 0 1em; }
         th, td { border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; vertical-align: top; }
         td { overflow-wrap: anywhere; }
+        .compare td { white-space: nowrap; } .compare td code { white-space: normal; }
         .facts th { color: #555; font-weight: normal; }
         .Completed { color: #1a7f37; } .Running, .Submitted { color: #0b5cad; } .Failed, .Cancelled { color: #b42318; }
         svg { display: block; margin: 0.5em 0 1.5em; }
