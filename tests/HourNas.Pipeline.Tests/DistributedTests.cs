@@ -105,7 +105,7 @@ public sealed class DistributedScenario : IAsyncLifetime
         var finished = await Task.WhenAny(
             started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         if (finished != started.Task) throw new InvalidOperationException($"worker {name} did not start:\n{log}");
-        if (_prometheus is not null && address is not null) await _prometheus.Scrape(address);
+        if (address is not null) ScrapeWithPrometheus(address);
         return process;
     }
 
@@ -136,7 +136,7 @@ public sealed class DistributedScenario : IAsyncLifetime
         app.MapDefaultEndpoints();
         app.MapExperimentApi();
         await app.StartAsync();
-        if (_prometheus is not null) await _prometheus.Scrape(app.Urls.Single());
+        ScrapeWithPrometheus(app.Urls.Single());
         return app;
     }
 
@@ -281,8 +281,8 @@ public sealed class DistributedScenario : IAsyncLifetime
                 _b = await Waits.Until(() => Get(restarted!, IdB), s => s.IsFinished, timeout, "B finishing");
                 _listed = await restarted!.Services.GetRequiredService<ExperimentService>().List();
             });
-            if (!_errors.ContainsKey("prometheus"))
-                await Run("prometheus", () => QueryPrometheus(_prometheus!));
+            if (!_errors.ContainsKey("prometheus") && _prometheus is not null)
+                await Run("prometheus", () => QueryPrometheus(_prometheus));
             foreach (var s in _a.Stages.Concat(_b?.Stages ?? []))
                 Note($"  {s.Stage} {s.StartedAt:HH:mm:ss.f}-{s.EndedAt:HH:mm:ss.f} on {string.Join(',', s.Workers)}");
 
@@ -312,6 +312,20 @@ public sealed class DistributedScenario : IAsyncLifetime
         else if (!survived)
         {
             await coordinator.DisposeAsync();
+        }
+    }
+
+    /// <summary>Tells Prometheus of a service; a failure there fails only the Prometheus fact.</summary>
+    private void ScrapeWithPrometheus(string address)
+    {
+        if (_prometheus is null) return;
+        try
+        {
+            _prometheus.Scrape(address);
+        }
+        catch (Exception e)
+        {
+            lock (_errors) _errors.TryAdd("prometheus", e);
         }
     }
 

@@ -78,16 +78,19 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Adds a service's base address (http://host:port) to the scraped targets.</summary>
-    public async Task Scrape(string address)
+    /// <summary>
+    /// Adds a service's base address (http://host:port) to the scraped targets. Services start in parallel: the file
+    /// is rewritten whole under one lock, and moved into place so Prometheus never reads half of it.
+    /// </summary>
+    public void Scrape(string address)
     {
         var uri = new Uri(address);
-        lock (_targets) _targets.Add($"{uri.Host}:{uri.Port}");
-        string[] all;
-        lock (_targets) all = [.. _targets];
-        // Written whole and moved into place: Prometheus must never read half a file.
-        await File.WriteAllTextAsync(TargetsFile + ".tmp", JsonSerializer.Serialize(new[] { new { targets = all } }));
-        File.Move(TargetsFile + ".tmp", TargetsFile, overwrite: true);
+        lock (_targets)
+        {
+            _targets.Add($"{uri.Host}:{uri.Port}");
+            File.WriteAllText(TargetsFile + ".tmp", JsonSerializer.Serialize(new[] { new { targets = _targets } }));
+            File.Move(TargetsFile + ".tmp", TargetsFile, overwrite: true);
+        }
     }
 
     /// <summary>An instant PromQL query: each series' labels and value.</summary>
