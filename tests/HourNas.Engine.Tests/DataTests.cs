@@ -182,6 +182,34 @@ public class DataTests
         Assert.Contains("empty", e.Message);
     }
 
+    [Theory]
+    [InlineData(SKEncodedImageFormat.Jpeg, "cut.jpg")]
+    [InlineData(SKEncodedImageFormat.Png, "cut.png")]
+    public void A_truncated_image_is_an_error_not_a_black_picture(SKEncodedImageFormat format, string name)
+    {
+        using var dir = new TempFolder();
+        Directory.CreateDirectory(dir.File("cat"));
+        // Noise, so the encoded file is large and its first half holds only part of the picture.
+        using var bitmap = new SKBitmap(256, 256);
+        var rng = new Random(5);
+        for (var y = 0; y < 256; y++)
+            for (var x = 0; x < 256; x++)
+                bitmap.SetPixel(x, y, new SKColor((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256)));
+        using var encoded = bitmap.Encode(format, 90);
+        var bytes = encoded.ToArray();
+        File.WriteAllBytes(dir.File($"cat/{name}"), bytes[..(bytes.Length / 2)]);
+        var folder = new ImageFolder(dir.Path, 64, 3);
+        var pixels = new byte[3 * 64 * 64];
+        var e = Assert.Throws<DataException>(() => folder.Read(0, pixels, augment: false, new Rng(1)));
+        Assert.Contains(name, e.Message);
+        Assert.Contains("incomplete", e.Message);
+
+        // The whole file decodes.
+        File.WriteAllBytes(dir.File($"cat/{name}"), bytes);
+        folder.Read(0, pixels, augment: false, new Rng(1));
+        Assert.Contains(pixels, p => p > 0);
+    }
+
     [Fact]
     public void A_dataset_that_does_not_fit_the_skeleton_is_rejected()
     {

@@ -106,17 +106,34 @@ public sealed class ImageFolder : IImageSource
         }
     }
 
+    /// <summary>
+    /// Decodes the whole file or fails: SkiaSharp's one-call decoders return a partly black picture for a file cut
+    /// short, which would train and test silently on garbage; the codec says whether the decode was complete.
+    /// </summary>
     private static SKBitmap Decode(string path)
     {
+        SKData data;
         try
         {
-            using var stream = File.OpenRead(path);
-            return SKBitmap.Decode(stream)
-                ?? throw new DataException($"{path}: not a decodable JPEG or PNG (truncated or corrupt)");
+            data = SKData.CreateCopy(File.ReadAllBytes(path));
         }
         catch (IOException e)
         {
             throw new DataException($"{path}: cannot be read: {e.Message}");
+        }
+        using (data)
+        {
+            using var codec = SKCodec.Create(data)
+                ?? throw new DataException($"{path}: not a decodable JPEG or PNG (corrupt, or not an image)");
+            var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888,
+                SKAlphaType.Unpremul);
+            var bitmap = new SKBitmap(info);
+            var result = codec.GetPixels(info, bitmap.GetPixels());
+            if (result == SKCodecResult.Success) return bitmap;
+            bitmap.Dispose();
+            throw new DataException(result == SKCodecResult.IncompleteInput
+                ? $"{path}: incomplete image (the file ends before the picture does: truncated?)"
+                : $"{path}: incomplete or corrupt image ({result})");
         }
     }
 
