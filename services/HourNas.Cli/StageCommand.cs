@@ -263,7 +263,11 @@ internal static class StageCommand
         RetrainResult r =>
             $"retrain: {r.Genotype} ({r.MFlops:F2} MFLOPs, {r.Params:N0} params): test top-1 {r.Top1:P2}, " +
             $"top-5 {r.Top5:P2}, latency {r.LatencyMilliseconds:F2} ms, {r.ImagesPerSecond:F0} img/s, " +
-            $"{r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}, {r.Onnx}",
+            $"{r.Cost.Seconds:F0} s; weights {r.Weights}, {r.PyTorchWeights}, {r.Onnx}" +
+            (r.BatchNorm is { } bn
+                ? $"{Environment.NewLine}note: {bn.Steps} training steps, fewer than {bn.MinSteps}: BatchNorm " +
+                    $"statistics re-estimated on {bn.Batches} training batches before testing"
+                : ""),
         AblationResult r => string.Join(Environment.NewLine,
             [$"ablation of {r.Genotype}: baseline test top-1 {r.BaselineTop1:P2}", .. r.Blocks.Select(b =>
                 $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): " +

@@ -42,7 +42,8 @@ public sealed record ModelCard(
     long TrainSetImages,
     TrainSettings Recipe,
     ulong Seed,
-    ModelFiles Files)
+    ModelFiles Files,
+    BatchNormNote? BatchNorm = null)
 {
     public const string FormatName = "hournas-model/1";
 
@@ -60,7 +61,7 @@ public sealed record ModelCard(
             ctx.Data.ClassNames, result.MFlops, result.Params,
             new ModelLatency(result.LatencyMilliseconds, ctx.Device.ToString(), get_num_threads(), 1),
             result.Top1, result.Top5, (int)result.Cost.EvalImages, ctx.FullTrain.Count, ctx.Train, ctx.Seed,
-            ModelFiles.Default);
+            ModelFiles.Default, result.BatchNorm);
     }
 
     public static ModelCard Read(string path)

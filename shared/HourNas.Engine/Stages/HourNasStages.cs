@@ -169,6 +169,7 @@ public static class HourNasStages
         var training = new Trainer(net, ctx.Train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"),
                 ctx.Progress)
             .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation);
+        var batchNorm = ReestimateBatchNormIfShort(ctx, space, net, training);
         var accuracy = Evaluator.Evaluate(net, ctx.Data.Test, ctx.Normalization, ctx.Device,
             channelsLast: ctx.Train.ChannelsLast);
         var latency = Evaluator.LatencyMilliseconds(net, space.Skeleton, ctx.Device);
@@ -183,10 +184,28 @@ public static class HourNasStages
         var result = new RetrainResult(space.Skeleton.Name, genotype.ToString(), cost.MFlops, cost.Params,
             accuracy.Top1, accuracy.Top5, latency, training.ImagesPerSecond, training,
             new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, accuracy.Images), weights, pyWeights,
-            onnx);
+            onnx, batchNorm);
         WriteResult(ctx, result, null);
         ModelCard.Create(ctx, space, result).Write(ctx.PathFor(ModelCard.FileName));
         return result;
+    }
+
+    /// <summary>
+    /// A short training leaves BatchNorm's running statistics describing its first steps' weights: re-estimated on
+    /// training batches (the weights stay) when the run had fewer steps than the preset's
+    /// <see cref="Recipe.BatchNormMinSteps"/>, so the test measures the weights, not the lag. Null when not needed.
+    /// </summary>
+    private static BatchNormNote? ReestimateBatchNormIfShort(StageContext ctx, ArchitectureSpace space,
+        SuperNet net, TrainResult training)
+    {
+        var minSteps = space.Skeleton.Recipe?.BatchNormMinSteps ?? Recipe.DefaultBatchNormMinSteps;
+        var steps = (training.ImagesSeen + ctx.Train.BatchSize - 1) / ctx.Train.BatchSize;
+        if (steps >= minSteps) return null;
+        // As many batches as the cumulative average needs to settle, never more than one pass over the data.
+        var batches = (int)Math.Clamp((ctx.FullTrain.Count + ctx.Train.BatchSize - 1) / ctx.Train.BatchSize, 1, 50);
+        Evaluator.RecalibrateBatchNorm(net, ctx.FullTrain, ctx.Normalization, ctx.Device, batches,
+            ctx.Train.BatchSize, ctx.Seed, ctx.Train.ChannelsLast);
+        return new BatchNormNote(steps, minSteps, batches);
     }
 
     /// <summary>
@@ -207,9 +226,11 @@ public static class HourNasStages
         }
         else
         {
-            trainImages = new Trainer(net, ctx.Train, ctx.Device, "ablation", ctx.Seed, ctx.PathFor("checkpoint"),
+            var training = new Trainer(net, ctx.Train, ctx.Device, "ablation", ctx.Seed, ctx.PathFor("checkpoint"),
                     ctx.Progress)
-                .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation).ImagesSeen;
+                .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation);
+            trainImages = training.ImagesSeen;
+            ReestimateBatchNormIfShort(ctx, space, net, training);
         }
         var test = ctx.Data.Test;
         var baseline = Evaluator.Evaluate(net, test, ctx.Normalization, ctx.Device,

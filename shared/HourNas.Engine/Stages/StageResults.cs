@@ -52,7 +52,14 @@ public sealed record RetrainResult(
     StageCost Cost,
     string Weights,
     string PyTorchWeights,
-    string Onnx);
+    string Onnx,
+    BatchNormNote? BatchNorm = null);
+
+/// <summary>
+/// Said in a result whose BatchNorm statistics were re-estimated before testing: the training ran
+/// <see cref="Steps"/> steps, fewer than <see cref="MinSteps"/>, and <see cref="Batches"/> training batches set them.
+/// </summary>
+public sealed record BatchNormNote(long Steps, int MinSteps, int Batches);
 
 public sealed record AblationRow(int Block, int Stage, string Operation, bool Vital, double Top1, double Drop);
 
