@@ -51,7 +51,8 @@ internal sealed class SpecOptions
     };
     private readonly Option<double> _lr = new("--lr")
     {
-        Description = "peak learning rate",
+        Description = "peak learning rate at the preset's reference batch (its recipe's, else 128), scaled " +
+            "linearly with the batch size",
         DefaultValueFactory = _ => Defaults.LearningRate,
     };
     private readonly Option<int?> _population = new("--population")

@@ -76,7 +76,8 @@ internal static class StageCommand
         };
         var lr = new Option<double>("--lr")
         {
-            Description = "peak learning rate",
+            Description = "peak learning rate at the preset's reference batch (128 unless its recipe says; " +
+                "scaled linearly with --batch-size)",
             DefaultValueFactory = _ => new ExperimentSpec().LearningRate,
         };
         var population = new Option<int?>("--population")
@@ -135,7 +136,9 @@ internal static class StageCommand
             var runtimeDevice = TorchRuntime.Initialize(parse.GetValue(device));
             var dataset = Datasets.Open(parse.GetValue(data), space.Skeleton);
             var train = new TrainSettings(Epochs: parse.GetValue(epochs) ?? (stage is "retrain" or "ablation" ? 5 : 3),
-                BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr));
+                BatchSize: parse.GetValue(batch), LearningRate: parse.GetValue(lr),
+                ReferenceBatchSize:
+                    space.Skeleton.Recipe?.ReferenceBatchSize ?? TrainSettings.DefaultReferenceBatchSize);
             var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages),
                 parse.GetValue(minFraction), parse.GetValue(population), parse.GetValue(generations),
                 parse.GetValue(randomCandidates)) with

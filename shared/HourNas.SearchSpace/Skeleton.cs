@@ -37,7 +37,8 @@ public sealed record Recipe(
     int? Population = null,
     int? Generations = null,
     int? ValidationImages = null,
-    int? BatchNormMinSteps = null)
+    int? BatchNormMinSteps = null,
+    int? ReferenceBatchSize = null)
 {
     /// <summary>
     /// A network trained for fewer steps than this has its BatchNorm statistics re-estimated on training batches

@@ -3,17 +3,20 @@ using HourNas.Engine.Networks;
 using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.Pipeline;
+using HourNas.SearchSpace;
 
 namespace HourNas.Workers;
 
 /// <summary>From a resolved <see cref="ExperimentSpec"/> to the engine's settings.</summary>
 public static class EngineSettings
 {
-    public static TrainSettings Training(ExperimentSpec spec, bool retrain) => new(
+    /// <summary>The spec's learning rate is for the preset's reference batch (linear scaling rule).</summary>
+    public static TrainSettings Training(ExperimentSpec spec, bool retrain, Recipe? recipe) => new(
         Epochs: (retrain ? spec.RetrainEpochs : spec.SearchEpochs)
             ?? (retrain ? ExperimentSpecs.DefaultRetrainEpochs : ExperimentSpecs.DefaultSearchEpochs),
         BatchSize: spec.BatchSize ?? ExperimentSpecs.DefaultBatchSize,
-        LearningRate: spec.LearningRate);
+        LearningRate: spec.LearningRate,
+        ReferenceBatchSize: recipe?.ReferenceBatchSize ?? TrainSettings.DefaultReferenceBatchSize);
 
     public static SearchSettings Search(ExperimentSpec spec) =>
         SearchSettings.Create(spec.SearchEpochs ?? ExperimentSpecs.DefaultSearchEpochs,

@@ -232,7 +232,8 @@ public sealed class StageRun(
         var device = TorchRuntime.Initialize(spec.Device);
         return new StageContext(device, Services.Datasets.Open(data, skeleton),
             subfolder is null ? Folder : Path.Combine(Folder, subfolder),
-            spec.Seed, EngineSettings.Training(spec, retrain), spec.TrainLimit, Progress, Cancellation);
+            spec.Seed, EngineSettings.Training(spec, retrain, skeleton.Recipe), spec.TrainLimit, Progress,
+            Cancellation);
     }
 
     public ArtifactRef Artifact(string name, string path) => new(name, Services.Store.Relative(path));

@@ -88,6 +88,22 @@ public class TrainingTests(FashionMnistFixture fx)
     }
 
     [Fact]
+    public void The_learning_rate_scales_linearly_with_the_batch_from_the_presets_reference_batch()
+    {
+        // The imagenet preset gives its rate for batch 256: at batch 16 the peak is 16/256 of it.
+        var reference = Presets.Skeleton("imagenet").Recipe!.ReferenceBatchSize!.Value;
+        Assert.Equal(256, reference);
+        var small = new TrainSettings(BatchSize: 16, LearningRate: 0.1, WarmupEpochs: 1,
+            ReferenceBatchSize: reference);
+        Assert.Equal(0.00625, small.PeakLearningRate, 12);
+        Assert.Equal(0.00625, small.LearningRateAt(9, 100, 10), 12);
+        // At the reference batch (every other preset: 128 by default) the rate is as given.
+        Assert.Equal(0.1, new TrainSettings(LearningRate: 0.1).PeakLearningRate, 12);
+        Assert.Null(Presets.Skeleton("fashion-mnist").Recipe?.ReferenceBatchSize);
+        Assert.Throws<ArgumentException>(() => new TrainSettings(ReferenceBatchSize: 0).Validate());
+    }
+
+    [Fact]
     public void Recalibration_makes_running_statistics_the_average_over_its_batches()
     {
         var data = Small(512);

@@ -117,10 +117,10 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         var s = _settings;
         return optim.SGD(
             [
-                new SGD.ParamGroup(decayed, s.LearningRate, s.Momentum, 0, s.WeightDecay, s.Nesterov, false),
-                new SGD.ParamGroup(plain, s.LearningRate, s.Momentum, 0, 0, s.Nesterov, false),
+                new SGD.ParamGroup(decayed, s.PeakLearningRate, s.Momentum, 0, s.WeightDecay, s.Nesterov, false),
+                new SGD.ParamGroup(plain, s.PeakLearningRate, s.Momentum, 0, 0, s.Nesterov, false),
             ],
-            s.LearningRate, s.Momentum, 0, 0, s.Nesterov, false);
+            s.PeakLearningRate, s.Momentum, 0, 0, s.Nesterov, false);
     }
 }
 
