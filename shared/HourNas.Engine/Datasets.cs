@@ -69,7 +69,8 @@ public static class Datasets
         }
         else if (ImageFolder.LooksLike(folder))
         {
-            var (train, test) = ImageFolder.Load(folder, skeleton.InputSize, skeleton.InputChannels);
+            var (train, test) = ImageFolder.Load(folder, skeleton.InputSize, skeleton.InputChannels,
+                ImageAugmentation.Of(skeleton.Recipe));
             dataset = new Dataset(train, test, "imagefolder", train.ClassNames);
         }
         else

@@ -38,8 +38,14 @@ public sealed record Recipe(
     int? Generations = null,
     int? ValidationImages = null,
     int? BatchNormMinSteps = null,
-    int? ReferenceBatchSize = null)
+    int? ReferenceBatchSize = null,
+    double? Dropout = null,
+    double? ColourJitter = null,
+    string? Interpolation = null)
 {
+    /// <summary>The resize filters an image-folder preset may name.</summary>
+    public static readonly IReadOnlyList<string> Interpolations = ["bilinear", "bicubic"];
+
     /// <summary>
     /// A network trained for fewer steps than this has its BatchNorm statistics re-estimated on training batches
     /// before it is tested: after a few steps the running averages still describe the first steps' weights (a

@@ -8,14 +8,19 @@ namespace HourNas.Engine.Data;
 /// decoded with SkiaSharp to <see cref="Height"/> x <see cref="Width"/>. Training reads take a random resized crop
 /// (8% to 100% of the area, aspect 3/4 to 4/3) and a random horizontal flip; evaluation reads take the centre
 /// 87.5% square (the usual resize-then-centre-crop). A root with train/ and val/ sub-folders is a whole dataset.
+/// A preset's recipe may ask for bicubic resizing and colour jitter (<see cref="ImageAugmentation"/>), as the released
+/// HourNAS-F pipeline uses.
 /// </summary>
 public sealed class ImageFolder : IImageSource
 {
     private static readonly string[] Extensions = [".jpg", ".jpeg", ".png"];
     private readonly (string Path, int Label)[] _items;
 
-    public ImageFolder(string folder, int size, int channels)
+    private readonly ImageAugmentation _augmentation;
+
+    public ImageFolder(string folder, int size, int channels, ImageAugmentation? augmentation = null)
     {
+        _augmentation = augmentation ?? ImageAugmentation.Default;
         if (!Directory.Exists(folder)) throw new DataException($"image folder '{folder}' does not exist");
         if (channels is not (1 or 3))
             throw new DataException(
@@ -41,10 +46,11 @@ public sealed class ImageFolder : IImageSource
     public static bool LooksLike(string root) => Directory.Exists(Path.Combine(root, "train"));
 
     /// <summary>A root with train/ and val/ (the test split, as ImageNet's validation set is used).</summary>
-    public static (ImageFolder Train, ImageFolder Test) Load(string root, int size, int channels)
+    public static (ImageFolder Train, ImageFolder Test) Load(string root, int size, int channels,
+        ImageAugmentation? augmentation = null)
     {
-        var train = new ImageFolder(Path.Combine(root, "train"), size, channels);
-        var test = new ImageFolder(Path.Combine(root, "val"), size, channels);
+        var train = new ImageFolder(Path.Combine(root, "train"), size, channels, augmentation);
+        var test = new ImageFolder(Path.Combine(root, "val"), size, channels, augmentation);
         if (!train.ClassNames.SequenceEqual(test.ClassNames))
             throw new DataException($"'{root}': train/ and val/ have different class folders");
         return (train, test);
@@ -85,10 +91,10 @@ public sealed class ImageFolder : IImageSource
                 canvas.Translate(Width, 0);
                 canvas.Scale(-1, 1);
             }
-            canvas.DrawImage(image, crop, new SKRect(0, 0, Width, Height), new SKSamplingOptions(SKFilterMode.Linear),
-                null);
+            canvas.DrawImage(image, crop, new SKRect(0, 0, Width, Height), _augmentation.Sampling, null);
         }
         var rgba = target.GetPixelSpan();
+        if (augment && _augmentation.ColourJitter > 0) _augmentation.Jitter(rgba, rng);
         var plane = Width * Height;
         for (var i = 0; i < plane; i++)
         {
@@ -159,4 +165,74 @@ public sealed class ImageFolder : IImageSource
         }
         return CentreCrop(w, h);
     }
+}
+
+/// <summary>
+/// How an image folder resizes and colours its training reads: bilinear or bicubic (Catmull-Rom, the a = -0.5 cubic
+/// of PIL's bicubic) resizing, and colour jitter of strength J: brightness, contrast and saturation each scaled by a
+/// factor drawn from [1 - J, 1 + J], in a random order per image (as torchvision's ColorJitter(J, J, J)).
+/// </summary>
+public sealed record ImageAugmentation(string Interpolation = "bilinear", double ColourJitter = 0)
+{
+    public static readonly ImageAugmentation Default = new();
+
+    /// <summary>The preset's choices, checked: an unknown filter or a jitter outside [0, 1) is an error.</summary>
+    public static ImageAugmentation Of(Recipe? recipe)
+    {
+        var interpolation = recipe?.Interpolation ?? "bilinear";
+        if (!Recipe.Interpolations.Contains(interpolation))
+            throw new DataException($"the recipe's interpolation '{interpolation}' is not one of " +
+                string.Join(", ", Recipe.Interpolations));
+        var jitter = recipe?.ColourJitter ?? 0;
+        if (jitter is < 0 or >= 1 || !double.IsFinite(jitter))
+            throw new DataException($"the recipe's colour jitter must be in [0, 1), got {jitter}");
+        return new ImageAugmentation(interpolation, jitter);
+    }
+
+    public SKSamplingOptions Sampling => Interpolation == "bicubic"
+        ? new SKSamplingOptions(SKCubicResampler.CatmullRom)
+        : new SKSamplingOptions(SKFilterMode.Linear);
+
+    /// <summary>Jitters RGBA pixels in place.</summary>
+    public void Jitter(Span<byte> rgba, Rng rng)
+    {
+        var order = new[] { 0, 1, 2 };
+        for (var i = 2; i > 0; i--)
+        {
+            var j = rng.NextInt(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        var factors = order.Select(_ => 1 - ColourJitter + 2 * ColourJitter * rng.NextDouble()).ToArray();
+        var pixels = rgba.Length / 4;
+        for (var k = 0; k < 3; k++)
+        {
+            var f = factors[k];
+            switch (order[k])
+            {
+                case 0: // brightness: towards black
+                    for (var i = 0; i < rgba.Length; i++)
+                        if (i % 4 != 3) rgba[i] = Clamp(rgba[i] * f);
+                    break;
+                case 1: // contrast: towards the image's mean grey
+                    double mean = 0;
+                    for (var i = 0; i < pixels; i++) mean += Grey(rgba, i);
+                    mean /= pixels;
+                    for (var i = 0; i < rgba.Length; i++)
+                        if (i % 4 != 3) rgba[i] = Clamp(mean + (rgba[i] - mean) * f);
+                    break;
+                default: // saturation: towards each pixel's grey
+                    for (var i = 0; i < pixels; i++)
+                    {
+                        var grey = Grey(rgba, i);
+                        for (var c = 0; c < 3; c++) rgba[4 * i + c] = Clamp(grey + (rgba[4 * i + c] - grey) * f);
+                    }
+                    break;
+            }
+        }
+    }
+
+    private static double Grey(Span<byte> rgba, int i) =>
+        0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2];
+
+    private static byte Clamp(double v) => (byte)Math.Clamp(Math.Round(v), 0, 255);
 }

@@ -21,8 +21,12 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     private readonly Linear classifier;
 
     public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
-        WeightSharing sharing = WeightSharing.Independent, bool countSteps = false) : base(nameof(SuperNet))
+        WeightSharing sharing = WeightSharing.Independent, bool countSteps = false, double dropout = 0)
+        : base(nameof(SuperNet))
     {
+        if (dropout is < 0 or >= 1 || !double.IsFinite(dropout))
+            throw new ArgumentException($"dropout must be in [0, 1), got {dropout}", nameof(dropout));
+        Dropout = dropout;
         if (options.Count != space.Blocks.Count)
             throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}",
                 nameof(options));
@@ -38,6 +42,9 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     }
 
     public ArchitectureSpace Space { get; }
+
+    /// <summary>Dropout before the classifier while training (stand-alone networks: the preset's recipe).</summary>
+    public double Dropout { get; }
 
     public WeightSharing Sharing { get; }
 
@@ -62,11 +69,15 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     public static SuperNet Shrunk(ShrunkSpace shrunk, WeightSharing sharing = WeightSharing.Independent) =>
         new(shrunk.Space, shrunk.Allowed, sharing, countSteps: true);
 
-    /// <summary>A stand-alone network for one genotype.</summary>
+    /// <summary>
+    /// A stand-alone network for one genotype, with the preset recipe's dropout before the classifier (supernets
+    /// train without: a path's few steps need no more noise).
+    /// </summary>
     public static SuperNet Child(ArchitectureSpace space, Genotype genotype)
     {
         space.Validate(genotype);
-        return new SuperNet(space, genotype.Blocks.Select(op => (IReadOnlyList<Operation>)[op]).ToArray());
+        return new SuperNet(space, genotype.Blocks.Select(op => (IReadOnlyList<Operation>)[op]).ToArray(),
+            dropout: space.Skeleton.Recipe?.Dropout ?? 0);
     }
 
     /// <summary>Activates one option per block (indices into each block's options).</summary>
@@ -130,6 +141,7 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
         foreach (var block in blocks) y = block.call(y);
         y = head.call(y);
         y = nn.functional.adaptive_avg_pool2d(y, 1).flatten(1);
+        if (Dropout > 0 && training) y = nn.functional.dropout(y, Dropout, training: true);
         return classifier.call(y).MoveToOuterDisposeScope();
     }
 
