@@ -95,6 +95,26 @@ public sealed class ModelExportTests(FashionMnistFixture fx)
     }
 
     [Fact]
+    public void The_released_cifar10_HourNasF_retrains_a_few_steps_and_exports_a_model_that_agrees_in_onnx()
+    {
+        // The GPU reproduction target (docs/engine.md), here as a smoke test: one step on synthetic CIFAR images.
+        var (space, genotype) = Presets.Resolve("cifar10-hournas-f", "hournas-f-c10");
+        var data = new Dataset(LearnableImages(64, 3, 32, seed: 3), LearnableImages(128, 3, 32, seed: 4), "cifar10",
+            Cifar10.ClassNames("/nonexistent"));
+        using var dir = new TempFolder();
+        var ctx = new StageContext(fx.Device, data, dir.File("r"), 0, FashionMnistFixture.Tiny());
+        var result = HourNasStages.Retrain(ctx, space, genotype);
+        Assert.Equal((393.409872, 4_084_272L), (result.MFlops, result.Params));
+        Assert.NotNull(result.BatchNorm);  // one step: the statistics were re-estimated
+        using var session = new InferenceSession(result.Onnx);
+        using var net = SuperNet.Child(space, genotype);
+        net.load(result.Weights);
+        OnnxModel.AssertSameLogits(session, net, data.Test, ctx.Normalization, 16);
+        Assert.Equal(0.2, ModelCard.Read(dir.File("r/model.json")).Skeleton.GetProperty("recipe")
+            .GetProperty("dropout").GetDouble());
+    }
+
+    [Fact]
     public void Cifar10_with_se_retrained_in_onnx_scores_the_reported_top1()
     {
         var skeleton = Presets.Skeleton("cifar10");

@@ -23,6 +23,18 @@ public class CostModelTests
     }
 
     [Fact]
+    public void The_released_cifar10_HourNasF_counts_exactly_as_an_independent_count()
+    {
+        // 22 blocks, SE 0.05 of the expanded width, stem 32 at stride 1, strides 2 at the 80- and 192-wide stages.
+        var (space, genotype) = Presets.Resolve("cifar10-hournas-f", "hournas-f-c10");
+        Assert.Equal(22, genotype.Blocks.Count(op => !op.IsSkip));
+        var total = space.Costs.Of(genotype).Total;
+        Assert.Equal(393_409_872, total.Macs);
+        Assert.Equal(4_084_272, total.Params);
+        Assert.Equal(8, space.Skeleton.Stages.Aggregate(space.Skeleton.InputSize, (size, s) => size / s.Stride));
+    }
+
+    [Fact]
     public void EfficientNetB0_matches_its_published_counts()
     {
         var total = TotalOf("efficientnet-b0", "imagenet");
