@@ -76,9 +76,12 @@ public class CliTests
         var names = r.Json.GetProperty("presets").EnumerateArray()
             .Select(p => p.GetProperty("name").GetString()!)
             .ToArray();
-        Assert.Equal(new[] { "cifar10", "fashion-mnist", "imagenet", "mobilenetv2", "smoke" }, names);
+        Assert.Equal(
+            new[] { "cifar10", "cifar10-hournas-f", "fashion-mnist", "imagenet", "mobilenetv2", "smoke" }, names);
         Assert.Contains(r.Json.GetProperty("genotypes").EnumerateArray(),
             g => g.GetProperty("name").GetString() == "hournas-f");
+        Assert.Contains(r.Json.GetProperty("genotypes").EnumerateArray(),
+            g => g.GetProperty("name").GetString() == "hournas-f-c10");
     }
 
     [Theory]
