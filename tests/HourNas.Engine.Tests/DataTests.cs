@@ -190,13 +190,7 @@ public class DataTests
         using var dir = new TempFolder();
         Directory.CreateDirectory(dir.File("cat"));
         // Noise, so the encoded file is large and its first half holds only part of the picture.
-        using var bitmap = new SKBitmap(256, 256);
-        var rng = new Random(5);
-        for (var y = 0; y < 256; y++)
-            for (var x = 0; x < 256; x++)
-                bitmap.SetPixel(x, y, new SKColor((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256)));
-        using var encoded = bitmap.Encode(format, 90);
-        var bytes = encoded.ToArray();
+        var bytes = TestImages.Noise(256, format, seed: 5);
         File.WriteAllBytes(dir.File($"cat/{name}"), bytes[..(bytes.Length / 2)]);
         var folder = new ImageFolder(dir.Path, 64, 3);
         var pixels = new byte[3 * 64 * 64];

@@ -75,13 +75,7 @@ public sealed class RecipeTests
     {
         using var dir = new TempFolder();
         Directory.CreateDirectory(dir.File("cat"));
-        using var bitmap = new SKBitmap(100, 100);
-        var random = new Random(3);
-        for (var y = 0; y < 100; y++)
-            for (var x = 0; x < 100; x++)
-                bitmap.SetPixel(x, y, new SKColor((byte)random.Next(256), (byte)random.Next(256), 0));
-        using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        File.WriteAllBytes(dir.File("cat/a.png"), encoded.ToArray());
+        File.WriteAllBytes(dir.File("cat/a.png"), TestImages.Noise(100, SKEncodedImageFormat.Png, seed: 3));
         byte[] Read(string interpolation)
         {
             var folder = new ImageFolder(dir.Path, 24, 3, new ImageAugmentation(interpolation));

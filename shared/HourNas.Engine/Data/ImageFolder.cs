@@ -121,7 +121,9 @@ public sealed class ImageFolder : IImageSource
         SKData data;
         try
         {
-            data = SKData.CreateCopy(File.ReadAllBytes(path));
+            // Read straight into Skia's buffer: the loader decodes every image every epoch.
+            using var stream = File.OpenRead(path);
+            data = SKData.Create(stream) ?? throw new DataException($"{path}: empty file, not an image");
         }
         catch (IOException e)
         {
