@@ -14,6 +14,8 @@ using HourNas.SearchSpace;
 //     with each, and write <out>/<name>.json, .md and the scatter plot
 //       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- study [--epochs 3] [--seed 1]
 //         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study]
+//         (a supernet is a weight sharing with optional knobs: entangled:epochs=8:bs=64:lr=0.3:bn=40, the rate
+//         being the peak one; variants differing only in bn= share one trained supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
@@ -43,11 +45,12 @@ return 0;
 void RunStudy()
 {
     var table = ReferenceTable.Load(tablePath);
-    var sharings = Opt("sharing", "independent,entangled").Split(',')
-        .Select(s => Enum.Parse<HourNas.Engine.Networks.WeightSharing>(s, true)).ToArray();
+    var epochs = int.Parse(Opt("epochs", "3"), CultureInfo.InvariantCulture);
+    var variants = Opt("sharing", "independent,entangled").Split(',')
+        .Select(v => SupernetVariant.Parse(v, epochs)).ToArray();
     var outRoot = Opt("out", Path.Combine("benchmarks", "results"));
     var name = Opt("name", $"{DateTime.UtcNow:yyyy-MM-dd}-rank-study");
-    var report = Study.Run(space, table, sharings, int.Parse(Opt("epochs", "3"), CultureInfo.InvariantCulture),
+    var report = Study.Run(space, table, variants,
         int.Parse(Opt("validation-images", "6000"), CultureInfo.InvariantCulture),
         ulong.Parse(Opt("seed", "1"), CultureInfo.InvariantCulture),
         Path.Combine(Path.GetTempPath(), $"hournas-{name}"), opts.ContainsKey("reuse"), Log);

@@ -28,6 +28,41 @@ public sealed record Correlation(int Architectures, double Tau, double TauLow, d
 public sealed record PredictorResult(string Name, Correlation Overall, Correlation InWindow);
 
 /// <summary>
+/// How one supernet of the study is trained and scored: its weight sharing, epochs, batch and peak learning rate
+/// (the search recipe's unless given), and the BatchNorm re-estimation batches before each score. Written on the
+/// command line as <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10]</c>.
+/// </summary>
+public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
+    double LearningRate, int BatchNormBatches)
+{
+    public static SupernetVariant Parse(string text, int defaultEpochs)
+    {
+        var parts = text.Split(':');
+        var sharing = Enum.Parse<WeightSharing>(parts[0], true);
+        var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
+            p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
+                : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
+        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn"]))
+            throw new ArgumentException($"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn)");
+        var recipe = new TrainSettings();
+        var search = new SearchSettings();
+        return new SupernetVariant(text.ToLowerInvariant(), sharing,
+            (int)knobs.GetValueOrDefault("epochs", defaultEpochs), (int)knobs.GetValueOrDefault("bs", recipe.BatchSize),
+            knobs.GetValueOrDefault("lr", recipe.PeakLearningRate),
+            (int)knobs.GetValueOrDefault("bn", search.BatchNormBatches));
+    }
+
+    /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
+    public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
+        ReferenceBatchSize: BatchSize);
+
+    /// <summary>Variants that differ only in their BatchNorm batches share one trained supernet.</summary>
+    public string TrainingKey =>
+        string.Create(CultureInfo.InvariantCulture, $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}")
+            .ToLowerInvariant();
+}
+
+/// <summary>
 /// One supernet of the study: how it was trained and what it predicts for every reference architecture.
 /// </summary>
 public sealed record SupernetResult(string Sharing, int Epochs, IReadOnlyList<double> EpochTrainAccuracy,
@@ -48,8 +83,9 @@ public static class Study
 {
     private static readonly JsonSerializerOptions Json = new(HourNasStages.Json) { IncludeFields = true };
 
-    public static StudyReport Run(ArchitectureSpace space, ReferenceTable table, IReadOnlyList<WeightSharing> sharings,
-        int epochs, int validationImages, ulong seed, string work, bool reuse, Action<string> log)
+    public static StudyReport Run(ArchitectureSpace space, ReferenceTable table,
+        IReadOnlyList<SupernetVariant> variants,
+        int validationImages, ulong seed, string work, bool reuse, Action<string> log)
     {
         var device = TorchRuntime.Initialize("cpu");
         var data = Datasets.Open(null, space.Skeleton);
@@ -60,42 +96,47 @@ public static class Study
         // Every architecture fits a window of [0, 8] MFLOPs (the space tops out at 7.7): no candidate is pruned.
         var everything = Budget.FromMFlops(8.0, 0.0);
         var supernets = new List<SupernetResult>();
-        foreach (var sharing in sharings)
+        var trainedNow = new HashSet<string>();
+        foreach (var variant in variants)
         {
-            log($"{sharing}: training the full-space supernet for {epochs} epochs");
+            var (name, sharing, epochs) = (variant.Name, variant.Sharing, variant.Epochs);
+            log($"{name}: the full-space supernet, {epochs} epochs, batch {variant.BatchSize}, " +
+                $"peak rate {variant.LearningRate}");
             var epochAccuracy = new List<double>();
-            var ctx = new StageContext(device, data, Path.Combine(work, sharing.ToString().ToLowerInvariant()), seed,
-                new TrainSettings(Epochs: epochs), progress: p =>
+            var ctx = new StageContext(device, data, Path.Combine(work, variant.TrainingKey), seed,
+                variant.Train, progress: p =>
                 {
                     if (p.Phase == "epoch")
                     {
                         epochAccuracy.Add(p.Accuracy);
-                        log($"{sharing}: epoch {p.Epoch} training top-1 {p.Accuracy:P1}, {p.ImagesPerSecond:F0} img/s");
+                        log($"{name}: epoch {p.Epoch} training top-1 {p.Accuracy:P1}, {p.ImagesPerSecond:F0} img/s");
                     }
                 });
             var settings = new SearchSettings(Epochs: epochs, ValidationImages: validationImages,
+                BatchNormBatches: variant.BatchNormBatches,
                 Evolution: new EvolutionSettings(
                     Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
                 Sharing: sharing);
-            // A supernet this study already trained (same name, same folder) is scored again, not retrained.
+            // A supernet this study already trained (same name, same folder) is scored again, not retrained; so is
+            // one an earlier variant of this invocation trained the same way.
             var trained = ctx.PathFor("study-training.json");
             TrainResult training;
-            if (reuse && File.Exists(trained))
+            if ((reuse || trainedNow.Contains(variant.TrainingKey)) && File.Exists(trained))
             {
                 (training, epochAccuracy) =
                     JsonSerializer.Deserialize<(TrainResult, List<double>)>(File.ReadAllText(trained), Json);
-                log($"{sharing}: reusing the supernet trained before in {ctx.OutputFolder}");
+                log($"{name}: reusing the supernet trained before in {ctx.OutputFolder}");
             }
             else
             {
                 training = HourNasStages.SearchSpos(ctx, space, everything, settings).Training!;
                 File.WriteAllText(trained, JsonSerializer.Serialize((training, epochAccuracy), Json));
+                trainedNow.Add(variant.TrainingKey);
             }
             var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings);
-            log($"{sharing}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
-            supernets.Add(new SupernetResult(sharing.ToString().ToLowerInvariant(), epochs, epochAccuracy,
-                training.Seconds, training.ImagesPerSecond,
-                predicted, predicted.Average(), Rank(sharing.ToString().ToLowerInvariant(), predicted, truth, window)));
+            log($"{name}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
+            supernets.Add(new SupernetResult(name, epochs, epochAccuracy, training.Seconds, training.ImagesPerSecond,
+                predicted, predicted.Average(), Rank(name, predicted, truth, window)));
         }
 
         var trivial = new List<PredictorResult>
