@@ -191,7 +191,7 @@ if (!opts.ContainsKey("no-rank"))
 }
 
 var report = new Report(profile.Name, DateTime.UtcNow, Environment.MachineName, Environment.ProcessorCount,
-    budget.MaxMFlops, budget.MinMFlops,
+    budget.MaxMFlops!.Value, budget.MinMFlops!.Value,
     profile, runs, rank, ablation, reference);
 File.WriteAllText(stem + ".json", JsonSerializer.Serialize(report, HourNasStages.Json));
 File.WriteAllText(stem + ".md", Markdown.Render(report));

@@ -19,7 +19,7 @@ public sealed record ReferenceAccuracies(string File, double WindowMinMFlops, do
         var root = doc.RootElement;
         var (low, high) = (root.GetProperty("windowMinMFlops").GetDouble(),
             root.GetProperty("windowMaxMFlops").GetDouble());
-        if (Math.Abs(low - budget.MinMFlops) > 1e-9 || Math.Abs(high - budget.MaxMFlops) > 1e-9)
+        if (Math.Abs(low - budget.MinMFlops!.Value) > 1e-9 || Math.Abs(high - budget.MaxMFlops!.Value) > 1e-9)
         {
             Console.Error.WriteLine($"{path}: window [{low}, {high}] is not the budget's; no percentiles");
             return null;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using HourNas.Contracts;
 using HourNas.Experiments;
+using HourNas.Pipeline;
 using Spectre.Console;
 
 namespace HourNas.Cli;
@@ -33,7 +34,8 @@ internal static class ExperimentOutput
     public static void WriteStatus(IAnsiConsole console, ExperimentState state)
     {
         console.WriteLine(
-            $"experiment {state.Id} ({state.Spec?.Preset}, budget {state.Spec?.BudgetMFlops} MFLOPs): {state.Status}"
+            $"experiment {state.Id} ({state.Spec?.Preset}, budget " +
+            $"{(state.Spec is { } spec ? ExperimentSpecs.DescribeBudget(spec) : "?")}): {state.Status}"
             + (state.FailureReason is { } reason ? $": {reason}" : ""));
         var table = new Table().AddColumns(
             "stage", "status", "attempt", "starts", "resumed from epoch", "seconds", "train images", "eval images",

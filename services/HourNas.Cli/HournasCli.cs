@@ -56,6 +56,7 @@ public sealed class HournasCli
             CostCommand.Create(cli),
             VitalCommand.Create(cli),
             ShrinkCommand.Create(cli),
+            LatencyTableCommand.Create(cli),
             StageCommand.Create(cli),
             RunCommand.Create(cli),
         };

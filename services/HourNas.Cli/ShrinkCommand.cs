@@ -8,13 +8,23 @@ namespace HourNas.Cli;
 internal static class ShrinkCommand
 {
     public sealed record CandidateInfo(
-        string Op, double MFlops, long Params, bool Kept, double? Probability, string? DroppedBecause);
+        string Op, double MFlops, long Params, double? Milliseconds, bool Kept, double? Probability,
+        string? DroppedBecause);
+
+    /// <summary>
+    /// One limit of the budget: its window, the cheapest and dearest network left in that metric, and the
+    /// proposal's target, expectation and multiplier (per display unit), all in display units.
+    /// </summary>
+    public sealed record LimitInfo(string Metric, string Unit, double Min, double Max, double Cheapest,
+        double Dearest, double ProposalTarget, double ProposalExpected, double ProposalLambda);
 
     public sealed record BlockInfo(
         int Block, int Stage, bool Vital, bool Fixed, IReadOnlyList<CandidateInfo> Candidates);
 
     public sealed record Report(
         string Preset,
+        string Budget,
+        IReadOnlyList<LimitInfo> Limits,
         double BudgetMFlops,
         double MinMFlops,
         double FixedMFlops,
@@ -24,8 +34,8 @@ internal static class ShrinkCommand
         string ArchitecturesInWindow,
         double ShrinkRatio,
         bool CountIsExact,
-        long CountResolutionMacs,
-        double ProposalTargetMFlops,
+        string CountMethod,
+        double? ProposalTargetMFlops,
         double ProposalExpectedMFlops,
         double ProposalLambda,
         int AcceptanceSamples,
@@ -37,23 +47,14 @@ internal static class ShrinkCommand
     public static Command Create(HournasCli cli)
     {
         var preset = HournasCli.Options.Preset(required: true);
-        var budget = new Option<double>("--budget-mflops", "-b")
-        {
-            Description = "FLOPs budget B (multiply-adds, in millions)",
-            Required = true,
-        };
-        var minFraction = new Option<double>("--min-fraction")
-        {
-            Description = "lower end of the window as a fraction of B",
-            DefaultValueFactory = _ => Budget.DefaultMinFraction,
-        };
+        var budget = new BudgetOptions("FLOPs budget B (multiply-adds, in millions)", fractionDefault: true);
         var vital = new Option<string?>("--vital-genotype")
         {
             Description = "fix the vital blocks: their operations in order, a whole genotype, or a genotype name",
         };
         var target = new Option<double?>("--target-mflops")
         {
-            Description = "the proposal's expected cost (default: the middle of the window)",
+            Description = "the proposal's expected FLOPs (default: the middle of the window; needs a FLOPs budget)",
         };
         var samples = new Option<int>("--samples")
         {
@@ -67,14 +68,18 @@ internal static class ShrinkCommand
         };
         var json = HournasCli.Options.Json();
         var command = new Command("shrink",
-            "shrink the search space to a FLOPs budget and build the max-entropy proposal")
+            "shrink the search space to a budget (FLOPs, parameters, latency) and build the max-entropy proposal")
         {
-            preset, budget, minFraction, vital, target, samples, seed, json,
+            preset, vital, target, samples, seed, json,
         };
+        budget.AddTo(command);
         command.SetAction(parse => cli.Guard(() =>
         {
-            var report = Build(parse.GetValue(preset)!, parse.GetValue(budget), parse.GetValue(minFraction),
-                parse.GetValue(vital), parse.GetValue(target), parse.GetValue(samples), parse.GetValue(seed));
+            var window = budget.Read(parse) ?? throw new SearchSpaceException(
+                "shrink needs a budget: --budget-mflops, --budget-mparams or --budget-ms");
+            var space = budget.Space(parse, new ArchitectureSpace(Presets.Skeleton(parse.GetValue(preset)!)));
+            var report = Build(space, window, parse.GetValue(vital), parse.GetValue(target), parse.GetValue(samples),
+                parse.GetValue(seed));
             if (parse.GetValue(json)) cli.WriteJson(report);
             else Render(cli.Console, report);
             return 0;
@@ -83,13 +88,19 @@ internal static class ShrinkCommand
     }
 
     internal static Report Build(string preset, double budgetMFlops, double minFraction, string? vitalSpec,
-        double? targetMFlops, int samples, ulong seed)
+        double? targetMFlops, int samples, ulong seed) =>
+        Build(new ArchitectureSpace(Presets.Skeleton(preset)), Budget.FromMFlops(budgetMFlops, minFraction),
+            vitalSpec, targetMFlops, samples, seed);
+
+    internal static Report Build(ArchitectureSpace space, Budget budget, string? vitalSpec, double? targetMFlops,
+        int samples, ulong seed)
     {
         if (samples < 1) throw new SearchSpaceException($"--samples must be at least 1, got {samples}");
-        var space = new ArchitectureSpace(Presets.Skeleton(preset));
+        if (targetMFlops is not null && budget.Primary.Metric != CostMetric.Flops)
+            throw new SearchSpaceException("--target-mflops needs a FLOPs budget (--budget-mflops)");
         var clock = Stopwatch.StartNew();
         var vital = vitalSpec is null ? null : Presets.ResolveVitalChoices(space, vitalSpec);
-        var shrunk = SpaceShrinker.Shrink(space, Budget.FromMFlops(budgetMFlops, minFraction), vital);
+        var shrunk = SpaceShrinker.Shrink(space, budget, vital);
         var proposal = Proposal.MaxEntropy(shrunk, targetMFlops * 1e6);
         var acceptance = new ArchitectureSampler(proposal).MeasureAcceptance(new Rng(seed), samples);
         var seconds = clock.Elapsed.TotalSeconds;
@@ -99,13 +110,23 @@ internal static class ShrinkCommand
         {
             var keptIndex = 0;
             return new BlockInfo(v.Block, space.Blocks[v.Block].Stage + 1, v.Vital, v.Fixed, v.Candidates.Select(c =>
-                new CandidateInfo(c.Op.ToString(), c.Cost.MFlops, c.Cost.Params, c.Kept,
+                new CandidateInfo(c.Op.ToString(), c.Cost.MFlops, c.Cost.Params,
+                    space.Costs.Latencies is null ? null : c.Cost.Milliseconds, c.Kept,
                     c.Kept ? proposal.Probabilities[v.Block][keptIndex++] : null, c.DroppedBecause)).ToArray());
         }).ToArray();
-        return new Report(space.Skeleton.Name, shrunk.Budget.MaxMFlops, shrunk.Budget.MinMFlops, shrunk.FixedMacs / 1e6,
-            vital?.ToDictionary(x => x.Key, x => x.Value.ToString()),
+        var limits = budget.Limits.Select((l, d) =>
+        {
+            var scale = CostMetrics.Scale(l.Metric);
+            return new LimitInfo(l.Metric.ToString().ToLowerInvariant(), CostMetrics.Unit(l.Metric), l.Min / scale,
+                l.Max / scale, shrunk.Min(l.Metric) / scale, shrunk.Max(l.Metric) / scale,
+                proposal.Targets[d] / scale, proposal.Expected[d] / scale, proposal.Lambdas[d]);
+        }).ToArray();
+        var (minMFlops, maxMFlops) = shrunk.MFlopsWindow;
+        return new Report(space.Skeleton.Name, budget.ToString(), limits, maxMFlops, minMFlops,
+            shrunk.FixedMacs / 1e6, vital?.ToDictionary(x => x.Key, x => x.Value.ToString()),
             shrunk.SpaceSize.ToString(), shrunk.ShrunkSize.ToString(), shrunk.ArchitecturesInWindow.ToString(),
-            shrunk.ShrinkRatio, shrunk.CountIsExact, shrunk.CountResolutionMacs, proposal.TargetMacs / 1e6,
+            shrunk.ShrinkRatio, shrunk.CountIsExact, shrunk.CountMethod,
+            budget.Primary.Metric == CostMetric.Flops ? proposal.TargetMacs / 1e6 : null,
             proposal.ExpectedMacs / 1e6, proposal.Lambda, samples, acceptance, uniform, seconds, blocks);
     }
 
@@ -121,14 +142,16 @@ internal static class ShrinkCommand
             table.AddRow($"{b.Block}", $"{b.Stage}", b.Fixed ? "fixed" : b.Vital ? "vital" : "", kept, dropped);
         }
         console.Write(table);
-        console.WriteLine($"preset {r.Preset}: window [{r.MinMFlops:F2}, {r.BudgetMFlops:F2}] MFLOPs " +
-            $"(stem, head and classifier: {r.FixedMFlops:F2})");
+        console.WriteLine($"preset {r.Preset}: budget {r.Budget} " +
+            $"(stem, head and classifier: {r.FixedMFlops:F2} MFLOPs)");
         console.WriteLine($"architectures: {r.ArchitecturesInSpace} in the space, " +
             $"{r.ArchitecturesAfterPruning} after pruning, {r.ArchitecturesInWindow} inside the window");
         console.WriteLine($"shrink ratio (inside the window / whole space): {r.ShrinkRatio:G4}" +
-            (r.CountIsExact ? " (exact count)" : $" (count on a {r.CountResolutionMacs:N0}-multiply-add cost grid)"));
-        console.WriteLine($"proposal: target {r.ProposalTargetMFlops:F2} MFLOPs, " +
-            $"expected {r.ProposalExpectedMFlops:F2}, lambda {r.ProposalLambda:G4} per MFLOP");
+            $" ({r.CountMethod})");
+        foreach (var l in r.Limits)
+            console.WriteLine($"{l.Metric}: reachable {l.Cheapest:G4} - {l.Dearest:G4} {l.Unit}; proposal target " +
+                $"{l.ProposalTarget:G4}, expected {l.ProposalExpected:G4}, lambda {l.ProposalLambda:G4} per {l.Unit}" +
+                (l.ProposalLambda == 0 && l != r.Limits[0] ? " (slack)" : ""));
         console.WriteLine($"acceptance over {r.AcceptanceSamples:N0} draws: proposal {r.AcceptanceRate:P1}, " +
             $"uniform over the pruned space {r.UniformAcceptanceRate:P1}");
         console.WriteLine($"computed in {r.Seconds * 1000:F0} ms");

@@ -13,14 +13,8 @@ internal sealed class SpecOptions
     private static readonly EvolutionSettings Evolution = new();
 
     private readonly Option<string> _preset = HournasCli.Options.Preset(required: true);
-    private readonly Option<double?> _budget = new("--budget-mflops", "-b")
-    {
-        Description = "FLOPs budget in millions (default: the preset's)",
-    };
-    private readonly Option<double?> _minFraction = new("--min-fraction")
-    {
-        Description = $"lower end of the budget window as a fraction of the budget (default {Defaults.MinFraction})",
-    };
+    private readonly BudgetOptions _budget =
+        new("FLOPs budget in millions (default, when no budget is given: the preset's)", fractionDefault: false);
     private readonly Option<string?> _data = new("--data")
     {
         Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)",
@@ -79,12 +73,12 @@ internal sealed class SpecOptions
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[]
-            {
-                _preset, _budget, _minFraction, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
-                _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _noAblation, _device,
-            })
-            command.Options.Add(option);
+        Option[] options =
+        [
+            _preset, .. _budget.All, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
+            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _noAblation, _device,
+        ];
+        foreach (var option in options) command.Options.Add(option);
     }
 
     public ExperimentSpec Read(ParseResult parse)
@@ -95,7 +89,10 @@ internal sealed class SpecOptions
             Preset = preset,
             // A skeleton file is read here, on the client: the coordinator reads no path a spec names.
             Skeleton = IsSkeletonFile(preset) ? ReadSkeleton(preset) : null,
-            BudgetMFlops = parse.GetValue(_budget),
+            BudgetMFlops = parse.GetValue(_budget.Flops),
+            BudgetMParams = parse.GetValue(_budget.MParams),
+            BudgetMilliseconds = parse.GetValue(_budget.Milliseconds),
+            LatencyTable = _budget.TableJson(parse),
             Data = parse.GetValue(_data) is { } data ? Path.GetFullPath(data) : null,
             Seed = parse.GetValue(_seed),
             TrainLimit = parse.GetValue(_trainLimit),
@@ -110,7 +107,7 @@ internal sealed class SpecOptions
             Ablate = !parse.GetValue(_noAblation),
             Device = parse.GetValue(_device),
         };
-        return parse.GetValue(_minFraction) is { } f ? spec with { MinFraction = f } : spec;
+        return _budget.Fraction(parse) is { } f ? spec with { MinFraction = f } : spec;
     }
 
     private static bool IsSkeletonFile(string preset) =>

@@ -36,12 +36,7 @@ internal static class StageCommand
         {
             Description = "dataset folder (default for fashion-mnist: Debian's dataset-fashion-mnist)",
         };
-        var budget = new Option<double?>("--budget-mflops", "-b") { Description = "FLOPs budget for search stages" };
-        var minFraction = new Option<double>("--min-fraction")
-        {
-            Description = "lower end of the budget window",
-            DefaultValueFactory = _ => Budget.DefaultMinFraction,
-        };
+        var budget = new BudgetOptions("FLOPs budget in millions, for search stages", fractionDefault: true);
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "output folder (default: out/<stage>)" };
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint in the output folder" };
@@ -106,10 +101,11 @@ internal static class StageCommand
         var command = new Command("stage",
             "run one stage from files: vital-block ablation, stage 1, stage 2, retraining, or a baseline")
         {
-            name, preset, genotype, epochs, trainLimit, data, budget, minFraction, seed, output, resume, from, vital,
+            name, preset, genotype, epochs, trainLimit, data, seed, output, resume, from, vital,
             weights, batch, lr, population, generations, validationImages, randomCandidates, device, json, genotypes,
             sharing,
         };
+        budget.AddTo(command);
         command.SetAction(parse => cli.Guard(() =>
         {
             var stage = parse.GetValue(name)!;
@@ -119,15 +115,17 @@ internal static class StageCommand
             Genotype? network = null;
             if (genotypeSpec is not null) (space, network) = Presets.Resolve(parse.GetValue(preset), genotypeSpec);
             else space = new ArchitectureSpace(skeleton);
+            space = budget.Space(parse, space, (parse.GetValue(device) ?? "cpu").Split(':')[0]);
             if (stage is "retrain" or "ablation" && network is null)
                 throw new SearchSpaceException($"stage {stage} needs --genotype");
             if (stage is "predict" && (parse.GetValue(weights) is null || parse.GetValue(genotypes) is null))
                 throw new SearchSpaceException(
                     "stage predict needs --weights (a saved supernet) and --genotypes (a file)");
             var toScore = stage is "predict" ? ReadGenotypes(space, parse.GetValue(genotypes)!) : [];
-            Budget? window = parse.GetValue(budget) is { } b ? Budget.FromMFlops(b, parse.GetValue(minFraction)) : null;
+            var window = budget.Read(parse);
             if (stage is "stage1" or "stage2" or "spos" or "random" && window is null)
-                throw new SearchSpaceException($"stage {stage} needs --budget-mflops");
+                throw new SearchSpaceException(
+                    $"stage {stage} needs a budget: --budget-mflops, --budget-mparams or --budget-ms");
 
             var outFolder = parse.GetValue(output) ?? Path.Combine("out", stage);
             var checkpoint = Path.Combine(outFolder, "checkpoint");
@@ -140,7 +138,7 @@ internal static class StageCommand
                 ReferenceBatchSize:
                     space.Skeleton.Recipe?.ReferenceBatchSize ?? TrainSettings.DefaultReferenceBatchSize);
             var search = SearchSettings.Create(train.Epochs, parse.GetValue(validationImages),
-                parse.GetValue(minFraction), parse.GetValue(population), parse.GetValue(generations),
+                budget.Fraction(parse)!.Value, parse.GetValue(population), parse.GetValue(generations),
                 parse.GetValue(randomCandidates)) with
             {
                 Sharing = parse.GetValue(sharing),

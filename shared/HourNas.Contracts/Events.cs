@@ -40,8 +40,14 @@ public sealed record SearchSpaceShrunk : IStageResult
     public required string VitalOperations { get; init; }
     public required double ShrinkRatio { get; init; }
     public required string ArchitecturesInWindow { get; init; }
+    /// <summary>
+    /// The FLOPs window of the shrunk space (the budget's, or its reachable range without a FLOPs limit).
+    /// </summary>
     public required double MinMFlops { get; init; }
     public required double MaxMFlops { get; init; }
+
+    /// <summary>Every limit of the budget in words, e.g. "[1.80, 2.00] MFLOPs and &lt;= 0.050 M params".</summary>
+    public string? Budget { get; init; }
 
     /// <summary>Per non-vital block, the operations some architecture in the window still uses.</summary>
     public required IReadOnlyDictionary<int, IReadOnlyList<string>> Affordable { get; init; }

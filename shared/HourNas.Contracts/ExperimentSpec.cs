@@ -19,10 +19,29 @@ public sealed record ExperimentSpec
     /// </summary>
     public string? Skeleton { get; init; }
 
-    /// <summary>Upper end of the FLOPs window in millions; null takes the preset's default budget.</summary>
+    /// <summary>
+    /// Upper end of the FLOPs window in millions. With no budget at all (FLOPs, parameters, latency) the preset's
+    /// default FLOPs budget applies.
+    /// </summary>
     public double? BudgetMFlops { get; init; }
 
-    /// <summary>Lower end of the window as a fraction of the budget.</summary>
+    /// <summary>At most this many millions of trainable parameters; alone or with the other budgets.</summary>
+    public double? BudgetMParams { get; init; }
+
+    /// <summary>
+    /// At most this many milliseconds per image, predicted from <see cref="LatencyTable"/> (required with it).
+    /// </summary>
+    public double? BudgetMilliseconds { get; init; }
+
+    /// <summary>
+    /// A latency table of the spec's preset, inline: the JSON document `hournas latency-table` writes (at most
+    /// 256 KiB). The CLI's <c>--latency-table FILE</c> reads the file on the client and sends it here.
+    /// </summary>
+    public string? LatencyTable { get; init; }
+
+    /// <summary>
+    /// Lower end of the window as a fraction of the primary budget: FLOPs when given, else latency, else parameters.
+    /// </summary>
     public double MinFraction { get; init; } = 0.9;
 
     /// <summary>

@@ -165,9 +165,7 @@ public static class ExperimentPages
                 ? ""
                 : $" ({E(s.CurrentStage ?? "")})")}</td></tr>
             <tr><th>preset</th><td>{E(spec.Preset)}</td></tr>
-            <tr><th>budget</th><td>{(spec.BudgetMFlops is { } budget
-                ? $"{budget:0.###} MFLOPs"
-                : "the preset's")}</td></tr>
+            <tr><th>budget</th><td>{E(ExperimentSpecs.DescribeBudget(spec))}</td></tr>
             <tr><th>submitted</th><td>{s.SubmittedAt:yyyy-MM-dd HH:mm:ss} UTC</td></tr>
             <tr><th>ended</th><td>{(s.EndedAt is { } end
                 ? $"{end:HH:mm:ss} UTC, after {(end - s.SubmittedAt).TotalSeconds:F0} s"

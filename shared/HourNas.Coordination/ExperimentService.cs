@@ -33,6 +33,7 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
         root?.SetTag("hournas.experiment", id);
         root?.SetTag("hournas.preset", resolved.Preset);
         root?.SetTag("hournas.budget_mflops", resolved.BudgetMFlops);
+        root?.SetTag("hournas.budget", ExperimentSpecs.DescribeBudget(resolved));
         return await grain.Submit(resolved, root?.Id);
     }
 

@@ -24,12 +24,24 @@ public static partial class ExperimentSpecs
         CheckStrings(spec);
         var skeleton = SkeletonOf(spec);
         var recipe = skeleton.Recipe ?? new Recipe();
-        var budget = spec.BudgetMFlops ?? skeleton.DefaultBudgetMFlops
+        var anyBudget = spec.BudgetMFlops is not null || spec.BudgetMParams is not null
+            || spec.BudgetMilliseconds is not null;
+        var budget = spec.BudgetMFlops ?? (anyBudget ? null : skeleton.DefaultBudgetMFlops
             ?? throw new SearchSpaceException(
-                $"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)");
-        if (!(budget > 0 && budget <= MaxBudgetMFlops))
+                $"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)"));
+        if (budget is { } flops && !(flops > 0 && flops <= MaxBudgetMFlops))
             throw new SearchSpaceException(
-                $"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {budget}");
+                $"the budget must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {flops}");
+        if (spec.BudgetMParams is { } mparams && !(mparams > 0 && mparams <= MaxBudgetMParams))
+            throw new SearchSpaceException(
+                $"the parameter budget must be positive and at most {MaxBudgetMParams:N0} M, got {mparams}");
+        if (spec.BudgetMilliseconds is { } ms && !(ms > 0 && ms <= MaxBudgetMilliseconds))
+            throw new SearchSpaceException(
+                $"the latency budget must be positive and at most {MaxBudgetMilliseconds:N0} ms, got {ms}");
+        if (spec.BudgetMilliseconds is not null && spec.LatencyTable is null)
+            throw new SearchSpaceException(
+                "a latency budget needs a latency table of the preset (hournas latency-table; --latency-table FILE)");
+        if (spec.LatencyTable is not null) Latencies(spec, skeleton);
         if (!(spec.MinFraction is > 0 and <= 1))
             throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
         if (spec.Device is { } device && !DeviceSyntax().IsMatch(device))
@@ -76,6 +88,9 @@ public static partial class ExperimentSpecs
     }
 
     public const double MaxBudgetMFlops = 1_000_000;
+    public const double MaxBudgetMParams = 100_000;
+    public const double MaxBudgetMilliseconds = 3_600_000;
+    public const int MaxLatencyTableChars = 256 * 1024;
     public const int MaxSkeletonChars = 64 * 1024;
     public const int MaxNameChars = 64;
 
@@ -91,7 +106,26 @@ public static partial class ExperimentSpecs
         return CheckBounded(SearchSpace.Skeleton.FromJson(spec.Skeleton, "the spec's skeleton"));
     }
 
-    public static ArchitectureSpace Space(ExperimentSpec spec) => new(SkeletonOf(spec));
+    public static ArchitectureSpace Space(ExperimentSpec spec)
+    {
+        var skeleton = SkeletonOf(spec);
+        return new ArchitectureSpace(skeleton, spec.LatencyTable is null ? null : Latencies(spec, skeleton));
+    }
+
+    /// <summary>
+    /// The spec's inline latency table, checked against its preset and its device (cpu when it names none).
+    /// </summary>
+    private static LatencyTable Latencies(ExperimentSpec spec, Skeleton skeleton)
+    {
+        var text = spec.LatencyTable!;
+        if (text.Length > MaxLatencyTableChars)
+            throw new SearchSpaceException(
+                $"the inline latency table is {text.Length:N0} characters; at most {MaxLatencyTableChars:N0}");
+        var table = SearchSpace.LatencyTable.FromJson(text, "the spec's latency table");
+        var device = (spec.Device ?? "cpu").Split(':')[0];
+        table.Check(new ArchitectureSpace(skeleton), device);
+        return table;
+    }
 
     /// <summary>A value for an error message: long ones cut, so a 10 MB field is not echoed back.</summary>
     public static string Shown(string value, int max = MaxNameChars) => BoundedText.Shown(value, max);
@@ -140,9 +174,15 @@ public static partial class ExperimentSpecs
     private static partial System.Text.RegularExpressions.Regex DeviceSyntax();
 
     public static Budget Budget(ExperimentSpec spec) =>
-        SearchSpace.Budget.FromMFlops(
-            spec.BudgetMFlops ?? throw new SearchSpaceException("the spec has no budget: resolve it first"),
-            spec.MinFraction);
+        spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
+            ? throw new SearchSpaceException("the spec has no budget: resolve it first")
+            : SearchSpace.Budget.Of(spec.BudgetMFlops, spec.BudgetMParams, spec.BudgetMilliseconds, spec.MinFraction);
+
+    /// <summary>Every limit of a spec's budget in words ("the preset's" before resolution fills it in).</summary>
+    public static string DescribeBudget(ExperimentSpec spec) =>
+        spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
+            ? "the preset's"
+            : Budget(spec).ToString();
 
     /// <summary>
     /// The weight-sharing schemes a spec may name (the engine's WeightSharing values), the default first.

@@ -9,7 +9,7 @@ namespace HourNas.SearchSpace;
 /// </summary>
 public sealed class ArchitectureSpace
 {
-    public ArchitectureSpace(Skeleton skeleton)
+    public ArchitectureSpace(Skeleton skeleton, LatencyTable? latencies = null)
     {
         Skeleton = skeleton.Validate();
         Blocks = skeleton.LayoutBlocks();
@@ -23,8 +23,11 @@ public sealed class ArchitectureSpace
                 ? b.StageCandidates.ToArray()
                 : [.. b.StageCandidates, Operation.Skip]))
             .ToArray();
-        Costs = new CostModel(skeleton);
+        Costs = new CostModel(skeleton, latencies?.Check(this));
     }
+
+    /// <summary>The same space with a latency table behind its cost model (checked against it).</summary>
+    public ArchitectureSpace WithLatencies(LatencyTable latencies) => new(Skeleton, latencies);
 
     public Skeleton Skeleton { get; }
 

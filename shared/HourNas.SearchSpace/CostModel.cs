@@ -4,9 +4,10 @@ namespace HourNas.SearchSpace;
 /// Multiply-adds and trainable parameters. <see cref="Macs"/> counts the multiply-adds of every
 /// convolution and fully connected layer (reported as FLOPs, the NAS convention); BatchNorm, activations,
 /// pooling and the SE rescale are not counted. <see cref="Params"/> counts what PyTorch's parameters()
-/// would: conv and FC weights, FC and SE biases, BatchNorm scale and shift.
+/// would: conv and FC weights, FC and SE biases, BatchNorm scale and shift. <see cref="LatencyNs"/> is the
+/// measured latency per image from a latency table (0 when the cost model has none).
 /// </summary>
-public readonly record struct Cost(long Macs, long Params)
+public readonly record struct Cost(long Macs, long Params, long LatencyNs = 0)
 {
     public static Cost Zero => default;
 
@@ -14,9 +15,16 @@ public readonly record struct Cost(long Macs, long Params)
 
     public double MParams => Params / 1e6;
 
-    public static Cost operator +(Cost a, Cost b) => new(a.Macs + b.Macs, a.Params + b.Params);
+    public double Milliseconds => LatencyNs / 1e6;
 
-    public override string ToString() => $"{MFlops:F2} MFLOPs, {Params:N0} params";
+    public static Cost operator +(Cost a, Cost b) =>
+        new(a.Macs + b.Macs, a.Params + b.Params, a.LatencyNs + b.LatencyNs);
+
+    public static Cost operator -(Cost a, Cost b) =>
+        new(a.Macs - b.Macs, a.Params - b.Params, a.LatencyNs - b.LatencyNs);
+
+    public override string ToString() =>
+        $"{MFlops:F2} MFLOPs, {Params:N0} params" + (LatencyNs > 0 ? $", {Milliseconds:F2} ms" : "");
 }
 
 /// <summary>Cost of each part of a network, in order; <see cref="Total"/> is their sum.</summary>
@@ -31,9 +39,10 @@ public sealed class CostModel
     private readonly Skeleton _skeleton;
     private readonly IReadOnlyList<BlockSpec> _blocks;
 
-    public CostModel(Skeleton skeleton)
+    public CostModel(Skeleton skeleton, LatencyTable? latencies = null)
     {
         _skeleton = skeleton;
+        Latencies = latencies;
         _blocks = skeleton.LayoutBlocks();
         var stemSize = skeleton.StemOutputSize;
         Stem = Conv(skeleton.InputChannels, skeleton.Stem.Width, 3, stemSize) + BatchNorm(skeleton.Stem.Width);
@@ -41,7 +50,15 @@ public sealed class CostModel
         Head = Conv(skeleton.FinalWidth, skeleton.HeadWidth, 1, finalSize) + BatchNorm(skeleton.HeadWidth);
         Classifier = new Cost((long)skeleton.HeadWidth * skeleton.Classes,
             (long)skeleton.HeadWidth * skeleton.Classes + skeleton.Classes);
+        if (latencies is null) return;
+        // Stem and head hold the fixed part's latency; the classifier's goes with the head's conv.
+        Stem = Stem with { LatencyNs = (long)Math.Round(latencies.StemNanoseconds) };
+        Head = Head with { LatencyNs = (long)Math.Round(latencies.HeadNanoseconds) };
+        Classifier = Classifier with { LatencyNs = (long)Math.Round(latencies.ClassifierNanoseconds) };
     }
+
+    /// <summary>The measured latencies behind <see cref="Cost.LatencyNs"/>, or null (latency then 0).</summary>
+    public LatencyTable? Latencies { get; }
 
     public Cost Stem { get; }
 
@@ -81,7 +98,7 @@ public sealed class CostModel
             cost += new Cost(2L * mid * r, (long)mid * r + r + (long)r * mid + mid);
         }
         cost += Conv(mid, block.OutWidth, 1, block.OutputSize) + BatchNorm(block.OutWidth);
-        return cost;
+        return Latencies is null ? cost : cost with { LatencyNs = Latencies.Of(block.Index, op) };
     }
 
     public NetworkCost Of(Genotype genotype)

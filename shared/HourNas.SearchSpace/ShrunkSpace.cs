@@ -21,20 +21,23 @@ public sealed record BlockVerdicts(int Block, bool Vital, bool Fixed, IReadOnlyL
 public sealed class ShrunkSpace
 {
     private readonly long[][] _macs;
+    private readonly Cost[][] _costs;
 
     internal ShrunkSpace(ArchitectureSpace space, Budget budget, IReadOnlyList<BlockVerdicts> verdicts,
-        BigInteger spaceSize, BigInteger inWindow, bool countIsExact, long countResolutionMacs)
+        BigInteger spaceSize, BigInteger inWindow, bool countIsExact, IReadOnlyList<long> countUnits)
     {
         Space = space;
         Budget = budget;
         Verdicts = verdicts;
         Allowed = verdicts.Select(v => (IReadOnlyList<Operation>)v.Kept.Select(c => c.Op).ToArray()).ToArray();
-        _macs = verdicts.Select(v => v.Kept.Select(c => c.Cost.Macs).ToArray()).ToArray();
-        FixedMacs = space.Costs.Fixed.Macs;
+        _costs = verdicts.Select(v => v.Kept.Select(c => c.Cost).ToArray()).ToArray();
+        _macs = _costs.Select(c => c.Select(x => x.Macs).ToArray()).ToArray();
+        FixedCost = space.Costs.Fixed;
+        FixedMacs = FixedCost.Macs;
         SpaceSize = spaceSize;
         ArchitecturesInWindow = inWindow;
         CountIsExact = countIsExact;
-        CountResolutionMacs = countResolutionMacs;
+        CountUnits = countUnits.ToArray();
     }
 
     public ArchitectureSpace Space { get; }
@@ -48,6 +51,9 @@ public sealed class ShrunkSpace
 
     /// <summary>Stem, head and classifier multiply-adds.</summary>
     public long FixedMacs { get; }
+
+    /// <summary>Stem, head and classifier in every metric.</summary>
+    public Cost FixedCost { get; }
 
     /// <summary>Architectures before shrinking (fixed blocks count once).</summary>
     public BigInteger SpaceSize { get; }
@@ -65,7 +71,15 @@ public sealed class ShrunkSpace
     /// </summary>
     public bool CountIsExact { get; }
 
-    public long CountResolutionMacs { get; }
+    /// <summary>The counting grid's unit per limit of the budget (in its order), in raw units of its metric.</summary>
+    public IReadOnlyList<long> CountUnits { get; }
+
+    /// <summary>How the count was made, for reports: "exact", or the grid of each limited metric.</summary>
+    public string CountMethod => CountIsExact
+        ? "exact count"
+        : "count on a cost grid of " + string.Join(" x ", Budget.Limits.Select((l, i) =>
+            $"{CountUnits[i]:N0} {(l.Metric == CostMetric.Flops ? "multiply-adds" : l.Metric == CostMetric.Params
+                ? "parameters" : "ns")}"));
 
     /// <summary>Affordable architectures over all architectures of the space.</summary>
     public double ShrinkRatio => Ratio(ArchitecturesInWindow, SpaceSize);
@@ -74,7 +88,29 @@ public sealed class ShrunkSpace
 
     public long MaxMacs => FixedMacs + _macs.Sum(m => m.Max());
 
+    /// <summary>
+    /// The FLOPs window architectures here fall in: the budget's FLOPs limit, or without one the cheapest and
+    /// dearest networks left after pruning. In MFLOPs, for reports.
+    /// </summary>
+    public (double Min, double Max) MFlopsWindow => Budget.LimitOn(CostMetric.Flops) is { } l
+        ? (l.Min / 1e6, l.Max / 1e6)
+        : (MinMacs / 1e6, MaxMacs / 1e6);
+
+    /// <summary>The cheapest (dearest) network in one metric, each block at its own cheapest (dearest).</summary>
+    public long Min(CostMetric metric) => FixedCost.Of(metric) + _costs.Sum(c => c.Min(x => x.Of(metric)));
+
+    public long Max(CostMetric metric) => FixedCost.Of(metric) + _costs.Sum(c => c.Max(x => x.Of(metric)));
+
     public long BlockMacs(int block, int choice) => _macs[block][choice];
+
+    public Cost BlockCost(int block, int choice) => _costs[block][choice];
+
+    public Cost Cost(IReadOnlyList<int> choice)
+    {
+        var total = FixedCost;
+        for (var b = 0; b < _costs.Length; b++) total += _costs[b][choice[b]];
+        return total;
+    }
 
     public long Macs(IReadOnlyList<int> choice)
     {
@@ -83,7 +119,7 @@ public sealed class ShrunkSpace
         return total;
     }
 
-    public bool InWindow(IReadOnlyList<int> choice) => Budget.Contains(Macs(choice));
+    public bool InWindow(IReadOnlyList<int> choice) => Budget.Contains(Cost(choice));
 
     public Genotype ToGenotype(IReadOnlyList<int> choice) =>
         Space.FromBlocks(choice.Select((c, b) => Allowed[b][c]).ToArray());

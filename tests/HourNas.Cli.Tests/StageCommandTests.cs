@@ -56,7 +56,7 @@ public class StageCommandTests
     }
 
     [Theory]
-    [InlineData("needs --budget-mflops", "stage", "stage1", "--preset", "fashion-mnist")]
+    [InlineData("needs a budget: --budget-mflops", "stage", "stage1", "--preset", "fashion-mnist")]
     [InlineData("needs --genotype", "stage", "retrain", "--preset", "fashion-mnist")]
     [InlineData("does not exist", "stage", "retrain", "--preset", "fashion-mnist", "--genotype", "manual",
         "--data", "/nonexistent/fmnist")]

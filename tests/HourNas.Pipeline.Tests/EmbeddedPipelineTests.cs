@@ -41,6 +41,18 @@ public sealed class EmbeddedScenario : IAsyncLifetime
 
     public ExperimentState CorruptData => Outcome("corrupt-data");
 
+    /// <summary>A smoke experiment with a parameter budget only, in the middle of the space's range.</summary>
+    public ExperimentState ParamsBudget => Outcome("params-budget");
+
+    public static double ParamsBudgetM
+    {
+        get
+        {
+            var all = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("smoke")), Budget.FromMFlops(100, 0));
+            return (all.Min(CostMetric.Params) + all.Max(CostMetric.Params)) / 2e6;
+        }
+    }
+
     /// <summary>The files of the good experiment's folder once it completed.</summary>
     public IReadOnlyList<string> Report => Directory.GetFiles(Store.ExperimentFolder(Good.Id));
 
@@ -102,6 +114,7 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         await Experiments.Submit("good", Specs.Smoke);
         await Experiments.Submit("impossible-budget", Specs.Smoke with { BudgetMFlops = 0.05 });
         await Experiments.Submit("corrupt-data", Specs.Smoke with { Data = corrupt });
+        await Experiments.Submit("params-budget", Specs.Smoke with { BudgetMParams = ParamsBudgetM });
         if (!_errors.ContainsKey("long"))
         {
             await Experiments.Cancel("long", "test: cancel while training");
@@ -111,6 +124,7 @@ public sealed class EmbeddedScenario : IAsyncLifetime
         await Await("good", s => s.IsFinished, timeout, "'good' finishing");
         await Await("impossible-budget", s => s.IsFinished, timeout, "'impossible-budget' finishing");
         await Await("corrupt-data", s => s.IsFinished, timeout, "'corrupt-data' finishing");
+        await Await("params-budget", s => s.IsFinished, timeout, "'params-budget' finishing");
         if (!_errors.ContainsKey("crashed"))
             await Await("crashed", s => s.IsFinished, timeout, "'crashed' finishing after recovery");
         Catalog = await Experiments.List();
@@ -192,6 +206,18 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
         // One row per block that is not a skip; disabling any vital block leaves chance accuracy.
         Assert.Equal(space.Parse(result.Genotype).Blocks.Count(op => !op.IsSkip), result.Ablation.Count);
         Assert.All(result.Ablation.Where(a => a.Vital), a => Assert.InRange(a.Top1, 0, 0.2));
+    }
+
+    [Fact]
+    public void A_parameter_budget_alone_is_the_window_every_stage_keeps()
+    {
+        var state = scenario.ParamsBudget;
+        Assert.True(state.Status == ExperimentStatus.Completed, Waits.Describe(state));
+        Assert.Null(state.Spec!.BudgetMFlops);
+        var (min, max) = (0.9 * EmbeddedScenario.ParamsBudgetM * 1e6, EmbeddedScenario.ParamsBudgetM * 1e6);
+        Assert.InRange(state.Result!.Params, min, max);
+        var space = new ArchitectureSpace(Presets.Skeleton("smoke"));
+        Assert.Equal(space.Costs.Of(space.Parse(state.Result.Genotype)).Total.Params, state.Result.Params);
     }
 
     [Fact]

@@ -208,6 +208,12 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
     [InlineData("""{"id": "p8", "spec": {"preset": "smoke"}, "priority": 1}""", "priority")]
     [InlineData("""{"id": "p9", "spec": {"preset": "smoke",""", "not valid JSON")]
     [InlineData("""{"id": "p10", "spec": {}}""", "the spec names no preset")]
+    [InlineData("""{"id": "p11", "spec": {"preset": "smoke", "budgetMParams": -1}}""",
+        "the parameter budget must be positive")]
+    [InlineData("""{"id": "p12", "spec": {"preset": "smoke", "budgetMilliseconds": 2}}""",
+        "a latency budget needs a latency table")]
+    [InlineData("""{"id": "p13", "spec": {"preset": "smoke", "budgetMilliseconds": 2, "latencyTable": "{"}}""",
+        "the spec's latency table is not valid JSON")]
     [InlineData("""{}""", "the request has no spec")]
     [InlineData("""[1, 2]""", "must be a JSON object")]
     public async Task A_bad_submission_is_a_problem_naming_it(string json, string detail)

@@ -27,3 +27,19 @@ internal static class TinySpaces
     public static long Macs(ArchitectureSpace space, int[] choice) =>
         space.Costs.Fixed.Macs + choice.Select((c, b) => space.Costs.Block(b, space.Candidates[b][c]).Macs).Sum();
 }
+
+/// <summary>Made-up latency tables, so latency limits can be tested without measuring.</summary>
+internal static class TinyLatencies
+{
+    /// <summary>A table whose latencies follow neither FLOPs nor parameters (seeded), in whole microseconds.</summary>
+    public static LatencyTable For(ArchitectureSpace space, ulong seed = 1, string device = "cpu")
+    {
+        var rng = new Rng(seed);
+        var blocks = space.Blocks.Select(b => new BlockLatencies(b.Index, space.Candidates[b.Index]
+            .Where(o => !o.IsSkip)
+            .Select(o => new OperationLatency(o.ToString(), 1000.0 * (1 + rng.NextInt(40))))
+            .ToArray())).ToArray();
+        return new LatencyTable(LatencyTable.CurrentFormat, space.Skeleton.Name, DateTime.UnixEpoch,
+            new LatencyConditions(device, 1, 1, "test", 2, 1, 1), 5000, 3000, 1000, blocks);
+    }
+}

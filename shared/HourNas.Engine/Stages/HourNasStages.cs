@@ -38,20 +38,10 @@ public static class HourNasStages
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
         var costs = space.Costs;
-        long NeckMacs(int[] c) => costs.Fixed.Macs + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Macs);
-        // Admissible vital choices leave the bulbs a real search: enough of their architectures still fit the window.
-        var bulbCosts = space.NonVitalBlocks
-            .Select(b => space.Candidates[b].Select(o => costs.Block(b, o).Macs).ToArray())
-            .ToArray();
-        var bulbSpace = bulbCosts.Aggregate(1.0, (n, c) => n * c.Length);
-        var admissible = new Dictionary<long, bool>();
-        bool Affordable(int[] c)
-        {
-            var neck = NeckMacs(c);
-            if (admissible.TryGetValue(neck, out var ok)) return ok;
-            var (count, _, _) = SpaceShrinker.CountInWindow(bulbCosts, neck, budget, countWork: 2_000_000);
-            return admissible[neck] = (double)count >= Math.Max(1, settings.MinBulbShare * bulbSpace);
-        }
+        Cost NeckCost(int[] c) =>
+            space.VitalBlocks.Aggregate(costs.Fixed, (sum, b) => sum + costs.Block(b, options[b][c[b]]));
+        var admission = new NeckAdmission(space, budget, settings.MinBulbShare);
+        bool Affordable(int[] c) => admission.Admits(NeckCost(c));
         var neckChoices = space.VitalBlocks.Aggregate(1L, (n, b) => n * options[b].Count);
         if (neckChoices <= 100_000 && !Choices.All(counts).Any(Affordable))
             throw new SearchSpaceException(
@@ -69,11 +59,9 @@ public static class HourNasStages
         var result = evolution.Run(c =>
             {
                 var accuracy = scorer.Score(net, c);
-                var neck = NeckMacs(c);
-                var neckParams = costs.Fixed.Params
-                    + space.VitalBlocks.Sum(b => costs.Block(b, options[b][c[b]]).Params);
+                var neck = NeckCost(c);
                 evaluated.Add(
-                    new EvaluatedCandidate(VitalText(space, options, c), neck / 1e6, neckParams, accuracy, 0));
+                    new EvaluatedCandidate(VitalText(space, options, c), neck.MFlops, neck.Params, accuracy, 0));
                 ReportSearch(ctx, "stage1", evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy,
                     clock);
                 return accuracy;
@@ -84,7 +72,8 @@ public static class HourNasStages
 
         var vitalResult = new VitalSearchResult(space.Skeleton.Name, budget.MaxMFlops, space.VitalBlocks,
             VitalText(space, options, result.Best.Choice), result.Best.Fitness, training, evaluated,
-            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights);
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights,
+            budget.ToString());
         WriteResult(ctx, vitalResult, evaluated);
         return vitalResult;
     }
@@ -148,9 +137,9 @@ public static class HourNasStages
         }
         var best = evaluated.MaxBy(e => e.Accuracy)!;
         var result = new SearchResult("random", space.Skeleton.Name, best.Genotype, best.MFlops, best.Params,
-            best.Accuracy, budget.MaxMFlops, budget.MinMFlops, shrunk.ArchitecturesInWindow.ToString(),
+            best.Accuracy, shrunk.MFlopsWindow.Max, shrunk.MFlopsWindow.Min, shrunk.ArchitecturesInWindow.ToString(),
             shrunk.ShrinkRatio, sampler.AcceptanceRate, null, evaluated,
-            new StageCost(clock.Elapsed.TotalSeconds, trainImages, scorer.EvalImages));
+            new StageCost(clock.Elapsed.TotalSeconds, trainImages, scorer.EvalImages), budget.ToString());
         WriteResult(ctx, result, evaluated);
         WriteGenotype(ctx, space, space.Parse(best.Genotype));
         return result;
@@ -351,9 +340,10 @@ public static class HourNasStages
         var best = shrunk.ToGenotype(result.Best.Choice);
         var bestCost = space.Costs.Of(best).Total;
         var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops,
-            bestCost.Params, result.Best.Fitness, shrunk.Budget.MaxMFlops, shrunk.Budget.MinMFlops,
+            bestCost.Params, result.Best.Fitness, shrunk.MFlopsWindow.Max, shrunk.MFlopsWindow.Min,
             shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate, training, evaluated,
-            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages),
+            shrunk.Budget.ToString());
         WriteResult(ctx, searchResult, evaluated);
         WriteGenotype(ctx, space, best);
         return searchResult;

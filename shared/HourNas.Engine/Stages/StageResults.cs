@@ -12,17 +12,27 @@ public sealed record StageCost(double Seconds, long TrainImages, long EvalImages
 /// <summary>One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies.</summary>
 public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation);
 
+/// <summary>
+/// Stage 1's result. <see cref="BudgetMFlops"/> is the FLOPs limit (null when the budget bounds other metrics
+/// only); <see cref="Budget"/> states every limit.
+/// </summary>
 public sealed record VitalSearchResult(
     string Preset,
-    double BudgetMFlops,
+    double? BudgetMFlops,
     IReadOnlyList<int> VitalBlocks,
     string VitalOperations,
     double ValidationAccuracy,
     TrainResult Training,
     IReadOnlyList<EvaluatedCandidate> Evaluated,
     StageCost Cost,
-    string SupernetWeights);
+    string SupernetWeights,
+    string? Budget = null);
 
+/// <summary>
+/// A search's result. <see cref="BudgetMFlops"/> and <see cref="MinMFlops"/> are the FLOPs window its
+/// architectures fall in (the budget's, or the shrunk space's range when the budget bounds other metrics only);
+/// <see cref="Budget"/> states every limit.
+/// </summary>
 public sealed record SearchResult(
     string Method,
     string Preset,
@@ -37,7 +47,8 @@ public sealed record SearchResult(
     double ProposalAcceptance,
     TrainResult? Training,
     IReadOnlyList<EvaluatedCandidate> Evaluated,
-    StageCost Cost);
+    StageCost Cost,
+    string? Budget = null);
 
 public sealed record RetrainResult(
     string Preset,

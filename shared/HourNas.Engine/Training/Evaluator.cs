@@ -65,21 +65,24 @@ public static class Evaluator
         net.eval();
     }
 
-    /// <summary>Median wall-clock milliseconds of one forward pass at batch size 1 (after warm-up).</summary>
-    public static double LatencyMilliseconds(SuperNet net, Skeleton skeleton, Device device, int runs = 50)
+    /// <summary>Median wall-clock milliseconds per image of a forward pass at the batch size (after warm-up).</summary>
+    public static double LatencyMilliseconds(SuperNet net, Skeleton skeleton, Device device, int runs = 50,
+        int batchSize = 1)
     {
         net.eval();
         using var _ = no_grad();
-        using var x = randn(1, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize, device: device);
+        using var x = randn(batchSize, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize,
+            device: device);
         for (var i = 0; i < 5; i++) net.call(x).Dispose();
         var times = new double[runs];
         for (var i = 0; i < runs; i++)
         {
             var clock = Stopwatch.StartNew();
             net.call(x).Dispose();
+            if (device.type == DeviceType.CUDA) cuda.synchronize();
             times[i] = clock.Elapsed.TotalMilliseconds;
         }
         Array.Sort(times);
-        return times[runs / 2];
+        return times[runs / 2] / batchSize;
     }
 }
