@@ -30,10 +30,11 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// <summary>
 /// How one supernet of the study is trained and scored: its weight sharing, epochs, batch and peak learning rate
 /// (the search recipe's unless given), and the BatchNorm re-estimation batches before each score. Written on the
-/// command line as <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10]</c>.
+/// command line as <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2]</c>; a seed of its own (default: the
+/// study's) also moves the held-out validation split, so variants differing only in it are independent runs.
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
-    double LearningRate, int BatchNormBatches)
+    double LearningRate, int BatchNormBatches, ulong? Seed = null)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -42,14 +43,15 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
-        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn"]))
-            throw new ArgumentException($"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn)");
+        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed"]))
+            throw new ArgumentException($"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed)");
         var recipe = new TrainSettings();
         var search = new SearchSettings();
         return new SupernetVariant(text.ToLowerInvariant(), sharing,
             (int)knobs.GetValueOrDefault("epochs", defaultEpochs), (int)knobs.GetValueOrDefault("bs", recipe.BatchSize),
             knobs.GetValueOrDefault("lr", recipe.PeakLearningRate),
-            (int)knobs.GetValueOrDefault("bn", search.BatchNormBatches));
+            (int)knobs.GetValueOrDefault("bn", search.BatchNormBatches),
+            knobs.TryGetValue("seed", out var seed) ? (ulong)seed : null);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
@@ -57,9 +59,12 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         ReferenceBatchSize: BatchSize);
 
     /// <summary>Variants that differ only in their BatchNorm batches share one trained supernet.</summary>
-    public string TrainingKey =>
-        string.Create(CultureInfo.InvariantCulture, $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}")
-            .ToLowerInvariant();
+    public string TrainingKey => string.Create(CultureInfo.InvariantCulture,
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{(Seed is { } s ? $"-s{s}" : "")}").ToLowerInvariant();
+
+    /// <summary>Everything but the seed: one recipe's runs under several seeds are also scored as a mean.</summary>
+    public string Recipe => string.Create(CultureInfo.InvariantCulture,
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}");
 }
 
 /// <summary>
@@ -103,7 +108,7 @@ public static class Study
             log($"{name}: the full-space supernet, {epochs} epochs, batch {variant.BatchSize}, " +
                 $"peak rate {variant.LearningRate}");
             var epochAccuracy = new List<double>();
-            var ctx = new StageContext(device, data, Path.Combine(work, variant.TrainingKey), seed,
+            var ctx = new StageContext(device, data, Path.Combine(work, variant.TrainingKey), variant.Seed ?? seed,
                 variant.Train, progress: p =>
                 {
                     if (p.Phase == "epoch")
@@ -137,6 +142,17 @@ public static class Study
             log($"{name}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
             supernets.Add(new SupernetResult(name, epochs, epochAccuracy, training.Seconds, training.ImagesPerSecond,
                 predicted, predicted.Average(), Rank(name, predicted, truth, window)));
+        }
+
+        // The mean prediction of one recipe's runs under several seeds: how much of a supernet's ranking is the noise
+        // of its one training run.
+        foreach (var group in variants.Select((v, i) => (v, i)).GroupBy(x => x.v.Recipe).Where(g => g.Count() > 1))
+        {
+            var members = group.Select(x => supernets[x.i]).ToArray();
+            var mean = Enumerable.Range(0, truth.Length).Select(a => members.Average(m => m.Predicted[a])).ToArray();
+            var name = $"mean of {members.Length} runs: {string.Join(" + ", members.Select(m => m.Sharing))}";
+            supernets.Add(new SupernetResult(name, members[0].Epochs, [], members.Sum(m => m.TrainSeconds),
+                members.Average(m => m.ImagesPerSecond), mean, mean.Average(), Rank(name, mean, truth, window)));
         }
 
         var trivial = new List<PredictorResult>

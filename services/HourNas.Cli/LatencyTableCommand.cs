@@ -35,12 +35,18 @@ internal static class LatencyTableCommand
             DefaultValueFactory = _ => 0,
         };
         var seed = new Option<ulong>("--seed") { Description = "seed of --validate", DefaultValueFactory = _ => 0 };
+        var calibrate = new Option<int>("--calibrate")
+        {
+            Description = "fit what whole networks cost beyond their parts on this many random networks " +
+                "(default 0: none; it did not help on this machine, docs/performance.md)",
+            DefaultValueFactory = _ => 0,
+        };
         var output = new Option<string>("--out") { Description = "the table file to write", Required = true };
         var json = HournasCli.Options.Json();
         var command = new Command("latency-table",
             "measure the latency of every candidate operation of a preset, for latency budgets (--budget-ms)")
         {
-            preset, device, batch, threads, repeats, validate, seed, output, json,
+            preset, device, batch, threads, repeats, validate, seed, calibrate, output, json,
         };
         command.SetAction(parse => cli.Guard(() =>
         {
@@ -48,10 +54,12 @@ internal static class LatencyTableCommand
                 throw new SearchSpaceException($"--threads must be at least 1, got {parse.GetValue(threads)}");
             if (parse.GetValue(validate) < 0)
                 throw new SearchSpaceException($"--validate must not be negative, got {parse.GetValue(validate)}");
+            if (parse.GetValue(calibrate) < 0)
+                throw new SearchSpaceException($"--calibrate must not be negative, got {parse.GetValue(calibrate)}");
             var space = new ArchitectureSpace(Presets.Skeleton(parse.GetValue(preset)!));
             var runtime = TorchRuntime.Initialize(parse.GetValue(device), parse.GetValue(threads));
             var table = LatencyProfiler.Measure(space, runtime, parse.GetValue(batch), repeats: parse.GetValue(repeats),
-                log: cli.Error.WriteLine);
+                log: cli.Error.WriteLine, calibration: parse.GetValue(calibrate));
             var path = parse.GetValue(output)!;
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             File.WriteAllText(path, table.ToJson());
@@ -69,6 +77,9 @@ internal static class LatencyTableCommand
             cli.Out.WriteLine($"wrote {path}: {table.Blocks.Sum(b => b.Ops.Count)} operations of " +
                 $"{table.Preset} on {c.Device}, batch {c.BatchSize}, {c.Threads} threads (median of {c.Repeats})");
             cli.Out.WriteLine($"fixed part (stem, head, classifier): {table.FixedNanoseconds / 1e6:F3} ms per image");
+            if (table.Calibration is { } k)
+                cli.Out.WriteLine($"calibration on {k.Networks} random networks: {k.ConstantNanoseconds / 1e3:F1} us " +
+                    $"per network and {k.PerBlockNanoseconds / 1e3:F1} us per running block beyond the parts");
             if (validation is { } v)
                 cli.Out.WriteLine($"validation on {v.Architectures} random networks: relative error median " +
                     $"{v.MedianRelativeError:P1}, worst {v.WorstRelativeError:P1}, mean signed " +

@@ -51,8 +51,11 @@ public sealed class CostModel
         Classifier = new Cost((long)skeleton.HeadWidth * skeleton.Classes,
             (long)skeleton.HeadWidth * skeleton.Classes + skeleton.Classes);
         if (latencies is null) return;
-        // Stem and head hold the fixed part's latency; the classifier's goes with the head's conv.
-        Stem = Stem with { LatencyNs = (long)Math.Round(latencies.StemNanoseconds) };
+        // The stem also carries the calibration's constant (FixedNanoseconds sums them all).
+        Stem = Stem with
+        {
+            LatencyNs = (long)Math.Round(latencies.StemNanoseconds + (latencies.Calibration?.ConstantNanoseconds ?? 0)),
+        };
         Head = Head with { LatencyNs = (long)Math.Round(latencies.HeadNanoseconds) };
         Classifier = Classifier with { LatencyNs = (long)Math.Round(latencies.ClassifierNanoseconds) };
     }

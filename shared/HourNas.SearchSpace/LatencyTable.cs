@@ -13,6 +13,12 @@ public sealed record OperationLatency(string Op, double Nanoseconds);
 public sealed record BlockLatencies(int Block, IReadOnlyList<OperationLatency> Ops);
 
 /// <summary>
+/// What a whole network costs beyond the sum of its parts measured alone, fitted on random networks: a constant and
+/// an overhead per block that runs (not a skip). Part of the prediction, so the additive model stays additive.
+/// </summary>
+public sealed record LatencyCalibration(int Networks, double ConstantNanoseconds, double PerBlockNanoseconds);
+
+/// <summary>
 /// Latency per image of every candidate operation of every block of one preset, each measured alone at its real
 /// input shape, plus the stem, head and classifier (hournas latency-table). A network's predicted latency is the
 /// sum of its parts (the additive model; docs/performance.md measures how far that is from the whole network).
@@ -20,7 +26,7 @@ public sealed record BlockLatencies(int Block, IReadOnlyList<OperationLatency> O
 /// </summary>
 public sealed record LatencyTable(string Format, string Preset, DateTime Utc, LatencyConditions Conditions,
     double StemNanoseconds, double HeadNanoseconds, double ClassifierNanoseconds,
-    IReadOnlyList<BlockLatencies> Blocks)
+    IReadOnlyList<BlockLatencies> Blocks, LatencyCalibration? Calibration = null)
 {
     public const string CurrentFormat = "hournas-latency/1";
 
@@ -33,7 +39,9 @@ public sealed record LatencyTable(string Format, string Preset, DateTime Utc, La
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 
-    public double FixedNanoseconds => StemNanoseconds + HeadNanoseconds + ClassifierNanoseconds;
+    /// <summary>Stem, head and classifier, with the calibration's constant.</summary>
+    public double FixedNanoseconds =>
+        StemNanoseconds + HeadNanoseconds + ClassifierNanoseconds + (Calibration?.ConstantNanoseconds ?? 0);
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
@@ -94,9 +102,13 @@ public sealed record LatencyTable(string Format, string Preset, DateTime Utc, La
         return this;
     }
 
-    /// <summary>Latency of an operation of a block in whole nanoseconds; a skip costs nothing.</summary>
+    /// <summary>
+    /// Latency of an operation of a block in whole nanoseconds, with the calibration's per-block overhead; a skip
+    /// costs nothing.
+    /// </summary>
     public long Of(int block, Operation op) => op.IsSkip
         ? 0
-        : (long)Math.Round(Blocks[block].Ops.FirstOrDefault(o => o.Op == op.ToString())?.Nanoseconds
-            ?? throw new SearchSpaceException($"the latency table has no entry for block {block}, '{op}'"));
+        : (long)Math.Round((Blocks[block].Ops.FirstOrDefault(o => o.Op == op.ToString())?.Nanoseconds
+            ?? throw new SearchSpaceException($"the latency table has no entry for block {block}, '{op}'"))
+            + (Calibration?.PerBlockNanoseconds ?? 0));
 }

@@ -254,6 +254,64 @@ public class DataTests
     }
 
     [Fact]
+    public void An_epoch_decodes_each_image_once_in_parallel()
+    {
+        using var dir = new TempFolder();
+        for (var i = 0; i < 40; i++)
+        {
+            Directory.CreateDirectory(dir.File($"c{i % 4}"));
+            File.WriteAllBytes(dir.File($"c{i % 4}/{i}.jpg"), TestImages.Noise(40, SKEncodedImageFormat.Jpeg, i));
+        }
+        var counted = new CountingSource(new ImageFolder(dir.Path, 32, 3));
+        var norm = new Normalization([0.5f, 0.5f, 0.5f], [0.25f, 0.25f, 0.25f]);
+        // A training epoch (batches of 8 over 40 images) and an evaluation pass: each index read once in each.
+        Assert.Equal(40, BatchLoader.Read(counted, 8, norm, train: true, seed: 3).Sum(b => b.Count));
+        Assert.All(counted.Reads, r => Assert.Equal(1, r));
+        Assert.Equal(40, BatchLoader.Read(counted, 8, norm, train: false, seed: 0).Sum(b => b.Count));
+        Assert.All(counted.Reads, r => Assert.Equal(2, r));
+        Assert.True(counted.Threads > 1 || Environment.ProcessorCount == 1, "decoding ran on one thread only");
+    }
+
+    /// <summary>Counts how often each image is read, and on how many threads.</summary>
+    private sealed class CountingSource(IImageSource inner) : IImageSource
+    {
+        private readonly HashSet<int> _threads = [];
+
+        public int[] Reads { get; } = new int[inner.Count];
+
+        public int Threads
+        {
+            get
+            {
+                lock (_threads) return _threads.Count;
+            }
+        }
+
+        public string Source => inner.Source;
+
+        public int Count => inner.Count;
+
+        public int Classes => inner.Classes;
+
+        public int Channels => inner.Channels;
+
+        public int Height => inner.Height;
+
+        public int Width => inner.Width;
+
+        public bool IsExpensive => inner.IsExpensive;
+
+        public int Label(int index) => inner.Label(index);
+
+        public void Read(int index, Span<byte> destination, bool augment, Rng rng)
+        {
+            Interlocked.Increment(ref Reads[index]);
+            lock (_threads) _threads.Add(Environment.CurrentManagedThreadId);
+            inner.Read(index, destination, augment, rng);
+        }
+    }
+
+    [Fact]
     public void A_reader_failure_surfaces_from_the_loader()
     {
         using var dir = new TempFolder();

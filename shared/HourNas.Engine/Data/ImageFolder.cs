@@ -78,6 +78,8 @@ public sealed class ImageFolder : IImageSource
     {
         var path = _items[index].Path;
         using var bitmap = Decode(path);
+        // An immutable bitmap is wrapped, not copied, by SKImage.FromBitmap.
+        bitmap.SetImmutable();
         using var image = SKImage.FromBitmap(bitmap);
         var crop = augment
             ? RandomResizedCrop(bitmap.Width, bitmap.Height, rng)
@@ -195,7 +197,10 @@ public sealed record ImageAugmentation(string Interpolation = "bilinear", double
         ? new SKSamplingOptions(SKCubicResampler.CatmullRom)
         : new SKSamplingOptions(SKFilterMode.Linear);
 
-    /// <summary>Jitters RGBA pixels in place.</summary>
+    /// <summary>
+    /// Jitters RGBA pixels in place. Brightness and contrast map each value on its own, so each is one 256-entry
+    /// table; saturation needs each pixel's grey. (Per-value double arithmetic cost a quarter of a read at 224 px.)
+    /// </summary>
     public void Jitter(Span<byte> rgba, Rng rng)
     {
         var order = new[] { 0, 1, 2 };
@@ -206,35 +211,48 @@ public sealed record ImageAugmentation(string Interpolation = "bilinear", double
         }
         var factors = order.Select(_ => 1 - ColourJitter + 2 * ColourJitter * rng.NextDouble()).ToArray();
         var pixels = rgba.Length / 4;
+        Span<byte> table = stackalloc byte[256];
         for (var k = 0; k < 3; k++)
         {
             var f = factors[k];
             switch (order[k])
             {
                 case 0: // brightness: towards black
-                    for (var i = 0; i < rgba.Length; i++)
-                        if (i % 4 != 3) rgba[i] = Clamp(rgba[i] * f);
+                    for (var v = 0; v < 256; v++) table[v] = Clamp(v * f);
+                    Apply(rgba, table);
                     break;
                 case 1: // contrast: towards the image's mean grey
-                    double mean = 0;
-                    for (var i = 0; i < pixels; i++) mean += Grey(rgba, i);
-                    mean /= pixels;
-                    for (var i = 0; i < rgba.Length; i++)
-                        if (i % 4 != 3) rgba[i] = Clamp(mean + (rgba[i] - mean) * f);
+                    long sum = 0;
+                    for (var i = 0; i < pixels; i++)
+                        sum += 299 * rgba[4 * i] + 587 * rgba[4 * i + 1] + 114 * rgba[4 * i + 2];
+                    var mean = sum / 1000.0 / pixels;
+                    for (var v = 0; v < 256; v++) table[v] = Clamp(mean + (v - mean) * f);
+                    Apply(rgba, table);
                     break;
                 default: // saturation: towards each pixel's grey
+                    var fs = (float)f;
                     for (var i = 0; i < pixels; i++)
                     {
-                        var grey = Grey(rgba, i);
-                        for (var c = 0; c < 3; c++) rgba[4 * i + c] = Clamp(grey + (rgba[4 * i + c] - grey) * f);
+                        var o = 4 * i;
+                        var grey = 0.299f * rgba[o] + 0.587f * rgba[o + 1] + 0.114f * rgba[o + 2];
+                        for (var c = 0; c < 3; c++) rgba[o + c] = Clamp(grey + (rgba[o + c] - grey) * fs);
                     }
                     break;
             }
         }
     }
 
-    private static double Grey(Span<byte> rgba, int i) =>
-        0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2];
+    private static void Apply(Span<byte> rgba, ReadOnlySpan<byte> table)
+    {
+        for (var i = 0; i < rgba.Length; i += 4)
+        {
+            rgba[i] = table[rgba[i]];
+            rgba[i + 1] = table[rgba[i + 1]];
+            rgba[i + 2] = table[rgba[i + 2]];
+        }
+    }
+
+    private static byte Clamp(float v) => (byte)Math.Clamp((int)MathF.Round(v), 0, 255);
 
     private static byte Clamp(double v) => (byte)Math.Clamp(Math.Round(v), 0, 255);
 }

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Globalization;
+using HourNas.Engine.Data;
+using HourNas.SearchSpace;
+using SkiaSharp;
+
+// The image-folder loader's throughput for an ImageNet-style recipe, for docs/performance.md (issue 15): decode of
+// a JPEG, random resized crop to 224 with the imagenet preset's interpolation and colour jitter, flip, per image.
+//   --images N (512) --size 256 --crop 224 --passes 3 --quality 90
+//   --interpolation bicubic|bilinear --jitter 0.4 (default: the imagenet preset's recipe), to measure the parts
+// Generates N photo-like JPEGs (smooth gradients and shapes with mild noise, so they compress like photographs,
+// not like noise) in a temporary folder, then measures one thread reading every image, and the batch loader
+// (parallel over all cores) reading them in batches; prints images/s, per-core rates and parallel efficiency.
+var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
+    x => args[x.i + 1]);
+int Opt(string k, int d) => opts.TryGetValue(k, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
+int count = Opt("images", 512), size = Opt("size", 256), crop = Opt("crop", 224), passes = Opt("passes", 3);
+var quality = Opt("quality", 90);
+
+var root = Directory.CreateTempSubdirectory("hournas-loader-").FullName;
+try
+{
+    var bytes = 0L;
+    for (var i = 0; i < count; i++)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(root, $"class{i % 10}")).FullName;
+        var jpeg = PhotoLike(size, i, quality);
+        bytes += jpeg.Length;
+        File.WriteAllBytes(Path.Combine(folder, $"{i:D5}.jpg"), jpeg);
+    }
+    var preset = ImageAugmentation.Of(Presets.Skeleton("imagenet").Recipe);
+    var augmentation = new ImageAugmentation(
+        opts.TryGetValue("interpolation", out var interpolation) ? interpolation : preset.Interpolation,
+        opts.TryGetValue("jitter", out var jitter) ? double.Parse(jitter, CultureInfo.InvariantCulture)
+            : preset.ColourJitter);
+    var source = new ImageFolder(root, crop, 3, augmentation);
+    var buffer = new byte[3 * crop * crop];
+
+    // One thread: every image once per pass (an epoch reads each image once: one decode).
+    var rng = new Rng(1);
+    for (var i = 0; i < Math.Min(32, count); i++) source.Read(i, buffer, augment: true, rng);
+    var single = new List<double>();
+    var parallel = new List<double>();
+    var norm = new Normalization([0.5f, 0.5f, 0.5f], [0.25f, 0.25f, 0.25f]);
+    // Alternated, so the machine's drift falls on both.
+    for (var p = 0; p < passes; p++)
+    {
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++) source.Read(i, buffer, augment: true, rng);
+        single.Add(count / clock.Elapsed.TotalSeconds);
+
+        clock.Restart();
+        var seen = 0;
+        foreach (var batch in BatchLoader.Read(source, 64, norm, train: true, seed: (ulong)p)) seen += batch.Count;
+        parallel.Add(seen / clock.Elapsed.TotalSeconds);
+    }
+    var cores = Environment.ProcessorCount;
+    var one = single.Order().ElementAt(single.Count / 2);
+    var all = parallel.Order().ElementAt(parallel.Count / 2);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"images={count} size={size} crop={crop} interpolation={augmentation.Interpolation} " +
+        $"jitter={augmentation.ColourJitter} mean_jpeg_kb={bytes / 1024.0 / count:F1} cores={cores} " +
+        $"one_thread_img_s={one:F0} ({string.Join("/", single.Select(x => x.ToString("F0")))}) " +
+        $"loader_img_s={all:F0} ({string.Join("/", parallel.Select(x => x.ToString("F0")))}) " +
+        $"per_core_img_s={all / cores:F0} parallel_efficiency={all / (cores * one):P0}"));
+}
+finally
+{
+    Directory.Delete(root, true);
+}
+
+// Smooth colour gradients, a few filled shapes and mild noise: JPEG sizes of photographs at this size.
+static byte[] PhotoLike(int size, int seed, int quality)
+{
+    var rng = new Random(seed);
+    using var bitmap = new SKBitmap(size, size);
+    using (var canvas = new SKCanvas(bitmap))
+    {
+        SKColor Colour() => new((byte)rng.Next(256), (byte)rng.Next(256), (byte)rng.Next(256));
+        using var gradient = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(size, size),
+            [Colour(), Colour(), Colour()], SKShaderTileMode.Clamp);
+        using var paint = new SKPaint { Shader = gradient };
+        canvas.DrawRect(0, 0, size, size, paint);
+        for (var s = 0; s < 6; s++)
+        {
+            using var shape = new SKPaint { Color = Colour().WithAlpha(180), IsAntialias = true };
+            canvas.DrawCircle(rng.Next(size), rng.Next(size), 10 + rng.Next(size / 3), shape);
+        }
+    }
+    var pixels = bitmap.GetPixelSpan();
+    for (var i = 0; i < pixels.Length; i++)
+        if (i % 4 != 3) pixels[i] = (byte)Math.Clamp(pixels[i] + rng.Next(-12, 13), 0, 255);
+    using var data = bitmap.Encode(SKEncodedImageFormat.Jpeg, quality);
+    return data.ToArray();
+}
