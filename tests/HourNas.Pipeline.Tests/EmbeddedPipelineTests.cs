@@ -353,7 +353,8 @@ public sealed class EmbeddedPipelineTests(EmbeddedScenario scenario) : IClassFix
     public async Task The_catalog_lists_every_experiment_with_its_status()
     {
         var list = await scenario.Experiments.List();
-        Assert.Equal(["corrupt-data", "crashed", "good", "impossible-budget", "long"], list.Select(e => e.Id).Order());
+        Assert.Equal(["corrupt-data", "crashed", "good", "impossible-budget", "long", "params-budget"],
+            list.Select(e => e.Id).Order());
         Assert.Equal(ExperimentStatus.Completed, list.Single(e => e.Id == "good").Status);
         Assert.Equal(scenario.Good.Result!.Top1, list.Single(e => e.Id == "good").Top1);
     }
