@@ -8,6 +8,8 @@ using SkiaSharp;
 // a JPEG, random resized crop to 224 with the imagenet preset's interpolation and colour jitter, flip, per image.
 //   --images N (512) --size 256 --crop 224 --passes 3 --quality 90
 //   --interpolation bicubic|bilinear --jitter 0.4 (default: the imagenet preset's recipe), to measure the parts
+//   --write DIR [--classes 10] [--train-per-class 20] [--val-per-class 5]: instead, write an ImageNet-style folder
+//     (DIR/train/<class>/*.jpg, DIR/val/<class>/*.jpg) of such pictures, for end-to-end runs at 224 px
 // Generates N photo-like JPEGs (smooth gradients and shapes with mild noise, so they compress like photographs,
 // not like noise) in a temporary folder, then measures one thread reading every image, and the batch loader
 // (parallel over all cores) reading them in batches; prints images/s, per-core rates and parallel efficiency.
@@ -16,6 +18,26 @@ var opts = args.Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDict
 int Opt(string k, int d) => opts.TryGetValue(k, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : d;
 int count = Opt("images", 512), size = Opt("size", 256), crop = Opt("crop", 224), passes = Opt("passes", 3);
 var quality = Opt("quality", 90);
+
+if (opts.TryGetValue("write", out var target))
+{
+    int classes = Opt("classes", 10), trainPer = Opt("train-per-class", 20), valPer = Opt("val-per-class", 5);
+    var written = 0;
+    foreach (var (split, per) in new[] { ("train", trainPer), ("val", valPer) })
+        for (var c = 0; c < classes; c++)
+        {
+            var folder = Directory.CreateDirectory(Path.Combine(target, split, $"class{c:D2}")).FullName;
+            for (var i = 0; i < per; i++)
+            {
+                // The class sets the seed's high part, so a class's pictures share nothing but their generator.
+                var jpeg = PhotoLike(size, c * 100_000 + (split == "val" ? 50_000 : 0) + i, quality);
+                File.WriteAllBytes(Path.Combine(folder, $"{i:D5}.jpg"), jpeg);
+                written++;
+            }
+        }
+    Console.WriteLine($"wrote {written} pictures of {size} px in {classes} classes to {target}");
+    return;
+}
 
 var root = Directory.CreateTempSubdirectory("hournas-loader-").FullName;
 try

@@ -49,9 +49,9 @@ public static class SpaceShrinker
         {
             if (Sum(l.Metric, v => v.Min()) > l.Max)
                 throw new SearchSpaceException(
-                    $"impossible budget {budget}: the cheapest architectures of '{space.Skeleton.Name}'{fixedText} " +
-                    $"cost {Cheapest()} (each dimension at its own cheapest); " +
-                    $"{CostMetrics.Format(l.Metric, l.Max)} is below that");
+                    $"impossible budget {budget}: the cheapest architecture of '{space.Skeleton.Name}'{fixedText} " +
+                    $"costs {Cheapest()}" + (budget.Limits.Count > 1 ? " (each dimension at its own cheapest)" : "") +
+                    $"; {CostMetrics.Format(l.Metric, l.Max)} is below that");
             if (Sum(l.Metric, v => v.Max()) < l.Min)
                 throw new SearchSpaceException(
                     $"impossible budget window {budget}: the most expensive architecture of " +
