@@ -41,7 +41,7 @@ public static partial class ExperimentSpecs
         if (spec.BudgetMilliseconds is not null && spec.LatencyTable is null)
             throw new SearchSpaceException(
                 "a latency budget needs a latency table of the preset (hournas latency-table; --latency-table FILE)");
-        if (spec.LatencyTable is not null) Latencies(spec, skeleton);
+        if (spec.LatencyTable is not null) _ = new ArchitectureSpace(skeleton, Latencies(spec));
         if (!(spec.MinFraction is > 0 and <= 1))
             throw new SearchSpaceException($"the window's lower fraction must be in (0, 1], got {spec.MinFraction}");
         if (spec.Device is { } device && !DeviceSyntax().IsMatch(device))
@@ -108,23 +108,21 @@ public static partial class ExperimentSpecs
 
     public static ArchitectureSpace Space(ExperimentSpec spec)
     {
-        var skeleton = SkeletonOf(spec);
-        return new ArchitectureSpace(skeleton, spec.LatencyTable is null ? null : Latencies(spec, skeleton));
+        return new ArchitectureSpace(SkeletonOf(spec), spec.LatencyTable is null ? null : Latencies(spec));
     }
 
     /// <summary>
-    /// The spec's inline latency table, checked against its preset and its device (cpu when it names none).
+    /// The spec's inline latency table, checked for its size and against the spec's device (cpu when it names none);
+    /// the space it is given to checks it against the preset.
     /// </summary>
-    private static LatencyTable Latencies(ExperimentSpec spec, Skeleton skeleton)
+    private static LatencyTable Latencies(ExperimentSpec spec)
     {
         var text = spec.LatencyTable!;
         if (text.Length > MaxLatencyTableChars)
             throw new SearchSpaceException(
                 $"the inline latency table is {text.Length:N0} characters; at most {MaxLatencyTableChars:N0}");
         var table = SearchSpace.LatencyTable.FromJson(text, "the spec's latency table");
-        var device = (spec.Device ?? "cpu").Split(':')[0];
-        table.Check(new ArchitectureSpace(skeleton), device);
-        return table;
+        return table.RequireDevice((spec.Device ?? "cpu").Split(':')[0]);
     }
 
     /// <summary>A value for an error message: long ones cut, so a 10 MB field is not echoed back.</summary>

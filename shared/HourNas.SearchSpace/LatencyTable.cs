@@ -86,9 +86,7 @@ public sealed record LatencyTable(string Format, string Preset, DateTime Utc, La
         if (Preset != space.Skeleton.Name)
             throw new SearchSpaceException(
                 $"the latency table was measured for preset '{Preset}', not '{space.Skeleton.Name}'");
-        if (device is not null && !string.Equals(device, Conditions.Device, StringComparison.OrdinalIgnoreCase))
-            throw new SearchSpaceException(
-                $"the latency table was measured on device '{Conditions.Device}', not '{device}'");
+        if (device is not null) RequireDevice(device);
         if (batchSize is { } bs && bs != Conditions.BatchSize)
             throw new SearchSpaceException(
                 $"the latency table was measured at batch size {Conditions.BatchSize}, not {bs}");
@@ -101,6 +99,13 @@ public sealed record LatencyTable(string Format, string Preset, DateTime Utc, La
                     throw new SearchSpaceException($"the latency table has no entry for block {b}, '{op}'");
         return this;
     }
+
+    /// <summary>Throws unless the table was measured on this device type (cpu, cuda).</summary>
+    public LatencyTable RequireDevice(string device) =>
+        string.Equals(device, Conditions.Device, StringComparison.OrdinalIgnoreCase)
+            ? this
+            : throw new SearchSpaceException(
+                $"the latency table was measured on device '{Conditions.Device}', not '{device}'");
 
     /// <summary>
     /// Latency of an operation of a block in whole nanoseconds, with the calibration's per-block overhead; a skip

@@ -20,7 +20,6 @@ public sealed record BlockVerdicts(int Block, bool Vital, bool Fixed, IReadOnlyL
 /// </summary>
 public sealed class ShrunkSpace
 {
-    private readonly long[][] _macs;
     private readonly Cost[][] _costs;
 
     internal ShrunkSpace(ArchitectureSpace space, Budget budget, IReadOnlyList<BlockVerdicts> verdicts,
@@ -31,7 +30,6 @@ public sealed class ShrunkSpace
         Verdicts = verdicts;
         Allowed = verdicts.Select(v => (IReadOnlyList<Operation>)v.Kept.Select(c => c.Op).ToArray()).ToArray();
         _costs = verdicts.Select(v => v.Kept.Select(c => c.Cost).ToArray()).ToArray();
-        _macs = _costs.Select(c => c.Select(x => x.Macs).ToArray()).ToArray();
         FixedCost = space.Costs.Fixed;
         FixedMacs = FixedCost.Macs;
         SpaceSize = spaceSize;
@@ -84,9 +82,9 @@ public sealed class ShrunkSpace
     /// <summary>Affordable architectures over all architectures of the space.</summary>
     public double ShrinkRatio => Ratio(ArchitecturesInWindow, SpaceSize);
 
-    public long MinMacs => FixedMacs + _macs.Sum(m => m.Min());
+    public long MinMacs => Min(CostMetric.Flops);
 
-    public long MaxMacs => FixedMacs + _macs.Sum(m => m.Max());
+    public long MaxMacs => Max(CostMetric.Flops);
 
     /// <summary>
     /// The FLOPs window architectures here fall in: the budget's FLOPs limit, or without one the cheapest and
@@ -101,7 +99,7 @@ public sealed class ShrunkSpace
 
     public long Max(CostMetric metric) => FixedCost.Of(metric) + _costs.Sum(c => c.Max(x => x.Of(metric)));
 
-    public long BlockMacs(int block, int choice) => _macs[block][choice];
+    public long BlockMacs(int block, int choice) => _costs[block][choice].Macs;
 
     public Cost BlockCost(int block, int choice) => _costs[block][choice];
 
@@ -112,12 +110,7 @@ public sealed class ShrunkSpace
         return total;
     }
 
-    public long Macs(IReadOnlyList<int> choice)
-    {
-        var total = FixedMacs;
-        for (var b = 0; b < _macs.Length; b++) total += _macs[b][choice[b]];
-        return total;
-    }
+    public long Macs(IReadOnlyList<int> choice) => Cost(choice).Macs;
 
     public bool InWindow(IReadOnlyList<int> choice) => Budget.Contains(Cost(choice));
 

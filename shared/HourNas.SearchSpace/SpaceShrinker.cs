@@ -43,6 +43,8 @@ public static class SpaceShrinker
         RequireMeasured(space, budget);
         long Sum(CostMetric m, Func<IEnumerable<long>, long> pick) =>
             fixedCost.Of(m) + options.Sum(o => pick(o.Select(x => x.Cost.Of(m))));
+        var cheapestSum = budget.Limits.ToDictionary(l => l.Metric, l => Sum(l.Metric, v => v.Min()));
+        var dearestSum = budget.Limits.ToDictionary(l => l.Metric, l => Sum(l.Metric, v => v.Max()));
         string Cheapest() => string.Join(", ", budget.Limits.Select(l => CostMetrics.Format(l.Metric,
             Sum(l.Metric, v => v.Min()))));
         foreach (var l in budget.Limits)
@@ -72,8 +74,8 @@ public static class SpaceShrinker
                 foreach (var l in budget.Limits)
                 {
                     var m = l.Metric;
-                    var cheapest = Sum(m, v => v.Min()) - own.Min(o => o.Cost.Of(m)) + x.Cost.Of(m);
-                    var dearest = Sum(m, v => v.Max()) - own.Max(o => o.Cost.Of(m)) + x.Cost.Of(m);
+                    var cheapest = cheapestSum[m] - own.Min(o => o.Cost.Of(m)) + x.Cost.Of(m);
+                    var dearest = dearestSum[m] - own.Max(o => o.Cost.Of(m)) + x.Cost.Of(m);
                     why ??= cheapest > l.Max
                         ? "with every other block at its cheapest the network costs " +
                             $"{CostMetrics.Format(m, cheapest)} > {CostMetrics.Format(m, l.Max)}"
