@@ -15,7 +15,9 @@ using HourNas.SearchSpace;
 //       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- study [--epochs 3] [--seed 1]
 //         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study]
 //         (a supernet is a weight sharing with optional knobs: entangled:epochs=8:bs=64:lr=0.3:bn=40, the rate
-//         being the peak one; variants differing only in bn= share one trained supernet)
+//         being the peak one; ft=200:ftlr=0.01 fine-tunes each path for 200 steps before its score, scratch=1
+//         trains those steps from a fresh initialisation instead; variants differing only in bn=, ft=, ftlr= and
+//         scratch= share one trained supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],

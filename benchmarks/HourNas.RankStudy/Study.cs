@@ -29,12 +29,15 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 
 /// <summary>
 /// How one supernet of the study is trained and scored: its weight sharing, epochs, batch and peak learning rate
-/// (the search recipe's unless given), and the BatchNorm re-estimation batches before each score. Written on the
-/// command line as <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2]</c>; a seed of its own (default: the
-/// study's) also moves the held-out validation split, so variants differing only in it are independent runs.
+/// (the search recipe's unless given), the BatchNorm re-estimation batches before each score, and an optional
+/// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
+/// steps from a fresh initialisation instead, the control). Written on the command line as
+/// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1]</c>; a seed of its own
+/// (default: the study's) also moves the held-out validation split, so variants differing only in it are
+/// independent runs.
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
-    double LearningRate, int BatchNormBatches, ulong? Seed = null)
+    double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -43,28 +46,33 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
-        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed"]))
-            throw new ArgumentException($"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed)");
+        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch"]))
+            throw new ArgumentException(
+                $"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed, ft, ftlr, scratch)");
         var recipe = new TrainSettings();
         var search = new SearchSettings();
         return new SupernetVariant(text.ToLowerInvariant(), sharing,
             (int)knobs.GetValueOrDefault("epochs", defaultEpochs), (int)knobs.GetValueOrDefault("bs", recipe.BatchSize),
             knobs.GetValueOrDefault("lr", recipe.PeakLearningRate),
             (int)knobs.GetValueOrDefault("bn", search.BatchNormBatches),
-            knobs.TryGetValue("seed", out var seed) ? (ulong)seed : null);
+            knobs.TryGetValue("seed", out var seed) ? (ulong)seed : null,
+            knobs.TryGetValue("ft", out var steps)
+                ? new FineTune((int)steps, knobs.GetValueOrDefault("ftlr", 0.01),
+                    knobs.GetValueOrDefault("scratch") > 0)
+                : null);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
     public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
         ReferenceBatchSize: BatchSize);
 
-    /// <summary>Variants that differ only in their BatchNorm batches share one trained supernet.</summary>
+    /// <summary>Variants differing only in how they score (BatchNorm batches, fine-tuning) share a supernet.</summary>
     public string TrainingKey => string.Create(CultureInfo.InvariantCulture,
         $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{(Seed is { } s ? $"-s{s}" : "")}").ToLowerInvariant();
 
     /// <summary>Everything but the seed: one recipe's runs under several seeds are also scored as a mean.</summary>
     public string Recipe => string.Create(CultureInfo.InvariantCulture,
-        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}");
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}-{FineTune}");
 }
 
 /// <summary>
@@ -138,7 +146,8 @@ public static class Study
                 File.WriteAllText(trained, JsonSerializer.Serialize((training, epochAccuracy), Json));
                 trainedNow.Add(variant.TrainingKey);
             }
-            var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings);
+            var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings,
+                fineTune: variant.FineTune);
             log($"{name}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
             supernets.Add(new SupernetResult(name, epochs, epochAccuracy, training.Seconds, training.ImagesPerSecond,
                 predicted, predicted.Average(), Rank(name, predicted, truth, window)));

@@ -41,7 +41,8 @@ public sealed record Recipe(
     int? ReferenceBatchSize = null,
     double? Dropout = null,
     double? ColourJitter = null,
-    string? Interpolation = null)
+    string? Interpolation = null,
+    double? WeightAverage = null)
 {
     /// <summary>The resize filters an image-folder preset may name.</summary>
     public static readonly IReadOnlyList<string> Interpolations = ["bilinear", "bicubic"];

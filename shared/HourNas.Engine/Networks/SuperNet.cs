@@ -94,6 +94,13 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// The network's own parameter and buffer tensors by name (not copies): what a weight average follows and a
+    /// temporary fine-tuning restores.
+    /// </summary>
+    public IEnumerable<(string Name, Tensor Tensor)> LiveState() =>
+        named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(named_buffers());
+
     /// <summary>Activates the operations of a genotype; each must be one of its block's options.</summary>
     public void SetPath(Genotype genotype) => SetPath(PathOf(genotype));
 

@@ -41,6 +41,52 @@ internal sealed class CandidateScorer
     }
 
     /// <summary>
+    /// Trains the path alone for a few steps (<see cref="FineTune"/>), from the supernet's weights or, for the
+    /// control, from a freshly initialised child of the same genotype, then scores it. The supernet's weights and
+    /// BatchNorm statistics are restored afterwards, so every candidate starts from the same inherited weights.
+    /// </summary>
+    public double ScoreFineTuned(SuperNet net, ArchitectureSpace space, Genotype genotype, FineTune fineTune,
+        ulong seed)
+    {
+        var choice = net.PathOf(genotype);
+        var batch = _ctx.Train.BatchSize;
+        var images = ImageSources.Limit(SearchTrain, fineTune.Steps * batch, seed);
+        // One epoch over exactly Steps batches, cosine from the given rate to 0 without warm-up.
+        var train = _ctx.Train with
+        {
+            Epochs = 1,
+            LearningRate = fineTune.LearningRate,
+            ReferenceBatchSize = batch,
+            WarmupEpochs = 0,
+        };
+        if (fineTune.FromScratch)
+        {
+            TorchSharp.torch.manual_seed((long)seed);
+            using var child = SuperNet.Child(space, genotype);
+            new Trainer(child, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
+                cancellation: _ctx.Cancellation);
+            return Score(child, new int[space.Blocks.Count]);
+        }
+        var live = net.LiveState().ToArray();
+        var saved = live.Select(t => t.Tensor.detach().clone()).ToArray();
+        try
+        {
+            net.SetPath(choice);
+            new Trainer(net, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
+                cancellation: _ctx.Cancellation);
+            EvalImages += images.Count;
+            return Score(net, choice);
+        }
+        finally
+        {
+            using (TorchSharp.torch.no_grad())
+                for (var i = 0; i < live.Length; i++)
+                    live[i].Tensor.copy_(saved[i]);
+            foreach (var t in saved) t.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Splits the context's training set into the search train and validation splits and builds a scorer.
     /// </summary>
     public static CandidateScorer Create(StageContext ctx, SearchSettings settings)

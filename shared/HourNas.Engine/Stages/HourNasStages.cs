@@ -155,7 +155,11 @@ public static class HourNasStages
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
         using var net = SuperNet.Child(space, genotype);
-        var training = new Trainer(net, ctx.Train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"),
+        var train = ctx.Train with
+        {
+            WeightAverageDecay = ctx.Train.WeightAverageDecay ?? space.Skeleton.Recipe?.WeightAverage,
+        };
+        var training = new Trainer(net, train, ctx.Device, "retrain", ctx.Seed, ctx.PathFor("checkpoint"),
                 ctx.Progress)
             .Train(ctx.FullTrain, ctx.Normalization, cancellation: ctx.Cancellation);
         var batchNorm = ReestimateBatchNormIfShort(ctx, space, net, training);
@@ -257,12 +261,15 @@ public static class HourNasStages
     /// validation split; the one-shot estimate a search ranks by. Every genotype is checked before any is scored:
     /// one the supernet cannot run is a <see cref="SearchSpaceException"/> naming it (by <paramref name="names"/>, else
     /// its position) and the block. Use the seed and training-image limit of the stage that trained the supernet:
-    /// they fix the held-out split, so the scored images are ones the supernet never trained on.
+    /// they fix the held-out split, so the scored images are ones the supernet never trained on. With
+    /// <paramref name="fineTune"/>, each path first trains alone for a few steps (docs/results.md measures whether
+    /// that ranks better than inherited weights alone, and than the same steps from scratch).
     /// </summary>
     public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ArchitectureSpace space,
         string supernetWeights, IReadOnlyList<Genotype> genotypes, SearchSettings settings,
-        IReadOnlyList<string>? names = null)
+        IReadOnlyList<string>? names = null, FineTune? fineTune = null)
     {
+        fineTune?.Validate();
         using var net = SupernetFile.Open(space, supernetWeights);
         for (var i = 0; i < genotypes.Count; i++)
         {
@@ -280,7 +287,10 @@ public static class HourNasStages
         }
         net.to(ctx.Device);
         var scorer = CandidateScorer.Create(ctx, settings);
-        return genotypes.Select(g => scorer.Score(net, net.PathOf(g))).ToArray();
+        // One seed for every genotype: each fine-tunes on the same images in the same order.
+        var fineTuneSeed = Rng.Derive(ctx.Seed, 83);
+        return genotypes.Select(g => fineTune is null ? scorer.Score(net, net.PathOf(g))
+            : scorer.ScoreFineTuned(net, space, g, fineTune, fineTuneSeed)).ToArray();
     }
 
     /// <summary>

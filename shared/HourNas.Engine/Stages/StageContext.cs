@@ -7,6 +7,18 @@ using static TorchSharp.torch;
 namespace HourNas.Engine.Stages;
 
 /// <summary>
+/// A short training of one path before it is scored: <see cref="Steps"/> batches at a cosine rate from
+/// <see cref="LearningRate"/>, starting from the supernet's inherited weights or, as the control that says how much
+/// of the ranking the inherited weights carry, from a fresh initialisation.
+/// </summary>
+public sealed record FineTune(int Steps, double LearningRate = 0.01, bool FromScratch = false)
+{
+    public FineTune Validate() => Steps >= 1 && LearningRate > 0 ? this
+        : throw new ArgumentException(
+            $"fine-tuning needs at least 1 step and a positive rate, got {Steps} steps at {LearningRate}");
+}
+
+/// <summary>
 /// Settings of the search stages. Design choices, not from the paper: 10% of the training set held out for
 /// validation, candidates scored on up to 2,000 validation images after re-estimating BatchNorm on 10 batches;
 /// stage 1 admits a vital choice only when at least <see cref="MinBulbShare"/> of the bulbs' architectures still

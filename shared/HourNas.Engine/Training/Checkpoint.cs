@@ -15,15 +15,18 @@ public static class Checkpoint
     public sealed record State(
         string Stage, ulong Seed, int EpochsDone, long ImagesSeen, double Seconds, string Network);
 
-    private const string WeightsFile = "weights.dat", OptimizerFile = "optimizer.dat", StateFile = "state.json";
+    private const string WeightsFile = "weights.dat", OptimizerFile = "optimizer.dat", StateFile = "state.json",
+        AverageFile = "weight-average.dat";
 
-    public static void Save(string folder, SuperNet net, OptimizerHelper optimizer, State state)
+    public static void Save(string folder, SuperNet net, OptimizerHelper optimizer, State state,
+        WeightAverage? average = null)
     {
         var temp = folder + ".writing";
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
         Directory.CreateDirectory(temp);
         net.save(Path.Combine(temp, WeightsFile));
         optimizer.save_state_dict(Path.Combine(temp, OptimizerFile));
+        average?.save(Path.Combine(temp, AverageFile));
         File.WriteAllText(Path.Combine(temp, StateFile), JsonSerializer.Serialize(state));
         var old = folder + ".old";
         if (Directory.Exists(old)) Directory.Delete(old, true);
@@ -47,5 +50,16 @@ public static class Checkpoint
         net.load(Path.Combine(folder, WeightsFile));
         optimizer.load_state_dict(Path.Combine(folder, OptimizerFile));
         return state;
+    }
+
+    /// <summary>Restores the weight average of a checkpoint (a run whose settings ask for one).</summary>
+    public static void LoadAverage(string folder, WeightAverage average)
+    {
+        var path = Path.Combine(folder, AverageFile);
+        if (!File.Exists(path))
+            throw new InvalidDataException(
+                $"{folder}: the checkpoint has no weight average, but this run averages its weights " +
+                $"(decay {average.Decay}); resume with the settings it was started with");
+        average.load(path);
     }
 }

@@ -15,7 +15,8 @@ public sealed record TrainSettings(
     double WarmupEpochs = 0.3,
     bool ChannelsLast = true,
     int ProgressEvery = 50,
-    int ReferenceBatchSize = TrainSettings.DefaultReferenceBatchSize)
+    int ReferenceBatchSize = TrainSettings.DefaultReferenceBatchSize,
+    double? WeightAverageDecay = null)
 {
     /// <summary>The batch the default learning rate of 0.1 was tuned for, on every preset but imagenet.</summary>
     public const int DefaultReferenceBatchSize = 128;
@@ -34,6 +35,8 @@ public sealed record TrainSettings(
         if (!(LearningRate > 0)) throw new ArgumentException($"learning rate must be positive, got {LearningRate}");
         if (ReferenceBatchSize < 1)
             throw new ArgumentException($"reference batch size must be at least 1, got {ReferenceBatchSize}");
+        if (WeightAverageDecay is { } d && !(d is > 0 and < 1))
+            throw new ArgumentException($"the weight average's decay must be in (0, 1), got {d}");
         if (LabelSmoothing is < 0 or >= 1)
             throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
         return this;

@@ -40,12 +40,16 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         var startEpoch = 0;
         long imagesSeen = 0;
         var secondsBefore = 0.0;
-        if (checkpointFolder is not null
-            && Checkpoint.TryLoad(checkpointFolder, net, optimizer, stage, seed, network) is { } resumed)
+        var resumed = checkpointFolder is null ? null
+            : Checkpoint.TryLoad(checkpointFolder, net, optimizer, stage, seed, network);
+        if (resumed is not null)
         {
             (startEpoch, imagesSeen, secondsBefore) = (resumed.EpochsDone, resumed.ImagesSeen, resumed.Seconds);
             net.to(device);
         }
+        // Made after the weights reach their device, so it follows the tensors the optimizer steps.
+        using var average = _settings.WeightAverageDecay is { } decay ? new WeightAverage(net, decay) : null;
+        if (resumed is not null && average is not null) Checkpoint.LoadAverage(checkpointFolder!, average);
 
         progress?.Invoke(new Progress(stage, "started", startEpoch, _settings.Epochs, 0, stepsPerEpoch, double.NaN,
             double.NaN, 0, secondsBefore));
@@ -78,6 +82,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                     net.zero_grad(true);
                     l.backward();
                     optimizer.step();
+                    average?.Update((long)epoch * stepsPerEpoch + step);
                     net.CountStep();
                     lossSum += l.item<float>() * batch.Count;
                     correct += logits.argmax(1).eq(y).sum().item<long>();
@@ -95,7 +100,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
             if (checkpointFolder is not null)
                 Checkpoint.Save(checkpointFolder, net, optimizer,
                     new Checkpoint.State(stage, seed, epoch + 1, imagesSeen, secondsBefore + clock.Elapsed.TotalSeconds,
-                        network));
+                        network), average);
             var imagesPerSecond = seen / epochClock.Elapsed.TotalSeconds;
             epochSpan?.SetTag("hournas.loss", loss);
             epochSpan?.SetTag("hournas.accuracy", accuracy);
@@ -104,6 +109,8 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
             progress?.Invoke(new Progress(stage, "epoch", epoch + 1, _settings.Epochs, stepsPerEpoch, stepsPerEpoch,
                 loss, accuracy, imagesPerSecond, secondsBefore + clock.Elapsed.TotalSeconds));
         }
+        // The averaged weights are the result; the checkpoint keeps both, so a resume continues the same average.
+        average?.CopyInto();
         return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen,
             secondsBefore + clock.Elapsed.TotalSeconds);
     }
@@ -138,12 +145,18 @@ public static class Tensors
             y.copy_(x);
             x = y;
         }
-        return device.type == DeviceType.CPU ? x : x.to(device);
+        return ToDevice(x, device);
     }
 
     public static Tensor Labels(Batch batch, Device device)
     {
-        var y = tensor(batch.Labels);
-        return device.type == DeviceType.CPU ? y : y.to(device);
+        return ToDevice(tensor(batch.Labels), device);
     }
+
+    /// <summary>
+    /// On a GPU a batch goes through page-locked memory and an asynchronous copy, so the host can prepare the next
+    /// batch while the copy runs (TorchSharp 0.107 offers pin_memory and non_blocking, not autocast).
+    /// </summary>
+    private static Tensor ToDevice(Tensor host, Device device) =>
+        device.type == DeviceType.CPU ? host : host.pin_memory().to(device, non_blocking: true);
 }
