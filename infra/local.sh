@@ -6,6 +6,7 @@
 #   infra/local.sh stop  [DIR]   stop what start started
 #   infra/local.sh env   [DIR]   print the connection settings again (eval-able)
 #   infra/local.sh secrets [DIR] print (and make, the first time) the broker's and Redis's passwords
+#   infra/local.sh stop-rabbitmq|stop-redis [DIR]   stop only one of them (an outage; start brings it back)
 #   infra/local.sh rabbitmq-foreground [DIR]   run only the RabbitMQ node, in the foreground (for the AppHost)
 #   infra/local.sh redis-foreground    [DIR]   run only Redis, in the foreground (for the AppHost)
 #
@@ -140,19 +141,28 @@ rabbitmq_foreground() {
   stop_epmd
 }
 
-stop() {
+stop_rabbitmq() {
   if [ -f "$dir/rabbitmq/rabbitmq.pid" ]; then
     log "stopping rabbitmq node $node"
     rabbit rabbitmqctl -q stop "$dir/rabbitmq/rabbitmq.pid" >/dev/null 2>&1 || true
     stop_epmd
   fi
+}
+
+# SHUTDOWN flushes the append-only file (nosave only skips the unused snapshot), so nothing written is lost.
+stop_redis() {
   if [ -f "$dir/redis/redis.pid" ]; then
     log "stopping redis on $redis_port"
     redis shutdown nosave >/dev/null 2>&1 || kill "$(cat "$dir/redis/redis.pid")" 2>/dev/null || true
   fi
 }
 
-if [ "$cmd" = stop ]; then
+stop() {
+  stop_rabbitmq
+  stop_redis
+}
+
+if [[ "$cmd" = stop* ]]; then
   # shellcheck disable=SC1091
   if [ -s "$dir/secrets" ]; then . "$dir/secrets"; fi
 else
@@ -161,10 +171,13 @@ fi
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  stop-rabbitmq) stop_rabbitmq ;;
+  stop-redis) stop_redis ;;
   env) print_env ;;
   rabbitmq-foreground) rabbitmq_foreground ;;
   # shellcheck disable=SC2046
   redis-foreground) prepare_redis; exec redis-server $(redis_args) ;;
   secrets) cat "$dir/secrets" ;;
-  *) echo "usage: $0 start|stop|env|secrets|rabbitmq-foreground|redis-foreground [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|stop-rabbitmq|stop-redis|env|secrets|rabbitmq-foreground|redis-foreground [DIR]" >&2
+     exit 2 ;;
 esac
