@@ -147,7 +147,7 @@ class Deployment:
         return None
 
     def stop(self):
-        for name, process in self.processes.items():
+        for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes.values():

@@ -27,9 +27,6 @@ internal sealed class CandidateScorer
 
     public long EvalImages { get; private set; }
 
-    /// <summary>Training images the fine-tuning before scores read (a training cost, not an evaluation one).</summary>
-    public long FineTuneImages { get; private set; }
-
     public double Score(SuperNet net, IReadOnlyList<int> choice)
     {
         _ctx.Cancellation.ThrowIfCancellationRequested();
@@ -68,7 +65,6 @@ internal sealed class CandidateScorer
             using var child = SuperNet.Child(space, genotype);
             new Trainer(child, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
                 cancellation: _ctx.Cancellation);
-            FineTuneImages += images.Count;
             return Score(child, new int[space.Blocks.Count]);
         }
         var live = net.LiveState().ToArray();
@@ -78,7 +74,6 @@ internal sealed class CandidateScorer
             net.SetPath(choice);
             new Trainer(net, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
                 cancellation: _ctx.Cancellation);
-            FineTuneImages += images.Count;
             return Score(net, choice);
         }
         finally

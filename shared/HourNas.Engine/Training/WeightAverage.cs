@@ -14,10 +14,9 @@ public sealed class WeightAverage : nn.Module
 {
     private readonly List<(Tensor Live, Tensor Average)> _pairs = [];
 
+    /// <param name="decay">In (0, 1), as <see cref="TrainSettings.Validate"/> checks.</param>
     public WeightAverage(SuperNet net, double decay) : base("weight-average")
     {
-        if (!(decay is > 0 and < 1))
-            throw new ArgumentOutOfRangeException(nameof(decay), decay, "the weight average's decay must be in (0, 1)");
         Decay = decay;
         using var _ = no_grad();
         foreach (var (name, live) in net.LiveState())
