@@ -7,8 +7,8 @@ Every stage service runs in its own process over a private RabbitMQ node and Red
 1. twins: N smoke experiments (seeds 1..N), undisturbed.
 2. chaos: the same N specs again under new ids while a seeded schedule kill -9s every worker kind and the
    coordinator (each restarted after a few seconds), restarts the broker and takes Redis down for a while.
-   Each must end with exactly its twin's genotype and test top-1; no message may be left in any error queue and
-   no experiment may hold two history points for one (stage, phase, epoch, step).
+   Each must end with exactly its twin's genotype and test top-1; no message may be left in any error queue, no
+   experiment may hold two history points for one (stage, phase, epoch, step), and every victim must be reached.
 3. at once: M smoke experiments submitted together; all must complete. Prints the coordinator's peak memory
    and the time per experiment.
 
@@ -199,42 +199,89 @@ def duplicate_points(state):
     return len(keys) - len(set(keys))
 
 
-class Chaos:
-    """A seeded schedule: every victim once per round in random order, a random pause between events."""
+STAGES_OF = {
+    "vital-blocks": {"vital-blocks"},
+    "shrinking": {"shrink"},
+    "supernet": {"stage1", "stage2"},
+    "retraining": {"retrain"},
+}
+VICTIMS = ["vital-blocks", "shrinking", "supernet", "coordinator", "retraining", "broker", "redis"]
 
-    def __init__(self, deployment, rng):
+
+class Chaos:
+    """A seeded schedule. The vital-blocks worker, whose analysis takes milliseconds, is killed while the experiments
+    are being submitted (`strike` from the submission loop), so their commands reach a dead worker. The first round
+    then takes every other victim once in pipeline order with short pauses, the retraining worker once one of its
+    stages runs (at most 30 s of waiting); later rounds take every victim once in random order."""
+
+    def __init__(self, deployment, rng, ids):
         self.deployment = deployment
         self.rng = rng
-        self.round = []
-        self.next_at = time.time() + rng.uniform(5, 10)
+        self.ids = ids
+        self.round = [v for v in reversed(VICTIMS) if v != "vital-blocks"]
+        self.first_round = True
+        self.next_at = time.time() + 1
+        self.waited_since = None
         self.events = []
+
+    def busy(self, kind):
+        """Whether a worker of `kind` is working on some experiment's stage right now."""
+        for experiment_id in self.ids:
+            state = self.deployment.state(experiment_id) or {}
+            for stage in state.get("stages", []):
+                if (stage["stage"] in STAGES_OF[kind] and stage["status"] == "Running"
+                        and stage.get("receivedAt")):
+                    return True
+        return False
+
+    def strike(self, victim, while_down=None):
+        """Kills or stops the victim, runs `while_down` (e.g. more submissions), restarts it after a pause."""
+        busy = victim in STAGES_OF and self.busy(victim)
+        down = self.rng.uniform(20, 40) if victim == "redis" else self.rng.uniform(2, 6)
+        d = self.deployment
+        started = time.time()
+        if victim == "broker":
+            d.local("stop-rabbitmq")
+        elif victim == "redis":
+            d.local("stop-redis")
+        else:
+            d.kill(victim)
+        if while_down is not None:
+            while_down()
+        time.sleep(max(0.0, down - (time.time() - started)))
+        if victim in ("broker", "redis"):
+            d.local("start")
+        else:
+            d.start(victim)
+        what = {"broker": "broker restarted", "redis": "Redis down"}.get(victim, f"kill -9 {victim}")
+        down = time.time() - started
+        event = {"at": time.strftime("%H:%M:%S"), "victim": victim, "event": what, "seconds_down": round(down, 1)}
+        if victim in STAGES_OF:
+            event["busy"] = busy
+        self.events.append(event)
+        log(f"chaos: {what}{' mid-stage' if busy else ''}, {down:.1f} s down")
 
     def __call__(self):
         if time.time() < self.next_at:
             return
         if not self.round:
-            self.round = ["coordinator", "broker", "redis", *WORKERS]
+            self.round = list(VICTIMS)
             self.rng.shuffle(self.round)
-        victim = self.round.pop()
-        down = self.rng.uniform(2, 6)
-        d = self.deployment
-        if victim == "broker":
-            d.local("stop-rabbitmq")
-            time.sleep(down)
-            d.local("start")
-        elif victim == "redis":
-            down = self.rng.uniform(20, 40)
-            d.local("stop-redis")
-            time.sleep(down)
-            d.local("start")
-        else:
-            d.kill(victim)
-            time.sleep(down)
-            d.start(victim)
-        what = {"broker": "broker restarted", "redis": "Redis down"}.get(victim, f"kill -9 {victim}")
-        self.events.append({"at": time.strftime("%H:%M:%S"), "event": what, "seconds_down": round(down, 1)})
-        log(f"chaos: {what}, {down:.1f} s down")
-        self.next_at = time.time() + self.rng.uniform(5, 15)
+            self.first_round = False
+        victim = self.round[-1]
+        if self.first_round and victim == "retraining" and not self.busy(victim):
+            # wait for a retraining to start, at most 30 s, so the kill interrupts a training
+            self.waited_since = self.waited_since or time.time()
+            if time.time() - self.waited_since < 30:
+                return
+        self.round.pop()
+        self.waited_since = None
+        self.strike(victim)
+        self.next_at = time.time() + (self.rng.uniform(1, 4) if self.first_round else self.rng.uniform(5, 15))
+
+    def missed(self):
+        """Victims no event reached (the run fails if any)."""
+        return [v for v in VICTIMS if v not in {e["victim"] for e in self.events}]
 
 
 def main():
@@ -270,13 +317,21 @@ def main():
         summary["twins_seconds"] = round(time.time() - clock)
         log(f"twins finished in {summary['twins_seconds']} s")
 
-        chaos = Chaos(d, random.Random(args.seed))
+        chaos_ids = [f"chaos-{s}" for s in seeds]
+        chaos = Chaos(d, random.Random(args.seed), chaos_ids)
         clock = time.time()
-        for s in seeds:
+        half = args.experiments // 2
+        for s in list(seeds)[:half]:
             d.submit(f"chaos-{s}", s)
-        disturbed = wait_finished(d, [f"chaos-{s}" for s in seeds], args.phase_timeout, during=chaos)
+        chaos.strike("vital-blocks", while_down=lambda: [d.submit(f"chaos-{s}", s) for s in list(seeds)[half:]])
+        disturbed = wait_finished(d, chaos_ids, args.phase_timeout, during=chaos)
         summary["chaos_seconds"] = round(time.time() - clock)
         summary["chaos_events"] = chaos.events
+        if chaos.missed():
+            failures.append(f"the schedule never reached {', '.join(chaos.missed())}")
+        idle = [e["victim"] for e in chaos.events if e.get("busy") is False]
+        if idle:
+            summary["kills_of_idle_workers"] = idle
         log(f"chaos experiments finished in {summary['chaos_seconds']} s after {len(chaos.events)} events")
         rows = []
         for s in seeds:
