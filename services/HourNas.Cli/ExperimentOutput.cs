@@ -58,6 +58,11 @@ internal static class ExperimentOutput
     {
         WriteStatus(console, state);
         if (state.Result is not { } r) return;
+        if (r.Members.Count > 0)
+        {
+            WriteFamily(console, state, r.Members, folder);
+            return;
+        }
         console.WriteLine($"vital blocks:   {string.Join(' ', state.VitalBlocks ?? [])} -> {state.VitalOperations}");
         console.WriteLine(
             $"shrink ratio:   {state.ShrinkRatio:G4} of the space is inside the budget window around the chosen " +
@@ -71,5 +76,29 @@ internal static class ExperimentOutput
             $"search cost:    {search:F0} s (vital blocks, stage 1, shrink, stage 2); " +
             $"retraining {state.Stage(PipelineStages.Retrain)?.Seconds:F0} s");
         console.WriteLine($"output:         {folder}");
+    }
+
+    private static void WriteFamily(IAnsiConsole console, ExperimentState state,
+        IReadOnlyList<MemberRetrained> networks, string folder)
+    {
+        var front = Coordination.Reports.FamilyReport.OnFront(networks);
+        var table = new Table().AddColumns(
+            "network", "budget", "MFLOPs", "params", "test top-1", "latency (ms)", "front", "genotype");
+        for (var i = 0; i < networks.Count; i++)
+        {
+            var n = networks[i];
+            table.AddRow(n.Name, n.BudgetMFlops is { } b ? b.ToString("G", CultureInfo.InvariantCulture) : "reference",
+                n.MFlops.ToString("F3", CultureInfo.InvariantCulture),
+                n.Params.ToString("N0", CultureInfo.InvariantCulture),
+                n.Top1.ToString("P2", CultureInfo.InvariantCulture),
+                n.LatencyMilliseconds.ToString("F2", CultureInfo.InvariantCulture), front[i] ? "yes" : "",
+                Markup.Escape(n.Genotype));
+        }
+        console.Write(table);
+        var search = state.Stages.Where(s => s.Stage != PipelineStages.Retrain).Sum(s => s.Seconds ?? 0);
+        console.WriteLine(
+            $"search cost:    {search:F0} s for the family (vital blocks, stage 1, shrink, stage 2); " +
+            $"retraining {state.Stage(PipelineStages.Retrain)?.Seconds:F0} s");
+        console.WriteLine($"output:         {folder} (pareto.csv, pareto.png, one folder per network)");
     }
 }

@@ -15,6 +15,11 @@ internal sealed class SpecOptions
     private readonly Option<string> _preset = HournasCli.Options.Preset(required: true);
     private readonly BudgetOptions _budget =
         new("FLOPs budget in millions (default, when no budget is given: the preset's)", fractionDefault: false);
+    private readonly Option<string?> _family = new("--budgets-mflops")
+    {
+        Description = "a family: one network per FLOPs budget in millions, comma-separated (e.g. 1,2,4); the " +
+            "budget-independent training is done once, the other budgets bound every member",
+    };
     private readonly Option<string?> _data = new("--data")
     {
         Description = "dataset folder (default for the fashion-mnist presets: Debian's dataset-fashion-mnist)",
@@ -75,7 +80,7 @@ internal sealed class SpecOptions
     {
         Option[] options =
         [
-            _preset, .. _budget.All, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
+            _preset, .. _budget.All, _family, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
             _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _noAblation, _device,
         ];
         foreach (var option in options) command.Options.Add(option);
@@ -91,6 +96,7 @@ internal sealed class SpecOptions
             Skeleton = IsSkeletonFile(preset) ? ReadSkeleton(preset) : null,
             BudgetMFlops = parse.GetValue(_budget.Flops),
             BudgetMParams = parse.GetValue(_budget.MParams),
+            BudgetsMFlops = parse.GetValue(_family) is { } family ? FamilyBudgets(family) : null,
             BudgetMilliseconds = parse.GetValue(_budget.Milliseconds),
             LatencyTable = _budget.TableJson(parse),
             Data = parse.GetValue(_data) is { } data ? Path.GetFullPath(data) : null,
@@ -109,6 +115,16 @@ internal sealed class SpecOptions
         };
         return _budget.Fraction(parse) is { } f ? spec with { MinFraction = f } : spec;
     }
+
+    /// <summary>"1,2,4" as numbers; a token that is not one is an error naming it.</summary>
+    internal static IReadOnlyList<double> FamilyBudgets(string text) =>
+        text.Split(',', StringSplitOptions.TrimEntries).Select(token =>
+            double.TryParse(token, System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out var value)
+                ? value
+                : throw new SearchSpaceException(
+                    $"--budgets-mflops: '{ExperimentSpecs.Shown(token, 32)}' is not a number (e.g. 1,2,4)"))
+            .ToArray();
 
     private static bool IsSkeletonFile(string preset) =>
         !Presets.SkeletonNames.Contains(preset)

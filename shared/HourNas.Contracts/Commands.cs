@@ -25,6 +25,9 @@ public sealed record ShrinkSearchSpace : IStageMessage
     public int Attempt { get; init; } = 1;
     public required ExperimentSpec Spec { get; init; }
     public required string VitalOperations { get; init; }
+
+    /// <summary>A family's vital operations per member, in budget order; empty for one budget.</summary>
+    public IReadOnlyList<string> MemberVitalOperations { get; init; } = [];
 }
 
 /// <summary>Stage 2: train the shrunk supernet (warm-started from stage 1's) and evolve the non-vital blocks.</summary>
@@ -37,6 +40,12 @@ public sealed record SearchNonVitalBlocks : IStageMessage
 
     /// <summary>Stage 1's supernet weights, relative to the artifact root; null trains stage 2 from scratch.</summary>
     public string? VitalSupernet { get; init; }
+
+    /// <summary>
+    /// A family's vital operations per member, in budget order; empty for one budget. A family trains one stage-2
+    /// supernet over every member's space and evolves each member inside its own.
+    /// </summary>
+    public IReadOnlyList<string> MemberVitalOperations { get; init; } = [];
 }
 
 /// <summary>
@@ -48,6 +57,9 @@ public sealed record RetrainArchitecture : IStageMessage
     public int Attempt { get; init; } = 1;
     public required ExperimentSpec Spec { get; init; }
     public required string Genotype { get; init; }
+
+    /// <summary>A family's genotypes per member, in budget order; empty for one budget.</summary>
+    public IReadOnlyList<string> MemberGenotypes { get; init; } = [];
 }
 
 /// <summary>Stop the experiment's running stage. Every worker instance receives it (fan-out).</summary>

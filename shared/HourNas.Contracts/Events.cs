@@ -30,8 +30,32 @@ public sealed record VitalBlocksSearched : IStageResult
 
     /// <summary>The vital supernet's weights, relative to the artifact root, for stage 2's warm start.</summary>
     public required string VitalSupernet { get; init; }
+
+    /// <summary>
+    /// A family's members in budget order, each evolved on the one vital supernet; empty for one budget. The fields
+    /// above then describe the first member.
+    /// </summary>
+    public IReadOnlyList<MemberVitalChoice> Members { get; init; } = [];
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
+
+/// <summary>A family member's vital operations under its FLOPs budget.</summary>
+public sealed record MemberVitalChoice(double BudgetMFlops, string VitalOperations, double ValidationAccuracy);
+
+/// <summary>A family member's shrunk space.</summary>
+public sealed record MemberSpaceShrunk(double BudgetMFlops, string VitalOperations, double ShrinkRatio,
+    string ArchitecturesInWindow, double MinMFlops, double MaxMFlops, string Budget);
+
+/// <summary>A family member's architecture, found on the family's one stage-2 supernet.</summary>
+public sealed record MemberArchitecture(double BudgetMFlops, string Genotype, double MFlops, long Params,
+    double ValidationAccuracy);
+
+/// <summary>
+/// A retrained network of a family: a member (<see cref="BudgetMFlops"/> set) or the preset's hand-designed
+/// reference network (<see cref="Name"/> "manual", no budget).
+/// </summary>
+public sealed record MemberRetrained(string Name, double? BudgetMFlops, string Genotype, double MFlops, long Params,
+    double Top1, double Top5, double LatencyMilliseconds);
 
 public sealed record SearchSpaceShrunk : IStageResult
 {
@@ -54,6 +78,9 @@ public sealed record SearchSpaceShrunk : IStageResult
 
     /// <summary>The max-entropy proposal's per-block sampling probabilities, in candidate order.</summary>
     public required IReadOnlyDictionary<int, IReadOnlyList<double>> Proposal { get; init; }
+
+    /// <summary>A family's members in budget order; empty for one budget (the fields above: member 1).</summary>
+    public IReadOnlyList<MemberSpaceShrunk> Members { get; init; } = [];
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
@@ -66,6 +93,9 @@ public sealed record ArchitectureSearched : IStageResult
     public required long Params { get; init; }
     public required double ValidationAccuracy { get; init; }
     public required StageCost Cost { get; init; }
+
+    /// <summary>A family's members in budget order; empty for one budget (the fields above: member 1).</summary>
+    public IReadOnlyList<MemberArchitecture> Members { get; init; } = [];
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 
@@ -86,6 +116,12 @@ public sealed record ArchitectureRetrained : IStageResult
     public required double LatencyMilliseconds { get; init; }
     public required StageCost Cost { get; init; }
     public IReadOnlyList<BlockAblation> Ablation { get; init; } = [];
+
+    /// <summary>
+    /// A family's retrained networks: the members in budget order, then the preset's hand-designed reference network
+    /// when it has one; empty for one budget. The fields above describe the first member.
+    /// </summary>
+    public IReadOnlyList<MemberRetrained> Members { get; init; } = [];
     public IReadOnlyList<ArtifactRef> Artifacts { get; init; } = [];
 }
 

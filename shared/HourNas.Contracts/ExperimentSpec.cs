@@ -25,6 +25,16 @@ public sealed record ExperimentSpec
     /// </summary>
     public double? BudgetMFlops { get; init; }
 
+    /// <summary>
+    /// A family: one network per FLOPs budget, from one experiment (2 to <see cref="MaxFamilyMembers"/> distinct
+    /// budgets, in MFLOPs; resolution sorts them). The budget-independent work (the vital-blocks analysis, the vital
+    /// supernet's training, the stage-2 supernet's training) is done once; the parameter and latency budgets bound
+    /// every member. Not together with <see cref="BudgetMFlops"/>; a single entry is the same as that field.
+    /// </summary>
+    public IReadOnlyList<double>? BudgetsMFlops { get; init; }
+
+    public const int MaxFamilyMembers = 8;
+
     /// <summary>At most this many millions of trainable parameters; alone or with the other budgets.</summary>
     public double? BudgetMParams { get; init; }
 
@@ -85,4 +95,13 @@ public sealed record ExperimentSpec
 
     /// <summary>cpu, cuda or cuda:N; null lets the worker choose (HOURNAS_DEVICE, else cpu).</summary>
     public string? Device { get; init; }
+
+    /// <summary>
+    /// Field-by-field equality, lists by their items (a record's own equality compares lists by reference, so a
+    /// family spec sent twice would differ from itself).
+    /// </summary>
+    public bool SameAs(ExperimentSpec? other) => other is not null
+        && (this with { BudgetsMFlops = null }) == (other with { BudgetsMFlops = null })
+        && (BudgetsMFlops ?? []).SequenceEqual(other.BudgetsMFlops ?? [])
+        && (BudgetsMFlops is null) == (other.BudgetsMFlops is null);
 }

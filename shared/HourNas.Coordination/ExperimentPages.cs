@@ -177,7 +177,11 @@ public static class ExperimentPages
             body.Append($"<tr><th>vital blocks</th><td>{string.Join(' ', vital)}</td></tr>");
         if (s.ShrinkRatio is { } ratio)
             body.Append(CultureInfo.InvariantCulture, $"<tr><th>shrink ratio</th><td>{ratio:G4}</td></tr>");
-        if (s.Result is { } r)
+        if (s.Result is { Members.Count: > 0 } family)
+            body.Append(
+                $"<tr><th>family</th><td>{family.Members.Count(m => m.BudgetMFlops is not null)} networks: " +
+                "the table below</td></tr>");
+        else if (s.Result is { } r)
         {
             var cost = string.Create(CultureInfo.InvariantCulture,
                 $"{r.MFlops:F3} MFLOPs, {r.Params:N0} parameters, {r.LatencyMilliseconds:F2} ms latency at batch 1");
@@ -190,6 +194,7 @@ public static class ExperimentPages
         else if (s.Genotype is { } genotype)
             body.Append($"<tr><th>searched genotype</th><td><code>{E(genotype)}</code></td></tr>");
         body.Append("</table>\n");
+        if (s.Result is { Members.Count: > 0 } networks) body.Append(FamilySection(networks.Members));
 
         body.Append("<h2>Stages</h2>\n<table><tr><th>stage</th><th>status</th><th>attempt</th><th>starts</th>" +
             "<th>resumed from epoch</th><th>seconds</th><th>train images</th><th>eval images</th><th>workers</th>" +
@@ -231,6 +236,25 @@ public static class ExperimentPages
             return $"<li><a href=\"{href}\">{E(inExperiment)}</a></li>";
         })) + "</ul>");
         return Page($"Experiment {s.Id}", body.ToString(), refresh: !s.IsFinished);
+    }
+
+    /// <summary>A family's networks: the Pareto table (front marked) and the top-1 against FLOPs plot.</summary>
+    private static string FamilySection(IReadOnlyList<MemberRetrained> networks)
+    {
+        var front = FamilyReport.OnFront(networks);
+        var body = new StringBuilder("<h2>Family</h2>\n<table><tr><th>network</th><th>budget</th><th>MFLOPs</th>" +
+            "<th>parameters</th><th>test top-1</th><th>top-5</th><th>latency (ms)</th><th>on the front</th>" +
+            "<th>genotype</th></tr>\n");
+        for (var i = 0; i < networks.Count; i++)
+        {
+            var n = networks[i];
+            body.Append(CultureInfo.InvariantCulture,
+                $"<tr><td>{E(n.Name)}</td><td>{(n.BudgetMFlops is { } b ? $"{b:G} MFLOPs" : "reference")}</td>" +
+                $"<td>{n.MFlops:F3}</td><td>{n.Params:N0}</td><td>{n.Top1:P2}</td><td>{n.Top5:P2}</td>" +
+                $"<td>{n.LatencyMilliseconds:F2}</td><td>{(front[i] ? "yes" : "")}</td>" +
+                $"<td><code>{E(n.Genotype)}</code></td></tr>\n");
+        }
+        return body.Append("</table>\n").Append(Plots.Svg(FamilyReport.Pareto(networks))).ToString();
     }
 
     private static string E(string text) => WebUtility.HtmlEncode(text);

@@ -25,7 +25,7 @@ public sealed class ExperimentService(IGrainFactory grains, IOptions<PipelineOpt
         var grain = grains.GetGrain<IExperimentGrain>(id);
         if (await grain.Get() is { } existing)
         {
-            if (existing.Spec != resolved)
+            if (!resolved.SameAs(existing.Spec))
                 throw new ExperimentConflictException($"experiment '{id}' already exists with a different spec");
             return existing;
         }

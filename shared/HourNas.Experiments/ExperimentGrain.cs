@@ -35,7 +35,7 @@ public sealed class ExperimentGrain(
     {
         if (Exists)
         {
-            if (S.Spec != spec)
+            if (!spec.SameAs(S.Spec))
                 throw new ExperimentConflictException($"experiment '{Id}' already exists with a different spec");
             return S;
         }

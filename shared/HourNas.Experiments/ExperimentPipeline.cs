@@ -27,11 +27,13 @@ public static class ExperimentPipeline
                 stage.Metrics[StageMetrics.ValidationTop1] = e.ValidationAccuracy;
                 s.VitalOperations = e.VitalOperations;
                 s.VitalSupernet = e.VitalSupernet;
+                s.MemberVitalOperations = e.Members.Count > 0 ? [.. e.Members.Select(m => m.VitalOperations)] : null;
             }),
         Step<ShrinkSearchSpace, SearchSpaceShrunk>(
             (s, attempt) => new()
             {
                 ExperimentId = s.Id, Attempt = attempt, Spec = s.Spec!, VitalOperations = s.VitalOperations!,
+                MemberVitalOperations = s.MemberVitalOperations ?? [],
             },
             (s, stage, e) =>
             {
@@ -44,7 +46,7 @@ public static class ExperimentPipeline
             (s, attempt) => new()
             {
                 ExperimentId = s.Id, Attempt = attempt, Spec = s.Spec!, VitalOperations = s.VitalOperations!,
-                VitalSupernet = s.VitalSupernet,
+                VitalSupernet = s.VitalSupernet, MemberVitalOperations = s.MemberVitalOperations ?? [],
             },
             (s, stage, e) =>
             {
@@ -52,10 +54,15 @@ public static class ExperimentPipeline
                 stage.Metrics[StageMetrics.ValidationTop1] = e.ValidationAccuracy;
                 stage.Metrics[StageMetrics.MFlops] = e.MFlops;
                 s.Genotype = e.Genotype;
+                s.MemberGenotypes = e.Members.Count > 0 ? [.. e.Members.Select(m => m.Genotype)] : null;
             }),
         // The last stage: the experiment then awaits its report (ExperimentState.AwaitsReport).
         Step<RetrainArchitecture, ArchitectureRetrained>(
-            (s, attempt) => new() { ExperimentId = s.Id, Attempt = attempt, Spec = s.Spec!, Genotype = s.Genotype! },
+            (s, attempt) => new()
+            {
+                ExperimentId = s.Id, Attempt = attempt, Spec = s.Spec!, Genotype = s.Genotype!,
+                MemberGenotypes = s.MemberGenotypes ?? [],
+            },
             (s, stage, e) =>
             {
                 RecordCost(stage, e.Cost);

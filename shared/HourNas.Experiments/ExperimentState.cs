@@ -95,6 +95,12 @@ public sealed record ExperimentState
     /// <summary>A cancel the workers must hear that has not reached the broker yet (the reminder sends it).</summary>
     [Id(16)] public CancelExperiment? PendingCancel { get; set; }
 
+    /// <summary>A family's vital operations per member (stage 1), in budget order; null for one budget.</summary>
+    [Id(17)] public IReadOnlyList<string>? MemberVitalOperations { get; set; }
+
+    /// <summary>A family's genotypes per member (stage 2), in budget order; null for one budget.</summary>
+    [Id(18)] public IReadOnlyList<string>? MemberGenotypes { get; set; }
+
     public bool IsFinished =>
         Status is ExperimentStatus.Completed or ExperimentStatus.Failed or ExperimentStatus.Cancelled;
 

@@ -22,10 +22,11 @@ public static partial class ExperimentSpecs
     public static ExperimentSpec Resolve(ExperimentSpec spec)
     {
         CheckStrings(spec);
+        spec = ResolveFamily(spec);
         var skeleton = SkeletonOf(spec);
         var recipe = skeleton.Recipe ?? new Recipe();
         var anyBudget = spec.BudgetMFlops is not null || spec.BudgetMParams is not null
-            || spec.BudgetMilliseconds is not null;
+            || spec.BudgetMilliseconds is not null || IsFamily(spec);
         var budget = spec.BudgetMFlops ?? (anyBudget ? null : skeleton.DefaultBudgetMFlops
             ?? throw new SearchSpaceException(
                 $"preset '{skeleton.Name}' has no default budget: give one (--budget-mflops)"));
@@ -86,6 +87,44 @@ public static partial class ExperimentSpecs
                 "(HourNas:Devices)");
         return resolved.Data is { } data ? resolved with { Data = roots.Confine(data) } : resolved;
     }
+
+    /// <summary>
+    /// A family's budgets checked and sorted; one budget is a plain <see cref="ExperimentSpec.BudgetMFlops"/>.
+    /// </summary>
+    private static ExperimentSpec ResolveFamily(ExperimentSpec spec)
+    {
+        if (spec.BudgetsMFlops is not { } budgets) return spec;
+        if (spec.BudgetMFlops is not null)
+            throw new SearchSpaceException(
+                "give either one FLOPs budget (budgetMFlops) or a family's (budgetsMFlops), not both");
+        if (budgets.Count is 0 or > ExperimentSpec.MaxFamilyMembers)
+            throw new SearchSpaceException(
+                $"a family has 1 to {ExperimentSpec.MaxFamilyMembers} FLOPs budgets, got {budgets.Count}");
+        foreach (var b in budgets)
+            if (!(b > 0 && b <= MaxBudgetMFlops))
+                throw new SearchSpaceException(
+                    $"every budget of a family must be positive and at most {MaxBudgetMFlops:N0} MFLOPs, got {b}");
+        if (budgets.Distinct().Count() != budgets.Count)
+            throw new SearchSpaceException(
+                $"a family's budgets must differ, got {string.Join(", ", budgets)}");
+        return budgets.Count == 1
+            ? spec with { BudgetMFlops = budgets[0], BudgetsMFlops = null }
+            : spec with { BudgetsMFlops = budgets.Order().ToArray() };
+    }
+
+    /// <summary>Whether a spec asks for a family (more than one FLOPs budget).</summary>
+    public static bool IsFamily(ExperimentSpec spec) => spec.BudgetsMFlops is { Count: > 1 };
+
+    /// <summary>
+    /// The spec of each member of a family, in budget order (each with its own FLOPs budget and no family); a spec
+    /// that is no family is its own only member.
+    /// </summary>
+    public static IReadOnlyList<ExperimentSpec> Members(ExperimentSpec spec) => IsFamily(spec)
+        ? spec.BudgetsMFlops!.Select(b => spec with { BudgetMFlops = b, BudgetsMFlops = null }).ToArray()
+        : [spec];
+
+    /// <summary>The budget of each member (<see cref="Members"/>).</summary>
+    public static IReadOnlyList<Budget> Budgets(ExperimentSpec spec) => Members(spec).Select(Budget).ToArray();
 
     public const double MaxBudgetMFlops = 1_000_000;
     public const double MaxBudgetMParams = 100_000;
@@ -171,14 +210,22 @@ public static partial class ExperimentSpecs
         System.Text.RegularExpressions.RegexOptions.IgnoreCase)]
     private static partial System.Text.RegularExpressions.Regex DeviceSyntax();
 
+    /// <summary>The budget of a spec that is no family (a family's members: <see cref="Budgets"/>).</summary>
     public static Budget Budget(ExperimentSpec spec) =>
-        spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
-            ? throw new SearchSpaceException("the spec has no budget: resolve it first")
-            : SearchSpace.Budget.Of(spec.BudgetMFlops, spec.BudgetMParams, spec.BudgetMilliseconds, spec.MinFraction);
+        IsFamily(spec)
+            ? throw new SearchSpaceException("a family spec has one budget per member (ExperimentSpecs.Budgets)")
+            : spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
+                ? throw new SearchSpaceException("the spec has no budget: resolve it first")
+                : SearchSpace.Budget.Of(spec.BudgetMFlops, spec.BudgetMParams, spec.BudgetMilliseconds,
+                    spec.MinFraction);
 
-    /// <summary>Every limit of a spec's budget in words ("the preset's" before resolution fills it in).</summary>
+    /// <summary>
+    /// Every limit of a spec's budget in words ("the preset's" before resolution fills it in); a family's members'
+    /// budgets separated by semicolons.
+    /// </summary>
     public static string DescribeBudget(ExperimentSpec spec) =>
-        spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
+        IsFamily(spec) ? string.Join("; ", Budgets(spec))
+        : spec.BudgetMFlops is null && spec.BudgetMParams is null && spec.BudgetMilliseconds is null
             ? "the preset's"
             : Budget(spec).ToString();
 

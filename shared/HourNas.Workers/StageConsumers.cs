@@ -20,8 +20,8 @@ public sealed class AnalyzeVitalBlocksConsumer(StageServices services)
     protected override Task<VitalBlocksAnalyzed> Run(AnalyzeVitalBlocks command, StageRun run)
     {
         var space = ExperimentSpecs.Space(command.Spec);
-        // Throws, naming the window and the space's range, when no architecture fits the budget.
-        var shrunk = SpaceShrinker.Shrink(space, ExperimentSpecs.Budget(command.Spec));
+        // Throws, naming the window and the space's range, when no architecture fits a budget (any member's).
+        var windows = ExperimentSpecs.Budgets(command.Spec).Select(b => SpaceShrinker.Shrink(space, b)).ToArray();
         Directory.CreateDirectory(run.Folder);
         var file = Path.Combine(run.Folder, "vital-blocks.json");
         File.WriteAllText(file, JsonSerializer.Serialize(new
@@ -30,7 +30,12 @@ public sealed class AnalyzeVitalBlocksConsumer(StageServices services)
             vitalBlocks = space.VitalBlocks,
             blocks = space.Blocks.Select((b, i) => new { block = i, vital = space.IsVital[i], why = space.Reason(i) }),
             architectures = space.Size.ToString(),
-            architecturesInWindow = shrunk.ArchitecturesInWindow.ToString(),
+            architecturesInWindow = windows[0].ArchitecturesInWindow.ToString(),
+            members = windows.Length == 1 ? null : windows.Select(w => new
+            {
+                budget = w.Budget.ToString(),
+                architecturesInWindow = w.ArchitecturesInWindow.ToString(),
+            }),
         }, HourNasStages.Json));
         return Task.FromResult(new VitalBlocksAnalyzed
         {
@@ -54,16 +59,20 @@ public sealed class SearchVitalBlocksConsumer(StageServices services)
     {
         var spec = command.Spec;
         var context = run.Context(spec with { TrainLimit = spec.VitalSearchTrainLimit ?? spec.TrainLimit });
-        var result = HourNasStages.SearchVitalBlocks(
-            context, ExperimentSpecs.Space(spec), ExperimentSpecs.Budget(spec), EngineSettings.Search(spec));
+        var budgets = ExperimentSpecs.Budgets(spec);
+        var family = HourNasStages.SearchVitalBlocks(
+            context, ExperimentSpecs.Space(spec), budgets, EngineSettings.Search(spec));
+        var result = family.Members[0];
         return Task.FromResult(new VitalBlocksSearched
         {
             ExperimentId = command.ExperimentId,
             Attempt = command.Attempt,
             VitalOperations = result.VitalOperations,
             ValidationAccuracy = result.ValidationAccuracy,
-            Cost = Cost(result.Cost),
+            Cost = Cost(family.Cost),
             VitalSupernet = run.Services.Store.Relative(result.SupernetWeights),
+            Members = budgets.Count == 1 ? [] : [.. family.Members.Select((m, i) =>
+                new MemberVitalChoice(spec.BudgetsMFlops![i], m.VitalOperations, m.ValidationAccuracy))],
             Artifacts = StageArtifacts.In(run),
         });
     }
@@ -82,28 +91,49 @@ public sealed class ShrinkSearchSpaceConsumer(StageServices services)
     protected override Task<SearchSpaceShrunk> Run(ShrinkSearchSpace command, StageRun run)
     {
         var space = ExperimentSpecs.Space(command.Spec);
-        var shrunk = SpaceShrinker.Shrink(
-            space, ExperimentSpecs.Budget(command.Spec), Presets.ResolveVitalChoices(space, command.VitalOperations));
-        var proposal = Proposal.MaxEntropy(shrunk);
-        var affordable = space.NonVitalBlocks.ToDictionary(
-            b => b, b => (IReadOnlyList<string>)shrunk.Allowed[b].Select(o => o.ToString()).ToArray());
-        var probabilities = space.NonVitalBlocks.ToDictionary(
-            b => b, b => (IReadOnlyList<double>)proposal.Probabilities[b].ToArray());
+        var budgets = ExperimentSpecs.Budgets(command.Spec);
+        var vital = MemberInputs.Of(command.VitalOperations, command.MemberVitalOperations, budgets.Count,
+            "vital choices");
+        var members = budgets.Select((budget, m) => Shrink(space, budget, vital[m],
+            budgets.Count == 1 ? run.Folder : Path.Combine(run.Folder, HourNasStages.MemberFolder(m)))).ToArray();
+        var (first, file) = members[0];
         var result = new SearchSpaceShrunk
         {
             ExperimentId = command.ExperimentId,
             Attempt = command.Attempt,
             VitalOperations = command.VitalOperations,
-            ShrinkRatio = shrunk.ShrinkRatio,
-            ArchitecturesInWindow = shrunk.ArchitecturesInWindow.ToString(),
-            MinMFlops = shrunk.MFlopsWindow.Min,
-            MaxMFlops = shrunk.MFlopsWindow.Max,
-            Budget = shrunk.Budget.ToString(),
-            Affordable = affordable,
-            Proposal = probabilities,
+            ShrinkRatio = first.ShrinkRatio,
+            ArchitecturesInWindow = first.ArchitecturesInWindow,
+            MinMFlops = first.MinMFlops,
+            MaxMFlops = first.MaxMFlops,
+            Budget = first.Budget,
+            Affordable = first.Affordable,
+            Proposal = first.Proposal,
+            Members = budgets.Count == 1 ? [] : [.. members.Select((m, i) => new MemberSpaceShrunk(
+                command.Spec.BudgetsMFlops![i], m.Result.VitalOperations, m.Result.ShrinkRatio,
+                m.Result.ArchitecturesInWindow, m.Result.MinMFlops, m.Result.MaxMFlops, m.Result.Budget))],
         };
-        Directory.CreateDirectory(run.Folder);
-        var file = Path.Combine(run.Folder, "shrunk.json");
+        return Task.FromResult(result with
+        {
+            Artifacts = budgets.Count == 1 ? [run.Artifact("shrunk", file)] : StageArtifacts.In(run),
+        });
+    }
+
+    /// <summary>One budget's shrunk space, written to <c>shrunk.json</c> in <paramref name="folder"/>.</summary>
+    private static (ShrunkSummary Result, string File) Shrink(ArchitectureSpace space, Budget budget,
+        string vitalOperations, string folder)
+    {
+        var shrunk = SpaceShrinker.Shrink(space, budget, Presets.ResolveVitalChoices(space, vitalOperations));
+        var proposal = Proposal.MaxEntropy(shrunk);
+        var result = new ShrunkSummary(
+            vitalOperations, shrunk.ShrinkRatio, shrunk.ArchitecturesInWindow.ToString(), shrunk.MFlopsWindow.Min,
+            shrunk.MFlopsWindow.Max, shrunk.Budget.ToString(),
+            space.NonVitalBlocks.ToDictionary(
+                b => b, b => (IReadOnlyList<string>)shrunk.Allowed[b].Select(o => o.ToString()).ToArray()),
+            space.NonVitalBlocks.ToDictionary(
+                b => b, b => (IReadOnlyList<double>)proposal.Probabilities[b].ToArray()));
+        Directory.CreateDirectory(folder);
+        var file = Path.Combine(folder, "shrunk.json");
         File.WriteAllText(file, JsonSerializer.Serialize(new
         {
             result.VitalOperations,
@@ -119,8 +149,12 @@ public sealed class ShrinkSearchSpaceConsumer(StageServices services)
             result.Affordable,
             result.Proposal,
         }, HourNasStages.Json));
-        return Task.FromResult(result with { Artifacts = [run.Artifact("shrunk", file)] });
+        return (result, file);
     }
+
+    private sealed record ShrunkSummary(string VitalOperations, double ShrinkRatio, string ArchitecturesInWindow,
+        double MinMFlops, double MaxMFlops, string Budget, IReadOnlyDictionary<int, IReadOnlyList<string>> Affordable,
+        IReadOnlyDictionary<int, IReadOnlyList<double>> Proposal);
 }
 
 /// <summary>
@@ -136,8 +170,12 @@ public sealed class SearchNonVitalBlocksConsumer(StageServices services)
         var spec = command.Spec;
         var space = ExperimentSpecs.Space(spec);
         var warmStart = command.VitalSupernet is null ? null : run.Services.Store.Resolve(command.VitalSupernet);
-        var result = HourNasStages.SearchNonVitalBlocks(run.Context(spec), space, ExperimentSpecs.Budget(spec),
-            Presets.ResolveVitalChoices(space, command.VitalOperations), warmStart, EngineSettings.Search(spec));
+        var budgets = ExperimentSpecs.Budgets(spec);
+        var vital = MemberInputs.Of(command.VitalOperations, command.MemberVitalOperations, budgets.Count,
+            "vital choices");
+        var family = HourNasStages.SearchNonVitalBlocks(run.Context(spec), space, budgets,
+            [.. vital.Select(v => Presets.ResolveVitalChoices(space, v))], warmStart, EngineSettings.Search(spec));
+        var result = family.Members[0];
         return Task.FromResult(new ArchitectureSearched
         {
             ExperimentId = command.ExperimentId,
@@ -146,7 +184,9 @@ public sealed class SearchNonVitalBlocksConsumer(StageServices services)
             MFlops = result.MFlops,
             Params = result.Params,
             ValidationAccuracy = result.ValidationAccuracy,
-            Cost = SearchVitalBlocksConsumer.Cost(result.Cost),
+            Cost = SearchVitalBlocksConsumer.Cost(family.Cost),
+            Members = budgets.Count == 1 ? [] : [.. family.Members.Select((m, i) => new MemberArchitecture(
+                spec.BudgetsMFlops![i], m.Genotype, m.MFlops, m.Params, m.ValidationAccuracy))],
             Artifacts = StageArtifacts.In(run),
         });
     }
@@ -164,31 +204,74 @@ public sealed class RetrainArchitectureConsumer(StageServices services)
     {
         var spec = command.Spec;
         var space = ExperimentSpecs.Space(spec);
-        var genotype = space.Parse(command.Genotype);
-        var result = HourNasStages.Retrain(run.Context(spec, retrain: true), space, genotype);
-        IReadOnlyList<BlockAblation> ablation = [];
-        if (spec.Ablate)
+        var members = ExperimentSpecs.Members(spec);
+        var genotypes = MemberInputs.Of(command.Genotype, command.MemberGenotypes, members.Count, "genotypes");
+        var retrained = members.Select((member, m) => Retrain(run, member, space, space.Parse(genotypes[m]),
+            members.Count == 1 ? null : HourNasStages.MemberFolder(m), spec.Ablate)).ToList();
+        var (first, ablation) = retrained[0];
+        IReadOnlyList<MemberRetrained> table = [];
+        if (members.Count > 1)
         {
-            var ablated = HourNasStages.Ablate(
-                run.Context(spec, "ablation", retrain: true), space, genotype, result.Weights);
-            ablation = ablated.Blocks
-                .Select(b => new BlockAblation(b.Block, b.Operation, b.Vital, b.Top1, b.Drop))
-                .ToArray();
+            var rows = retrained.Select((r, m) => Row(r.Result, HourNasStages.MemberFolder(m), spec.BudgetsMFlops![m]))
+                .ToList();
+            // The preset's hand-designed network, trained by the same recipe: the reference point of the front.
+            if (Presets.Genotypes.FirstOrDefault(g => g.Name == ReferenceName && g.Preset == space.Skeleton.Name)
+                is { } reference)
+                rows.Add(Row(Retrain(run, spec, space, space.Parse(reference.Text), ReferenceName, false).Result,
+                    ReferenceName, null));
+            table = rows;
         }
         return Task.FromResult(new ArchitectureRetrained
         {
             ExperimentId = command.ExperimentId,
             Attempt = command.Attempt,
-            Genotype = result.Genotype,
-            MFlops = result.MFlops,
-            Params = result.Params,
-            Top1 = result.Top1,
-            Top5 = result.Top5,
-            LatencyMilliseconds = result.LatencyMilliseconds,
-            Cost = SearchVitalBlocksConsumer.Cost(result.Cost),
+            Genotype = first.Genotype,
+            MFlops = first.MFlops,
+            Params = first.Params,
+            Top1 = first.Top1,
+            Top5 = first.Top5,
+            LatencyMilliseconds = first.LatencyMilliseconds,
+            Cost = SearchVitalBlocksConsumer.Cost(retrained.Select(r => r.Result.Cost).Aggregate((x, y) => x + y)),
             Ablation = ablation,
+            Members = table,
             Artifacts = StageArtifacts.In(run),
         });
+    }
+
+    /// <summary>The genotype the family's reference network has in the presets' genotype list.</summary>
+    public const string ReferenceName = "manual";
+
+    private static (RetrainResult Result, IReadOnlyList<BlockAblation> Ablation) Retrain(StageRun run,
+        ExperimentSpec spec, ArchitectureSpace space, Genotype genotype, string? folder, bool ablate)
+    {
+        var result = HourNasStages.Retrain(run.Context(spec, folder, retrain: true), space, genotype);
+        if (!ablate) return (result, []);
+        var ablated = HourNasStages.Ablate(
+            run.Context(spec, folder is null ? "ablation" : Path.Combine(folder, "ablation"), retrain: true),
+            space, genotype, result.Weights);
+        return (result, [.. ablated.Blocks.Select(b => new BlockAblation(b.Block, b.Operation, b.Vital, b.Top1,
+            b.Drop))]);
+    }
+
+    private static MemberRetrained Row(RetrainResult r, string name, double? budget) =>
+        new(name, budget, r.Genotype, r.MFlops, r.Params, r.Top1, r.Top5, r.LatencyMilliseconds);
+}
+
+/// <summary>
+/// A family command's per-member inputs, checked against the spec's budgets: a command may come from anyone with
+/// broker access.
+/// </summary>
+internal static class MemberInputs
+{
+    public static IReadOnlyList<string> Of(string single, IReadOnlyList<string> members, int budgets, string what)
+    {
+        if (budgets == 1 && members.Count == 0) return [single];
+        if (members.Count != budgets)
+            throw new SearchSpaceException(
+                $"the command carries {members.Count} member {what} for a spec of {budgets} FLOPs budgets");
+        if (members[0] != single)
+            throw new SearchSpaceException($"the command's first member {what} differ from its own");
+        return members;
     }
 }
 

@@ -115,4 +115,23 @@ public class BudgetOptionTests
         Assert.StartsWith("error: ", r.Error);
         Assert.Contains(expected, r.Error);
     }
+
+    [Theory]
+    [InlineData("1,x", "--budgets-mflops: 'x' is not a number")]
+    [InlineData("1,1", "a family's budgets must differ")]
+    [InlineData("0,1", "every budget of a family must be positive")]
+    public void A_bad_family_is_refused_naming_the_problem(string budgets, string message)
+    {
+        var out_ = Path.Combine(Path.GetTempPath(), "hournas-family-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var r = CliRunner.Run(["run", "-p", "smoke", "--budgets-mflops", budgets, "--out", out_]);
+            Assert.NotEqual(0, r.ExitCode);
+            Assert.Contains(message, r.Error);
+        }
+        finally
+        {
+            if (Directory.Exists(out_)) Directory.Delete(out_, recursive: true);
+        }
+    }
 }

@@ -21,6 +21,7 @@ public sealed class CompletionOrderTests(ManualChecks cluster) : IClassFixture<M
         Assert.All(Sent.Commands("order"), c => Assert.Equal(1, c.Attempt));
         var shrink = Assert.IsType<ShrinkSearchSpace>(Sent.Commands("order")[2]);
         Assert.Equal("k3e1 k5e3", shrink.VitalOperations);
+        Assert.Empty(shrink.MemberVitalOperations);  // one budget: no family lists
         var stage2 = Assert.IsType<SearchNonVitalBlocks>(Sent.Commands("order")[3]);
         Assert.Equal("order/stage1/vital-supernet.dat", stage2.VitalSupernet);
         Assert.Equal(
@@ -50,6 +51,35 @@ public sealed class CompletionOrderTests(ManualChecks cluster) : IClassFixture<M
         await grain.Submit(Events.Spec, null);
         Assert.Single(Sent.Commands("again"));
         await Assert.ThrowsAsync<ExperimentConflictException>(() => grain.Submit(Events.Spec with { Seed = 8 }, null));
+    }
+
+    [Fact]
+    public async Task A_family_s_members_flow_from_each_stage_into_the_next_command_and_resubmitting_it_is_a_no_op()
+    {
+        var grain = cluster.Grains.GetGrain<IExperimentGrain>("family");
+        var spec = Events.Spec with { BudgetMFlops = null, BudgetsMFlops = [0.2, 0.3] };
+        await grain.Submit(spec, null);
+        // The same family again, as a copy of the list (the way it arrives over the wire): not a conflict.
+        await grain.Submit(spec with { BudgetsMFlops = [.. spec.BudgetsMFlops] }, null);
+        await Assert.ThrowsAsync<ExperimentConflictException>(
+            () => grain.Submit(spec with { BudgetsMFlops = [0.2, 0.4] }, null));
+        await grain.OnStageCompleted(Events.For(PipelineStages.VitalBlocks, "family"));
+        await grain.OnStageCompleted((VitalBlocksSearched)Events.For(PipelineStages.VitalSearch, "family") with
+        {
+            Members = [new(0.2, "k3e1 k5e3", 0.6), new(0.3, "k5e3 k5e3", 0.62)],
+        });
+        var shrink = Assert.IsType<ShrinkSearchSpace>(Sent.Commands("family")[2]);
+        Assert.Equal(["k3e1 k5e3", "k5e3 k5e3"], shrink.MemberVitalOperations);
+        await grain.OnStageCompleted(Events.For(PipelineStages.Shrink, "family"));
+        var stage2 = Assert.IsType<SearchNonVitalBlocks>(Sent.Commands("family")[3]);
+        Assert.Equal(["k3e1 k5e3", "k5e3 k5e3"], stage2.MemberVitalOperations);
+        await grain.OnStageCompleted((ArchitectureSearched)Events.For(PipelineStages.NonVitalSearch, "family") with
+        {
+            Members = [new(0.2, "k3e1 | k3e3 skip | k5e3 k3e3", 0.19, 4000, 0.7), new(0.3, "g2", 0.29, 6000, 0.72)],
+        });
+        var retrain = Assert.IsType<RetrainArchitecture>(Sent.Commands("family")[4]);
+        Assert.Equal(["k3e1 | k3e3 skip | k5e3 k3e3", "g2"], retrain.MemberGenotypes);
+        Assert.Equal(5, Sent.Commands("family").Count);
     }
 }
 

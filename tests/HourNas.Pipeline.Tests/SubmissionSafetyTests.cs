@@ -214,6 +214,10 @@ public sealed class SubmissionOverHttpTests(CoordinatorHost host) : IClassFixtur
         "a latency budget needs a latency table")]
     [InlineData("""{"id": "p13", "spec": {"preset": "smoke", "budgetMilliseconds": 2, "latencyTable": "{"}}""",
         "the spec's latency table is not valid JSON")]
+    [InlineData("""{"id": "p14", "spec": {"preset": "smoke", "budgetMFlops": 1, "budgetsMFlops": [0.5, 1]}}""",
+        "not both")]
+    [InlineData("""{"id": "p15", "spec": {"preset": "smoke", "budgetsMFlops": [0.5, "Infinity"]}}""",
+        "every budget of a family must be positive")]
     [InlineData("""{}""", "the request has no spec")]
     [InlineData("""[1, 2]""", "must be a JSON object")]
     public async Task A_bad_submission_is_a_problem_naming_it(string json, string detail)

@@ -13,7 +13,9 @@ namespace HourNas.Coordination.Reports;
 /// <summary>
 /// The files a finished experiment leaves at the top of its folder: experiment.json (the whole record), stages.csv
 /// (cost per stage), progress.csv (every progress report), the final genotype and weights, and the plots as PNG and
-/// SVG: training curves, accuracy vs FLOPs of every candidate the searches scored, and the block ablation.
+/// SVG: training curves, accuracy vs FLOPs of every candidate the searches scored, and the block ablation. A family
+/// adds pareto.csv and pareto.png (pareto-latency.png with a latency table) and one folder of model files per
+/// network.
 /// </summary>
 public static class ExperimentReport
 {
@@ -33,13 +35,28 @@ public static class ExperimentReport
         Put("experiment.json", JsonSerializer.Serialize(state, PipelineJson.Options));
         Put("stages.csv", StagesCsv(state));
         Put("progress.csv", ProgressCsv(state));
-        // The retrained model's files (HourNas.Engine.Export.ModelFiles and the card).
-        foreach (var name in new[] { "genotype.json", "model.json", "model.onnx", "weights.dat", "weights.pth" })
+        // The retrained model's files (HourNas.Engine.Export.ModelFiles and the card); a family's per network.
+        var family = state.Result?.Members ?? [];
+        var retrained = store.StageFolder(state.Id, PipelineStages.Retrain);
+        // The names come in an event: only plain names (member-1, manual) become folders.
+        foreach (var network in family.Count > 0 ? family.Select(n => n.Name).Where(IsPlainName) : [""])
         {
-            var source = Path.Combine(store.StageFolder(state.Id, PipelineStages.Retrain), name);
-            if (!File.Exists(source)) continue;
-            File.Copy(source, Path.Combine(folder, name), overwrite: true);
-            written.Add(Path.Combine(folder, name));
+            var target = Path.Combine(folder, network);
+            Directory.CreateDirectory(target);
+            foreach (var name in ModelFileNames)
+            {
+                var source = Path.Combine(retrained, network, name);
+                if (!File.Exists(source)) continue;
+                File.Copy(source, Path.Combine(target, name), overwrite: true);
+                written.Add(Path.Combine(target, name));
+            }
+        }
+        if (family.Count > 0)
+        {
+            Put("pareto.csv", FamilyReport.ParetoCsv(family));
+            written.AddRange(Plots.Save(FamilyReport.Pareto(family), folder, "pareto"));
+            if (state.Spec?.LatencyTable is not null)
+                written.AddRange(Plots.Save(FamilyReport.Pareto(family, latency: true), folder, "pareto-latency"));
         }
 
         written.AddRange(Plots.Save(TrainingCurves(state), folder, "training-curves"));
@@ -49,6 +66,12 @@ public static class ExperimentReport
             written.AddRange(Plots.Save(AblationBars(ablation), folder, "ablation"));
         return written;
     }
+
+    private static bool IsPlainName(string name) =>
+        name.Length is > 0 and <= 32 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
+
+    private static readonly string[] ModelFileNames =
+        ["genotype.json", "model.json", "model.onnx", "weights.dat", "weights.pth"];
 
     public static string StagesCsv(ExperimentState state)
     {
@@ -76,14 +99,21 @@ public static class ExperimentReport
     }
 
     /// <summary>
-    /// Every candidate stage 2 scored, from its <c>result.json</c> (stage 1's are necks, partial networks, and are not
-    /// plotted). Read as a file format, so the coordinator needs no engine.
+    /// Every candidate stage 2 scored, from its <c>result.json</c> (a family's: every member's, in member-N folders;
+    /// stage 1's are necks, partial networks, and are not plotted). Read as a file format, so the coordinator needs
+    /// no engine.
     /// </summary>
     public static IReadOnlyList<ScoredCandidate> Candidates(ArtifactStore store, string experimentId)
     {
-        var file = Path.Combine(store.StageFolder(experimentId, PipelineStages.NonVitalSearch), "result.json");
-        if (!File.Exists(file)) return [];
-        return JsonSerializer.Deserialize<SearchResultFile>(File.ReadAllText(file), ResultJson)?.Evaluated ?? [];
+        var stage = store.StageFolder(experimentId, PipelineStages.NonVitalSearch);
+        if (!Directory.Exists(stage)) return [];
+        var files = new[] { Path.Combine(stage, "result.json") }
+            .Concat(Directory.EnumerateDirectories(stage, "member-*").Order(StringComparer.Ordinal)
+                .Select(d => Path.Combine(d, "result.json")));
+        return files.Where(File.Exists)
+            .SelectMany(f => JsonSerializer.Deserialize<SearchResultFile>(File.ReadAllText(f), ResultJson)?.Evaluated
+                ?? [])
+            .ToArray();
     }
 
     private static readonly JsonSerializerOptions ResultJson = new(JsonSerializerDefaults.Web)
@@ -117,12 +147,16 @@ public static class ExperimentReport
         var all = plot.Add.ScatterPoints(
             candidates.Select(c => c.MFlops).ToArray(), candidates.Select(c => c.Accuracy * 100).ToArray());
         all.LegendText = "candidates (supernet validation top-1)";
-        if (state.Result is { } result)
+        var chosen = state.Result is not { } result ? []
+            : result.Members.Count > 0
+                ? result.Members.Where(m => m.BudgetMFlops is not null).Select(m => (m.Genotype, m.MFlops, m.Top1))
+                : [(result.Genotype, result.MFlops, result.Top1)];
+        foreach (var (genotype, mflops, top1) in chosen)
         {
-            double[] x = [result.MFlops];
+            double[] x = [mflops];
             double[] y =
             [
-                candidates.Where(c => c.Genotype == result.Genotype)
+                candidates.Where(c => c.Genotype == genotype)
                     .Select(c => c.Accuracy * 100)
                     .DefaultIfEmpty(double.NaN)
                     .Max(),
@@ -130,7 +164,7 @@ public static class ExperimentReport
             var final = plot.Add.ScatterPoints(x, y);
             final.MarkerSize = 12;
             final.MarkerShape = MarkerShape.FilledDiamond;
-            final.LegendText = $"chosen ({result.MFlops:F2} MFLOPs, test top-1 {result.Top1:P2})";
+            final.LegendText = $"chosen ({mflops:F2} MFLOPs, test top-1 {top1:P2})";
         }
         plot.Title("Stage 2: accuracy vs FLOPs of the scored architectures");
         plot.XLabel("MFLOPs");

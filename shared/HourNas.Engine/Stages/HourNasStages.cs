@@ -29,8 +29,18 @@ public static class HourNasStages
     /// then evolve the vital choices, keeping only those that leave the bulbs an affordable completion.
     /// </summary>
     public static VitalSearchResult SearchVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget,
-        SearchSettings settings)
+        SearchSettings settings) => SearchVitalBlocks(ctx, space, [budget], settings).Members[0];
+
+    /// <summary>
+    /// Stage 1 for a family: the vital supernet's training depends on no budget, so it is trained once; then one
+    /// evolution per budget, each admitting only the vital choices that leave its bulbs an affordable completion.
+    /// With more than one budget each member's result goes to its own subfolder (member-1, ...); a member's cost is
+    /// the shared training plus its own evolution.
+    /// </summary>
+    public static FamilySearch<VitalSearchResult> SearchVitalBlocks(StageContext ctx, ArchitectureSpace space,
+        IReadOnlyList<Budget> budgets, SearchSettings settings)
     {
+        if (budgets.Count == 0) throw new ArgumentException("at least one budget is needed", nameof(budgets));
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
         using var net = SuperNet.Vital(space, settings.Sharing);
@@ -40,43 +50,65 @@ public static class HourNasStages
         var costs = space.Costs;
         Cost NeckCost(int[] c) =>
             space.VitalBlocks.Aggregate(costs.Fixed, (sum, b) => sum + costs.Block(b, options[b][c[b]]));
-        var admission = new NeckAdmission(space, budget, settings.MinBulbShare);
-        bool Affordable(int[] c) => admission.Admits(NeckCost(c));
+        var admissions = budgets.Select(b => new NeckAdmission(space, b, settings.MinBulbShare)).ToArray();
         var neckChoices = space.VitalBlocks.Aggregate(1L, (n, b) => n * options[b].Count);
-        if (neckChoices <= 100_000 && !Choices.All(counts).Any(Affordable))
-            throw new SearchSpaceException(
-                $"impossible budget {budget}: no vital choice of '{space.Skeleton.Name}' leaves " +
-                $"{settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
+        for (var m = 0; m < budgets.Count; m++)
+        {
+            var admission = admissions[m];
+            if (neckChoices <= 100_000 && !Choices.All(counts).Any(c => admission.Admits(NeckCost(c))))
+                throw new SearchSpaceException(
+                    $"impossible budget {budgets[m]}: no vital choice of '{space.Skeleton.Name}' leaves " +
+                    $"{settings.MinBulbShare:P0} of the bulbs' architectures inside the window");
+        }
 
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
             .Train(scorer.SearchTrain, ctx.Normalization, rng => UniformChoice(counts, rng), ctx.Cancellation);
         var weights = ctx.PathFor("vital-supernet.dat");
         net.save(weights);
+        var trainCost = new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages);
 
-        var evaluated = new List<EvaluatedCandidate>();
-        var evolution = new EvolutionarySearch(counts, Affordable, settings.EvolutionOrDefault);
-        var result = evolution.Run(c =>
-            {
-                var accuracy = scorer.Score(net, c);
-                var neck = NeckCost(c);
-                evaluated.Add(
-                    new EvaluatedCandidate(VitalText(space, options, c), neck.MFlops, neck.Params, accuracy, 0));
-                ReportSearch(ctx, "stage1", evaluated.Count, settings.EvolutionOrDefault.MaxEvaluations, accuracy,
-                    clock);
-                return accuracy;
-            },
-            rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)),
-            cancellation: ctx.Cancellation);
-        Regenerate(evaluated, result);
-
-        var vitalResult = new VitalSearchResult(space.Skeleton.Name, budget.MaxMFlops, space.VitalBlocks,
-            VitalText(space, options, result.Best.Choice), result.Best.Fitness, training, evaluated,
-            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages), weights,
-            budget.ToString());
-        WriteResult(ctx, vitalResult, evaluated);
-        return vitalResult;
+        var members = new List<VitalSearchResult>();
+        var evaluations = settings.EvolutionOrDefault.MaxEvaluations * budgets.Count;
+        var scored = 0;
+        for (var m = 0; m < budgets.Count; m++)
+        {
+            var memberClock = Stopwatch.StartNew();
+            var evalImagesBefore = scorer.EvalImages;
+            var admission = admissions[m];
+            bool Affordable(int[] c) => admission.Admits(NeckCost(c));
+            var evaluated = new List<EvaluatedCandidate>();
+            var evolution = new EvolutionarySearch(counts, Affordable, settings.EvolutionOrDefault);
+            var result = evolution.Run(c =>
+                {
+                    var accuracy = scorer.Score(net, c);
+                    var neck = NeckCost(c);
+                    evaluated.Add(
+                        new EvaluatedCandidate(VitalText(space, options, c), neck.MFlops, neck.Params, accuracy, 0));
+                    ReportSearch(ctx, "stage1", ++scored, evaluations, accuracy, clock);
+                    return accuracy;
+                },
+                rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)),
+                cancellation: ctx.Cancellation);
+            Regenerate(evaluated, result);
+            var cost = trainCost + new StageCost(memberClock.Elapsed.TotalSeconds, 0,
+                scorer.EvalImages - evalImagesBefore);
+            var vitalResult = new VitalSearchResult(space.Skeleton.Name, budgets[m].MaxMFlops, space.VitalBlocks,
+                VitalText(space, options, result.Best.Choice), result.Best.Fitness, training, evaluated, cost, weights,
+                budgets[m].ToString());
+            WriteResult(MemberContext(ctx, budgets.Count, m), vitalResult, evaluated);
+            members.Add(vitalResult);
+        }
+        return new FamilySearch<VitalSearchResult>(members,
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
     }
+
+    /// <summary>Where member <paramref name="m"/> writes: its own subfolder, or the stage's for one.</summary>
+    private static StageContext MemberContext(StageContext ctx, int members, int m) =>
+        members == 1 ? ctx : ctx.InFolder(MemberFolder(m));
+
+    /// <summary>The subfolder of member <paramref name="m"/> (0-based) in a family stage's folder.</summary>
+    public static string MemberFolder(int m) => $"member-{m + 1}";
 
     /// <summary>
     /// Stage 2, the bulbs: vital blocks fixed to stage 1's choice and warm-started from the vital supernet, the
@@ -84,11 +116,26 @@ public static class HourNasStages
     /// constrained evolution inside the budget window picks the final genotype.
     /// </summary>
     public static SearchResult SearchNonVitalBlocks(StageContext ctx, ArchitectureSpace space, Budget budget,
-        IReadOnlyDictionary<int, Operation> vitalChoices, string? vitalSupernetWeights, SearchSettings settings)
+        IReadOnlyDictionary<int, Operation> vitalChoices, string? vitalSupernetWeights, SearchSettings settings) =>
+        SearchNonVitalBlocks(ctx, space, [budget], [vitalChoices], vitalSupernetWeights, settings).Members[0];
+
+    /// <summary>
+    /// Stage 2 for a family: each member's space shrunk to its budget around its own vital choice, and one supernet
+    /// over all of them (each block holds every operation some member allows), trained once: each step draws a
+    /// member uniformly, then a path from that member's max-entropy proposal. Then one evolution per member inside
+    /// its own window. This sharing is ours, not the paper's: with entangled weights the members' paths share their
+    /// kernels' centres and channel prefixes, as in Once-for-All, so one training serves every budget.
+    /// </summary>
+    public static FamilySearch<SearchResult> SearchNonVitalBlocks(StageContext ctx, ArchitectureSpace space,
+        IReadOnlyList<Budget> budgets, IReadOnlyList<IReadOnlyDictionary<int, Operation>> vitalChoices,
+        string? vitalSupernetWeights, SearchSettings settings)
     {
-        var shrunk = SpaceShrinker.Shrink(space, budget, vitalChoices);
-        var proposal = Proposal.MaxEntropy(shrunk, settings.TargetMFlops * 1e6);
-        return SearchWithSupernet(ctx, "hournas", shrunk, proposal, settings, net =>
+        if (budgets.Count == 0 || budgets.Count != vitalChoices.Count)
+            throw new ArgumentException(
+                $"one vital choice per budget is needed, got {vitalChoices.Count} for {budgets.Count}");
+        var shrunk = budgets.Select((b, m) => SpaceShrinker.Shrink(space, b, vitalChoices[m])).ToArray();
+        var proposals = shrunk.Select(s => Proposal.MaxEntropy(s, settings.TargetMFlops * 1e6)).ToArray();
+        return SearchWithSupernet(ctx, "hournas", shrunk, proposals, settings, net =>
         {
             if (vitalSupernetWeights is null) return;
             using var vital = SupernetFile.Open(space, vitalSupernetWeights);
@@ -105,7 +152,7 @@ public static class HourNasStages
         SearchSettings settings)
     {
         var shrunk = SpaceShrinker.Shrink(space, budget);
-        return SearchWithSupernet(ctx, "spos", shrunk, Proposal.Uniform(shrunk), settings, null);
+        return SearchWithSupernet(ctx, "spos", [shrunk], [Proposal.Uniform(shrunk)], settings, null).Members[0];
     }
 
     /// <summary>
@@ -316,48 +363,89 @@ public static class HourNasStages
         return (scorer.Score(net, new int[space.Blocks.Count]), training.ImagesSeen);
     }
 
-    private static SearchResult SearchWithSupernet(StageContext ctx, string method, ShrunkSpace shrunk,
-        Proposal proposal, SearchSettings settings, Action<SuperNet>? warmStart)
+    /// <summary>
+    /// One supernet over the members' spaces (their union; a single member's own), trained once, then one evolution
+    /// per member. Each member's choice indices point into its own space and are mapped to the supernet's options.
+    /// </summary>
+    private static FamilySearch<SearchResult> SearchWithSupernet(StageContext ctx, string method,
+        IReadOnlyList<ShrunkSpace> shrunk, IReadOnlyList<Proposal> proposals, SearchSettings settings,
+        Action<SuperNet>? warmStart)
     {
         var clock = Stopwatch.StartNew();
-        var space = shrunk.Space;
+        var space = shrunk[0].Space;
+        var stage = method == "hournas" ? "stage2" : method;
         manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Shrunk(shrunk, settings.Sharing);
+        var options = UnionOptions(shrunk);
+        using var net = new SuperNet(space, options, settings.Sharing, countSteps: true);
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
-        var sampler = new ArchitectureSampler(proposal);
-        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device,
-                method == "hournas" ? "stage2" : method, ctx.Seed, ctx.PathFor("checkpoint"), ctx.Progress)
-            .Train(scorer.SearchTrain, ctx.Normalization, rng => sampler.Sample(rng), ctx.Cancellation);
-        net.save(ctx.PathFor("supernet.dat"));
-
-        var evaluated = new List<EvaluatedCandidate>();
-        var evolution = new EvolutionarySearch(shrunk.Allowed.Select(a => a.Count).ToArray(), shrunk.InWindow,
-            settings.EvolutionOrDefault);
-        var result = evolution.Run(c =>
+        var samplers = proposals.Select(p => new ArchitectureSampler(p)).ToArray();
+        var paths = shrunk.Select(s => s.Allowed.Select((allowed, b) =>
+            allowed.Select(op => ChoiceBlock.IndexOf(options[b], op)).ToArray()).ToArray()).ToArray();
+        int[] PathOf(int m, int[] choice) => choice.Select((i, b) => paths[m][b][i]).ToArray();
+        // One member draws exactly as a lone search always has; a family first draws the member.
+        Func<Rng, int[]> draw = shrunk.Count == 1
+            ? rng => samplers[0].Sample(rng)
+            : rng =>
             {
-                var accuracy = scorer.Score(net, c);
-                var genotype = shrunk.ToGenotype(c);
-                var cost = space.Costs.Of(genotype).Total;
-                evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
-                ReportSearch(ctx, method == "hournas" ? "stage2" : method, evaluated.Count,
-                    settings.EvolutionOrDefault.MaxEvaluations, accuracy, clock);
-                return accuracy;
-            },
-            rng => sampler.Sample(rng), new Rng(Rng.Derive(ctx.Seed, 12)), cancellation: ctx.Cancellation);
-        Regenerate(evaluated, result);
+                var m = rng.NextInt(shrunk.Count);
+                return PathOf(m, samplers[m].Sample(rng));
+            };
+        var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, stage, ctx.Seed,
+                ctx.PathFor("checkpoint"), ctx.Progress)
+            .Train(scorer.SearchTrain, ctx.Normalization, draw, ctx.Cancellation);
+        net.save(ctx.PathFor("supernet.dat"));
+        var trainCost = new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages);
 
-        var best = shrunk.ToGenotype(result.Best.Choice);
-        var bestCost = space.Costs.Of(best).Total;
-        var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops,
-            bestCost.Params, result.Best.Fitness, shrunk.MFlopsWindow.Max, shrunk.MFlopsWindow.Min,
-            shrunk.ArchitecturesInWindow.ToString(), shrunk.ShrinkRatio, sampler.AcceptanceRate, training, evaluated,
-            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages),
-            shrunk.Budget.ToString());
-        WriteResult(ctx, searchResult, evaluated);
-        WriteGenotype(ctx, space, best);
-        return searchResult;
+        var members = new List<SearchResult>();
+        var evaluations = settings.EvolutionOrDefault.MaxEvaluations * shrunk.Count;
+        var scored = 0;
+        for (var m = 0; m < shrunk.Count; m++)
+        {
+            var member = shrunk[m];
+            var sampler = samplers[m];
+            var memberClock = Stopwatch.StartNew();
+            var evalImagesBefore = scorer.EvalImages;
+            var evaluated = new List<EvaluatedCandidate>();
+            var evolution = new EvolutionarySearch(member.Allowed.Select(a => a.Count).ToArray(), member.InWindow,
+                settings.EvolutionOrDefault);
+            var index = m;
+            var result = evolution.Run(c =>
+                {
+                    var accuracy = scorer.Score(net, PathOf(index, c));
+                    var genotype = member.ToGenotype(c);
+                    var cost = space.Costs.Of(genotype).Total;
+                    evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
+                    ReportSearch(ctx, stage, ++scored, evaluations, accuracy, clock);
+                    return accuracy;
+                },
+                rng => sampler.Sample(rng), new Rng(Rng.Derive(ctx.Seed, 12)), cancellation: ctx.Cancellation);
+            Regenerate(evaluated, result);
+
+            var best = member.ToGenotype(result.Best.Choice);
+            var bestCost = space.Costs.Of(best).Total;
+            var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops,
+                bestCost.Params, result.Best.Fitness, member.MFlopsWindow.Max, member.MFlopsWindow.Min,
+                member.ArchitecturesInWindow.ToString(), member.ShrinkRatio, sampler.AcceptanceRate, training,
+                evaluated,
+                trainCost + new StageCost(memberClock.Elapsed.TotalSeconds, 0, scorer.EvalImages - evalImagesBefore),
+                member.Budget.ToString());
+            var memberContext = MemberContext(ctx, shrunk.Count, m);
+            WriteResult(memberContext, searchResult, evaluated);
+            WriteGenotype(memberContext, space, best);
+            members.Add(searchResult);
+        }
+        return new FamilySearch<SearchResult>(members,
+            new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages));
     }
+
+    /// <summary>
+    /// Per block, every operation some member allows: the first member's in its order, then what later members add.
+    /// </summary>
+    private static IReadOnlyList<IReadOnlyList<Operation>> UnionOptions(IReadOnlyList<ShrunkSpace> shrunk) =>
+        shrunk[0].Allowed.Select((first, b) => (IReadOnlyList<Operation>)first
+            .Concat(shrunk.Skip(1).SelectMany(s => s.Allowed[b]))
+            .Distinct().ToArray()).ToArray();
 
     /// <summary>
     /// Fills in the generation of each evaluated candidate (known only once the evolution returns its history).

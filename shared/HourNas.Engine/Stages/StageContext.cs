@@ -82,6 +82,23 @@ public sealed class StageContext
         Normalization = Normalization.Estimate(FullTrain, seed: seed);
     }
 
+    private StageContext(StageContext parent, string outputFolder)
+    {
+        Device = parent.Device;
+        Data = parent.Data;
+        OutputFolder = outputFolder;
+        Seed = parent.Seed;
+        Train = parent.Train;
+        Progress = parent.Progress;
+        Cancellation = parent.Cancellation;
+        Directory.CreateDirectory(outputFolder);
+        FullTrain = parent.FullTrain;
+        Normalization = parent.Normalization;
+    }
+
+    /// <summary>The same context writing to a subfolder of this one's (a family member's results).</summary>
+    public StageContext InFolder(string subfolder) => new(this, Path.Combine(OutputFolder, subfolder));
+
     public Device Device { get; }
 
     public Dataset Data { get; }

@@ -9,6 +9,12 @@ public sealed record StageCost(double Seconds, long TrainImages, long EvalImages
         new(a.Seconds + b.Seconds, a.TrainImages + b.TrainImages, a.EvalImages + b.EvalImages);
 }
 
+/// <summary>
+/// A search stage's results for a family of budgets (one member per budget, in order) and its whole cost, the
+/// shared training counted once.
+/// </summary>
+public sealed record FamilySearch<T>(IReadOnlyList<T> Members, StageCost Cost);
+
 /// <summary>One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies.</summary>
 public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation);
 
