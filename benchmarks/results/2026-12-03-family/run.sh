@@ -8,6 +8,7 @@ for run in single-a family single-b; do
     *) B="--budget-mflops 2";;
   esac
   start=$(date +%s)
-  $H run --preset fashion-mnist $B --no-ablation --out /tmp/famb/out --id $run > /tmp/famb/$run.txt 2> /tmp/famb/$run.err
+  $H run --preset fashion-mnist $B --no-ablation --out /tmp/famb/out --id $run \
+    > /tmp/famb/$run.txt 2> /tmp/famb/$run.err
   echo "$run exit $? wall $(( $(date +%s) - start )) s" >> /tmp/famb/log
 done
