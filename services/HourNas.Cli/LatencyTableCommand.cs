@@ -38,7 +38,7 @@ internal static class LatencyTableCommand
         var calibrate = new Option<int>("--calibrate")
         {
             Description = "fit what whole networks cost beyond their parts on this many random networks " +
-                "(default 0: none; it did not help on this machine, docs/performance.md)",
+                "(default 0: none; with parts timed in context little is left to fit, docs/performance.md)",
             DefaultValueFactory = _ => 0,
         };
         var output = new Option<string>("--out") { Description = "the table file to write", Required = true };

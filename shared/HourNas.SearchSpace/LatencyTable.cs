@@ -19,8 +19,8 @@ public sealed record BlockLatencies(int Block, IReadOnlyList<OperationLatency> O
 public sealed record LatencyCalibration(int Networks, double ConstantNanoseconds, double PerBlockNanoseconds);
 
 /// <summary>
-/// Latency per image of every candidate operation of every block of one preset, each measured alone at its real
-/// input shape, plus the stem, head and classifier (hournas latency-table). A network's predicted latency is the
+/// Latency per image of every candidate operation of every block of one preset, each timed inside whole networks
+/// of the preset, plus the stem, head and classifier (hournas latency-table). A network's predicted latency is the
 /// sum of its parts (the additive model; docs/performance.md measures how far that is from the whole network).
 /// Format hournas-latency/1, written as JSON.
 /// </summary>

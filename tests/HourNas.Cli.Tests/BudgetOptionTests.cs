@@ -72,6 +72,9 @@ public class BudgetOptionTests
             var space = new ArchitectureSpace(Presets.Skeleton("smoke"));
             Assert.Equal(space.Blocks.Count, loaded.Blocks.Count);
             Assert.All(loaded.Blocks, b => Assert.Equal(space.Candidates[b.Block].Count(o => !o.IsSkip), b.Ops.Count));
+            // Every candidate was timed in some network of the rotation, blocks with skip among them.
+            Assert.All(loaded.Blocks.SelectMany(b => b.Ops),
+                o => Assert.True(double.IsFinite(o.Nanoseconds) && o.Nanoseconds > 0, $"{o.Op}: {o.Nanoseconds}"));
             Assert.True(loaded.FixedNanoseconds > 0);
             Assert.Equal(1, loaded.Conditions.Threads);
 
