@@ -32,12 +32,13 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// (the search recipe's unless given), the BatchNorm re-estimation batches before each score, and an optional
 /// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
 /// steps from a fresh initialisation instead, the control). Written on the command line as
-/// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1]</c>; a seed of its own
+/// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1]</c> (fair:
+/// strict fairness, <see cref="TrainSettings.StrictFairness"/>); a seed of its own
 /// (default: the study's) also moves the held-out validation split, so variants differing only in it are
 /// independent runs.
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
-    double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null)
+    double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -46,9 +47,9 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
-        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch"]))
+        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair"]))
             throw new ArgumentException(
-                $"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed, ft, ftlr, scratch)");
+                $"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed, ft, ftlr, scratch, fair)");
         var recipe = new TrainSettings();
         var search = new SearchSettings();
         return new SupernetVariant(text.ToLowerInvariant(), sharing,
@@ -59,20 +60,22 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
             knobs.TryGetValue("ft", out var steps)
                 ? new FineTune((int)steps, knobs.GetValueOrDefault("ftlr", 0.01),
                     knobs.GetValueOrDefault("scratch") > 0)
-                : null);
+                : null,
+            knobs.GetValueOrDefault("fair") > 0);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
     public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
-        ReferenceBatchSize: BatchSize);
+        ReferenceBatchSize: BatchSize, StrictFairness: Fair);
 
     /// <summary>Variants differing only in how they score (BatchNorm batches, fine-tuning) share a supernet.</summary>
     public string TrainingKey => string.Create(CultureInfo.InvariantCulture,
-        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{(Seed is { } s ? $"-s{s}" : "")}").ToLowerInvariant();
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{(Fair ? "-fair" : "")}{(Seed is { } s ? $"-s{s}" : "")}")
+        .ToLowerInvariant();
 
     /// <summary>Everything but the seed: one recipe's runs under several seeds are also scored as a mean.</summary>
     public string Recipe => string.Create(CultureInfo.InvariantCulture,
-        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}-{FineTune}");
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}-{FineTune}{(Fair ? "-fair" : "")}");
 }
 
 /// <summary>

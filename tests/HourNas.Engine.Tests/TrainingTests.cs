@@ -78,6 +78,28 @@ public class TrainingTests(FashionMnistFixture fx)
     }
 
     [Fact]
+    public void Strict_fairness_runs_every_option_of_every_block_once_per_step()
+    {
+        var data = Small(256);
+        var norm = Normalization.Estimate(data);
+        using var net = SuperNet.Vital(fx.Space);
+        var widest = net.Options.Max(o => o.Count);
+        Assert.True(widest > 1);
+        var steps = 256 / 64;
+        new Trainer(net, FashionMnistFixture.Tiny() with { StrictFairness = true }, fx.Device, "t", 1)
+            .Train(data, norm, rng => net.Options.Select(o => rng.NextInt(o.Count)).ToArray());
+        for (var b = 0; b < net.Blocks.Count; b++)
+        {
+            var (options, counts) = (net.Blocks[b].Options, net.Blocks[b].Steps!.data<double>().ToArray());
+            // Every step ran the widest block's number of paths; a block with fewer options repeats some of them.
+            Assert.Equal(steps * widest, counts.Sum());
+            var candidates = fx.Space.Candidates[b].ToList();
+            Assert.All(options, o => Assert.InRange(counts[candidates.IndexOf(o)],
+                steps * (widest / options.Count), steps * ((widest + options.Count - 1) / options.Count)));
+        }
+    }
+
+    [Fact]
     public void Learning_rate_warms_up_then_decays_to_zero()
     {
         var s = new TrainSettings(LearningRate: 0.2, WarmupEpochs: 1);

@@ -16,8 +16,13 @@ public sealed record TrainSettings(
     bool ChannelsLast = true,
     int ProgressEvery = 50,
     int ReferenceBatchSize = TrainSettings.DefaultReferenceBatchSize,
-    double? WeightAverageDecay = null)
+    double? WeightAverageDecay = null,
+    bool StrictFairness = false)
 {
+    // StrictFairness (FairNAS, Chu et al. 2021): a supernet step runs as many paths as its widest block has
+    // options, every option of every block exactly once, on the same batch, and takes one update from their summed
+    // gradients (each path's loss divided by their number); a step then costs that many forward-backward passes.
+
     /// <summary>The batch the default learning rate of 0.1 was tuned for, on every preset but imagenet.</summary>
     public const int DefaultReferenceBatchSize = 128;
 

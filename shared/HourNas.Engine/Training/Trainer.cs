@@ -71,21 +71,28 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                 cancellation.ThrowIfCancellationRequested();
                 var lr = _settings.LearningRateAt((long)epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                if (samplePath is not null) net.SetPath(samplePath(pathRng));
+                var paths = samplePath is null ? [null]
+                    : _settings.StrictFairness ? FairPaths(pathRng) : [samplePath(pathRng)];
                 using (NewDisposeScope())
                 {
                     var x = Tensors.Images(batch, device, _settings.ChannelsLast);
                     var y = Tensors.Labels(batch, device);
-                    var logits = net.call(x);
-                    var l = nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing);
-                    // Set-to-none, so candidates off this step's path get no gradient, no decay and no momentum step.
+                    // Set-to-none, so candidates off this step's paths get no gradient, no decay and no momentum step.
                     net.zero_grad(true);
-                    l.backward();
+                    for (var p = 0; p < paths.Length; p++)
+                    {
+                        if (paths[p] is { } path) net.SetPath(path);
+                        var logits = net.call(x);
+                        var l = nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing);
+                        (paths.Length == 1 ? l : l / paths.Length).backward();
+                        net.CountStep();
+                        if (p > 0) continue;
+                        // The first path's loss and accuracy stand for the step.
+                        lossSum += l.item<float>() * batch.Count;
+                        correct += logits.argmax(1).eq(y).sum().item<long>();
+                    }
                     optimizer.step();
                     average?.Update((long)epoch * stepsPerEpoch + step);
-                    net.CountStep();
-                    lossSum += l.item<float>() * batch.Count;
-                    correct += logits.argmax(1).eq(y).sum().item<long>();
                 }
                 seen += batch.Count;
                 step++;
@@ -113,6 +120,24 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         average?.CopyInto();
         return new TrainResult(_settings.Epochs, loss, accuracy, imagesSeen,
             secondsBefore + clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// One step's paths under strict fairness: a random permutation of every block's options, read off in turn,
+    /// so each option of each block runs once (blocks with fewer options than the widest one repeat from the start).
+    /// </summary>
+    private int[]?[] FairPaths(Rng rng)
+    {
+        var options = net.Options;
+        var perms = options.Select(o =>
+        {
+            var order = Enumerable.Range(0, o.Count).ToArray();
+            rng.Shuffle(order);
+            return order;
+        }).ToArray();
+        var count = options.Count == 0 ? 1 : options.Max(o => o.Count);
+        return Enumerable.Range(0, count)
+            .Select(i => (int[]?)perms.Select(order => order[i % order.Length]).ToArray()).ToArray();
     }
 
     private SGD CreateOptimizer()
