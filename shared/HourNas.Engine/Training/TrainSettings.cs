@@ -22,6 +22,7 @@ public sealed record TrainSettings(
     // StrictFairness (FairNAS, Chu et al. 2021): a supernet step runs as many paths as its widest block has
     // options, every option of every block exactly once, on the same batch, and takes one update from their summed
     // gradients (each path's loss divided by their number); a step then costs that many forward-backward passes.
+    // Its paths ignore the stage's path sampler, and so a budget's window: meant for full-space supernets.
 
     /// <summary>The batch the default learning rate of 0.1 was tuned for, on every preset but imagenet.</summary>
     public const int DefaultReferenceBatchSize = 128;
