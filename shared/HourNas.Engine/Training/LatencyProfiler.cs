@@ -87,38 +87,40 @@ public static class LatencyProfiler
         var best = Enumerable.Range(0, parts).Select(p => Enumerable.Repeat(double.PositiveInfinity,
             p > 0 && p < parts - 2 ? candidates[p - 1].Count : 1).ToArray()).ToArray();
         var timings = best.Select(p => p.Select(_ => new List<double>()).ToArray()).ToArray();
-        for (var round = -1; round < 3; round++)
+        // Builds the n-th network of the rotation and runs it: untimed passes, then timed ones into the timings.
+        void Run(int n, int untimed, int timed)
+        {
+            var chosen = space.Blocks.Select(b => (n + offsets[b.Index]) % candidates[b.Index].Count).ToArray();
+            var blocks = space.Blocks.Select(b => new ChoiceBlock(b, [candidates[b.Index][chosen[b.Index]]],
+                candidates[b.Index], s.Style, WeightSharing.Independent, countSteps: false)).ToArray();
+            nn.Module<Tensor, Tensor>[] chain = [stem, .. blocks, head, classifier];
+            foreach (var block in blocks)
+            {
+                block.to(device);
+                block.eval();
+            }
+            for (var pass = 0; pass < untimed + timed; pass++)
+            {
+                using var scope = NewDisposeScope();
+                var y = x;
+                for (var p = 0; p < chain.Length; p++)
+                {
+                    var start = Stopwatch.GetTimestamp();
+                    y = chain[p].call(y);
+                    if (synchronize) cuda.synchronize();
+                    if (pass < untimed) continue;
+                    var option = p > 0 && p < parts - 2 ? chosen[p - 1] : 0;
+                    timings[p][option].Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds);
+                }
+            }
+            foreach (var block in blocks) block.Dispose();
+        }
+
+        Run(0, Math.Max(1, warmup), 0);
+        for (var round = 0; round < 3; round++)
         {
             foreach (var list in timings.SelectMany(t => t)) list.Clear();
-            for (var n = 0; n < (round < 0 ? 1 : networks); n++)
-            {
-                var chosen = space.Blocks.Select(b => (n + offsets[b.Index]) % candidates[b.Index].Count).ToArray();
-                var blocks = space.Blocks.Select(b => new ChoiceBlock(b, [candidates[b.Index][chosen[b.Index]]],
-                    candidates[b.Index], s.Style, WeightSharing.Independent, countSteps: false)).ToArray();
-                nn.Module<Tensor, Tensor>[] chain = [stem, .. blocks, head, classifier];
-                foreach (var block in blocks)
-                {
-                    block.to(device);
-                    block.eval();
-                }
-                var untimed = round < 0 ? Math.Max(1, warmup) : UntimedPasses;
-                for (var pass = 0; pass < untimed + (round < 0 ? 0 : PassesPerNetwork); pass++)
-                {
-                    using var scope = NewDisposeScope();
-                    var y = x;
-                    for (var p = 0; p < chain.Length; p++)
-                    {
-                        var start = Stopwatch.GetTimestamp();
-                        y = chain[p].call(y);
-                        if (synchronize) cuda.synchronize();
-                        if (pass < untimed) continue;
-                        var option = p > 0 && p < parts - 2 ? chosen[p - 1] : 0;
-                        timings[p][option].Add(Stopwatch.GetElapsedTime(start).TotalNanoseconds);
-                    }
-                }
-                foreach (var block in blocks) block.Dispose();
-            }
-            if (round < 0) continue;
+            for (var n = 0; n < networks; n++) Run(n, UntimedPasses, PassesPerNetwork);
             for (var p = 0; p < parts; p++)
                 for (var o = 0; o < best[p].Length; o++)
                     if (timings[p][o].Count > 0) best[p][o] = Math.Min(best[p][o], Median(timings[p][o]));
@@ -131,7 +133,7 @@ public static class LatencyProfiler
     /// <summary>Untimed passes of each freshly built network: its weights reach the cache as in deployment.</summary>
     private const int UntimedPasses = 2;
 
-    /// <summary>Timed passes per network of the in-context measurement, after one untimed pass.</summary>
+    /// <summary>Timed passes per network of the in-context measurement, after the untimed ones.</summary>
     private const int PassesPerNetwork = 5;
 
     private static double Median(List<double> values)
