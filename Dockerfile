@@ -14,9 +14,9 @@ RUN test -n "${SERVICE}" && dotnet publish "services/${SERVICE}/${SERVICE}.cspro
     && echo "${SERVICE}.dll" > /app/entrypoint
 
 FROM ${DOTNET_RUNTIME_IMAGE}
-# Plots need a TrueType font; Fashion-MNIST comes from Debian's dataset package.
+# Plots need a TrueType font; Fashion-MNIST comes from Debian's dataset package; TurboJPEG decodes JPEG fast.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-dejavu-core dataset-fashion-mnist \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core dataset-fashion-mnist libturbojpeg0 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .

@@ -25,7 +25,7 @@ FAST_TESTS=(
 )
 
 # Debian packages the test suite needs; installed only when missing.
-APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core prometheus)
+APT_PACKAGES=(dataset-fashion-mnist rabbitmq-server redis-server fonts-dejavu-core prometheus libturbojpeg0)
 
 log() { printf '[test.sh] %s\n' "$*" >&2; }
 

@@ -53,21 +53,34 @@ public sealed class RecipeTests
     }
 
     [Fact]
-    public void Colour_jitter_changes_training_reads_within_bounds_and_is_seeded()
+    public void Colour_jitter_changes_training_reads_is_seeded_and_keeps_grey_grey()
     {
         var jitter = new ImageAugmentation("bilinear", 0.4);
-        var original = Enumerable.Range(0, 64 * 4).Select(i => (byte)(i % 4 == 3 ? 255 : (i * 37) % 256)).ToArray();
-        var first = (byte[])original.Clone();
-        var again = (byte[])original.Clone();
-        jitter.Jitter(first, new Rng(7));
-        jitter.Jitter(again, new Rng(7));
-        Assert.Equal(first, again);
+        const int plane = 100; // not a multiple of the vector width, so the tails run too
+        var original = Enumerable.Range(0, 3 * plane).Select(i => (byte)(i * 37 % 256)).ToArray();
+        byte[] Jittered(byte[] pixels, ulong seed)
+        {
+            var copy = (byte[])pixels.Clone();
+            jitter.Jitter(copy, plane, new Rng(seed));
+            return copy;
+        }
+        var first = Jittered(original, 7);
+        Assert.Equal(first, Jittered(original, 7));
         Assert.NotEqual(original, first);
-        // Alpha untouched.
-        Assert.All(Enumerable.Range(0, 64), i => Assert.Equal(255, first[4 * i + 3]));
-        var other = (byte[])original.Clone();
-        jitter.Jitter(other, new Rng(8));
-        Assert.NotEqual(first, other);
+        Assert.NotEqual(first, Jittered(original, 8));
+
+        // Brightness, contrast and saturation all keep a grey pixel grey (R = G = B), whatever the factors.
+        var grey = Enumerable.Range(0, 3 * plane).Select(i => (byte)(i % plane * 2)).ToArray();
+        for (var seed = 1UL; seed <= 20; seed++)
+        {
+            var g = Jittered(grey, seed);
+            Assert.All(Enumerable.Range(0, plane), i =>
+            {
+                Assert.InRange(Math.Abs(g[i] - g[plane + i]), 0, 1);
+                Assert.InRange(Math.Abs(g[i] - g[2 * plane + i]), 0, 1);
+            });
+        }
+        Assert.Throws<ArgumentException>(() => jitter.Jitter(new byte[10], plane, new Rng(1)));
     }
 
     [Fact]

@@ -43,13 +43,16 @@ public sealed record Batch(float[] Images, long[] Labels, int Count, int Channel
 /// <summary>
 /// Reads batches ahead of the training step on a background thread (decoding in parallel when the source is
 /// expensive), so the step never waits for data. Order and augmentation come only from <c>seed</c>: one epoch's
-/// batches are the same on every run.
+/// batches are the same on every run, whatever the number of <c>workers</c> (the threads that decode; 0 lets the
+/// thread pool choose, about one per core).
 /// </summary>
 public static class BatchLoader
 {
     public static IEnumerable<Batch> Read(IImageSource source, int batchSize, Normalization normalization, bool train,
-        ulong seed, int prefetch = 4, CancellationToken cancellation = default)
+        ulong seed, int prefetch = 4, CancellationToken cancellation = default, int workers = 0)
     {
+        if (workers < 0)
+            throw new ArgumentOutOfRangeException(nameof(workers), workers, "must be 0 (all cores) or more");
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be at least 1");
         var rng = new Rng(seed);
         var order = Enumerable.Range(0, source.Count).ToArray();
@@ -69,8 +72,8 @@ public static class BatchLoader
                 {
                     var start = b * batchSize;
                     var count = Math.Min(batchSize, source.Count - start);
-                    queue.Add(Build(source, order.AsSpan(start, count).ToArray(), normalization, train, seeds[b]),
-                        stop.Token);
+                    var indices = order.AsSpan(start, count).ToArray();
+                    queue.Add(Build(source, indices, normalization, train, seeds[b], workers), stop.Token);
                 }
             }
             catch (OperationCanceledException)
@@ -94,10 +97,12 @@ public static class BatchLoader
         }
     }
 
-    private static Batch Build(IImageSource source, int[] indices, Normalization norm, bool augment, ulong seed)
+    private static Batch Build(IImageSource source, int[] indices, Normalization norm, bool augment, ulong seed,
+        int workers)
     {
         int c = source.Channels, h = source.Height, w = source.Width, size = c * h * w, plane = h * w;
-        var images = new float[indices.Length * size];
+        // Every element is written below; a batch at 224 px is tens of megabytes, not worth zeroing first.
+        var images = GC.AllocateUninitializedArray<float>(indices.Length * size);
         var labels = new long[indices.Length];
         var itemSeeds = new Rng(seed);
         var seeds = indices.Select(_ => itemSeeds.NextUInt64()).ToArray();
@@ -106,13 +111,16 @@ public static class BatchLoader
 
         void Item(int i)
         {
-            var bytes = new byte[size];
+            // One buffer per thread: a new one per image would be a large-object allocation at 224 px (150 KB), and
+            // those collect only with the whole heap.
+            if (ItemBuffer is null || ItemBuffer.Length < size) ItemBuffer = new byte[size];
+            var bytes = ItemBuffer.AsSpan(0, size);
             source.Read(indices[i], bytes, augment, new Rng(seeds[i]));
             labels[i] = source.Label(indices[i]);
             var dest = images.AsSpan(i * size, size);
             for (var ch = 0; ch < c; ch++)
-                for (var p = 0; p < plane; p++)
-                    dest[ch * plane + p] = bytes[ch * plane + p] * scale[ch] + shift[ch];
+                PixelVectors.Widen(bytes.Slice(ch * plane, plane), dest.Slice(ch * plane, plane), scale[ch],
+                    shift[ch]);
         }
 
         if (!source.IsExpensive)
@@ -123,7 +131,8 @@ public static class BatchLoader
         {
             try
             {
-                Parallel.For(0, indices.Length, Item);
+                var options = new ParallelOptions { MaxDegreeOfParallelism = workers == 0 ? -1 : workers };
+                Parallel.For(0, indices.Length, options, Item);
             }
             catch (AggregateException e) when (e.InnerExceptions.Count > 0)
             {
@@ -133,4 +142,6 @@ public static class BatchLoader
         }
         return new Batch(images, labels, indices.Length, c, h, w);
     }
+
+    [ThreadStatic] private static byte[]? ItemBuffer;
 }
