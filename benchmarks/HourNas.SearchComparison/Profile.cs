@@ -60,7 +60,11 @@ public sealed record Profile(
     /// The methods in the order seed 1 runs them; later seeds rotate it. `random-pick` is the user without a
     /// search: one architecture drawn from the window, retrained (search cost 0).
     /// </summary>
-    public static IReadOnlyList<string> Methods { get; } = ["hournas", "spos", "random-pick", "random", "spos-short"];
+    public static IReadOnlyList<string> Methods { get; } =
+        ["hournas", "hournas-rerank", "spos", "random-pick", "random", "spos-short"];
+
+    /// <summary>`hournas-rerank`: stage 2's best candidates fine-tuned and scored again before the pick.</summary>
+    public const int Rerank = 3;
 
     /// <summary>
     /// Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.

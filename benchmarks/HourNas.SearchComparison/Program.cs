@@ -10,7 +10,7 @@ using HourNas.SearchSpace;
 // seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3]
 //     [--budget-mflops 2.0]
-//     [--methods hournas,spos,random-pick,random,spos-short] [--no-rank] [--reference FILE.json]
+//     [--methods hournas,hournas-rerank,spos,random-pick,random,spos-short] [--no-rank] [--reference FILE.json]
 //     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- \
 //     --report benchmarks/results/<date>-<profile>.json
@@ -106,7 +106,7 @@ RunRecord RunMethod(string method, ulong seed)
     string? vital = null;
     switch (method)
     {
-        case "hournas":
+        case "hournas" or "hournas-rerank":
             var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train,
                 profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
                 profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
@@ -115,7 +115,10 @@ RunRecord RunMethod(string method, ulong seed)
             search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train,
                 profile.TrainLimit), space, budget,
                 Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights,
-                    profile.Search(profile.Stage2Epochs, profile.Stage2Evolution));
+                    profile.Search(profile.Stage2Epochs, profile.Stage2Evolution) with
+                    {
+                        Rerank = method == "hournas-rerank" ? Profile.Rerank : 0,
+                    });
             stages.Add(StageRecord.Of("stage2", search.Cost));
             break;
         case "spos" or "spos-short":

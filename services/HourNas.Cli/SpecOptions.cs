@@ -67,6 +67,11 @@ internal sealed class SpecOptions
         Description = "the search supernets' candidates hold independent or entangled weights " +
             $"(default: {ExperimentSpecs.WeightSharings[0]})",
     };
+    private readonly Option<int?> _rerank = new("--rerank")
+    {
+        Description = "fine-tune stage 2's best K candidates alone for a few steps and pick by their new scores " +
+            $"(0: by inherited accuracy; default {ExperimentSpecs.DefaultRerank})",
+    };
     private readonly Option<bool> _noAblation = new("--no-ablation")
     {
         Description = "skip the block ablation of the final network",
@@ -81,7 +86,7 @@ internal sealed class SpecOptions
         Option[] options =
         [
             _preset, .. _budget.All, _family, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
-            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _noAblation, _device,
+            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _rerank, _noAblation, _device,
         ];
         foreach (var option in options) command.Options.Add(option);
     }
@@ -110,6 +115,7 @@ internal sealed class SpecOptions
             Population = parse.GetValue(_population),
             Generations = parse.GetValue(_generations),
             WeightSharing = parse.GetValue(_sharing),
+            Rerank = parse.GetValue(_rerank),
             Ablate = !parse.GetValue(_noAblation),
             Device = parse.GetValue(_device),
         };

@@ -62,6 +62,12 @@ internal static class StageCommand
             Description = "stage1, stage2, spos: the supernet's candidates hold independent or entangled weights",
             DefaultValueFactory = _ => new SearchSettings().Sharing,
         };
+        var rerank = new Option<int>("--rerank")
+        {
+            Description = "stage2, spos: fine-tune the evolution's best K candidates alone for a few steps and pick " +
+                "by their new scores (0: by inherited accuracy)",
+            DefaultValueFactory = _ => ExperimentSpecs.DefaultRerank,
+        };
         // Defaults from where they are defined: the engine's settings and the pipeline's spec defaults.
         var defaults = new SearchSettings();
         var batch = new Option<int>("--batch-size")
@@ -103,7 +109,7 @@ internal static class StageCommand
         {
             name, preset, genotype, epochs, trainLimit, data, seed, output, resume, from, vital,
             weights, batch, lr, population, generations, validationImages, randomCandidates, device, json, genotypes,
-            sharing,
+            sharing, rerank,
         };
         budget.AddTo(command);
         command.SetAction(parse => cli.Guard(() =>
@@ -142,6 +148,8 @@ internal static class StageCommand
                 parse.GetValue(randomCandidates)) with
             {
                 Sharing = parse.GetValue(sharing),
+                Rerank = parse.GetValue(rerank) is >= 0 and <= 1_000 and var k ? k
+                    : throw new SearchSpaceException($"--rerank must be in [0, 1000], got {parse.GetValue(rerank)}"),
             };
             var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train,
                 parse.GetValue(trainLimit), p => cli.Error.WriteLine(FormatProgress(p)));

@@ -90,6 +90,12 @@ public sealed record ExperimentSpec
     /// </summary>
     public string? WeightSharing { get; init; }
 
+    /// <summary>
+    /// How many of stage 2's best candidates are fine-tuned alone for a few steps and scored again before the pick
+    /// (0: pick by inherited accuracy alone); null takes the default.
+    /// </summary>
+    public int? Rerank { get; init; }
+
     /// <summary>Also measure each block's accuracy drop on the retrained network (the vital-block ablation).</summary>
     public bool Ablate { get; init; } = true;
 

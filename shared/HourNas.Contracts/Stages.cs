@@ -91,7 +91,10 @@ public static class ProgressPhases
     /// <summary>A candidate architecture was scored.</summary>
     public const string Search = "search";
 
-    public static readonly IReadOnlyList<string> All = [Received, Started, Train, Epoch, Search];
+    /// <summary>One of the search's best candidates was fine-tuned and scored again (Step of Steps).</summary>
+    public const string Rerank = "rerank";
+
+    public static readonly IReadOnlyList<string> All = [Received, Started, Train, Epoch, Search, Rerank];
 
     /// <summary>
     /// How much of a stage a report says is done, in [0, 1]: Epoch is 1-based and Step counts inside it; a search

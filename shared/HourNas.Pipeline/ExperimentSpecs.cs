@@ -15,6 +15,9 @@ public static partial class ExperimentSpecs
     public const int DefaultBatchSize = 128;
     public const int DefaultValidationImages = 2000;
 
+    /// <summary>Stage 2's best candidates re-ranked by a short fine-tuning (docs/results.md measures it).</summary>
+    public const int DefaultRerank = 3;
+
     /// <summary>
     /// Checks the spec and fills every null recipe field from the preset's recipe, else the defaults. Throws
     /// <see cref="SearchSpaceException"/> naming the problem (unknown preset, no budget, bad number).
@@ -60,6 +63,7 @@ public static partial class ExperimentSpecs
             Generations = spec.Generations ?? recipe.Generations ?? new EvolutionSettings().Generations,
             ValidationImages = spec.ValidationImages ?? recipe.ValidationImages ?? DefaultValidationImages,
             WeightSharing = Sharing(spec.WeightSharing),
+            Rerank = spec.Rerank ?? DefaultRerank,
         };
         InRange(resolved.SearchEpochs, 1, 10_000, "search epochs");
         InRange(resolved.RetrainEpochs, 1, 10_000, "retrain epochs");
@@ -67,6 +71,7 @@ public static partial class ExperimentSpecs
         InRange(resolved.Population, 1, 100_000, "population");
         InRange(resolved.Generations, 1, 100_000, "generations");
         InRange(resolved.ValidationImages, 1, 100_000_000, "validation images");
+        InRange(resolved.Rerank, 0, 1_000, "the number of candidates to re-rank");
         if (resolved.TrainLimit is { } limit) InRange(limit, 1, int.MaxValue, "the train limit");
         if (resolved.VitalSearchTrainLimit is { } limit1) InRange(limit1, 1, int.MaxValue, "the stage-1 train limit");
         if (!(resolved.LearningRate is > 0 and <= 100))

@@ -22,7 +22,7 @@ public static class EngineSettings
         SearchSettings.Create(spec.SearchEpochs ?? ExperimentSpecs.DefaultSearchEpochs,
             spec.ValidationImages ?? ExperimentSpecs.DefaultValidationImages, spec.MinFraction,
             spec.Population, spec.Generations) with
-        { Sharing = Sharing(spec) };
+        { Sharing = Sharing(spec), Rerank = spec.Rerank ?? ExperimentSpecs.DefaultRerank };
 
     /// <summary>
     /// The spec's weight sharing as the engine's enum (checked by <see cref="ExperimentSpecs.Sharing"/>).

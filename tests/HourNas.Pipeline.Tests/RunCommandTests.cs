@@ -61,6 +61,10 @@ public sealed class RunCommandTests
         Assert.Equal(HournasCli.Failure, badLimit.Exit);
         Assert.Contains("the stage-1 train limit must be between 1 and 2,147,483,647, got 0", badLimit.Error);
 
+        var badRerank = Run("--preset", "smoke", "--out", folder.Path, "--rerank", "-1");
+        Assert.Equal(HournasCli.Failure, badRerank.Exit);
+        Assert.Contains("the number of candidates to re-rank must be between 0 and 1,000, got -1", badRerank.Error);
+
         foreach (var bad in new[] { "shared", "1", new string('x', 5000) })
         {
             var badSharing = Run("--preset", "smoke", "--out", folder.Path, "--weight-sharing", bad);
@@ -75,10 +79,11 @@ public sealed class RunCommandTests
     {
         using var folder = new TempFolder();
         var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent",
-            "--weight-sharing", "independent", "--no-ablation", "--json");
+            "--weight-sharing", "independent", "--rerank", "0", "--no-ablation", "--json");
         Assert.True(run.Exit == 0, run.Error);
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal("independent", state.Spec!.WeightSharing);
+        Assert.Equal(0, state.Spec.Rerank);
         // Both search supernets the run saved hold one module per candidate (independent), none entangled.
         var supernets = Directory.GetFiles(folder.Path, "*supernet.dat", SearchOption.AllDirectories);
         Assert.Equal(2, supernets.Length);
@@ -101,6 +106,23 @@ public sealed class RunCommandTests
         // The names a spec may give are the engine's.
         Assert.Equal(Enum.GetNames<WeightSharing>().Select(n => n.ToLowerInvariant()).Order(),
             ExperimentSpecs.WeightSharings.Order());
+    }
+
+    [Fact]
+    public void A_spec_reranks_stage_2s_best_candidates_unless_told_not_to()
+    {
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
+        Assert.Equal(ExperimentSpecs.DefaultRerank, resolved.Rerank);
+        Assert.Equal(ExperimentSpecs.DefaultRerank, EngineSettings.Search(resolved).Rerank);
+        Assert.Equal(0, EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { Rerank = 0 })).Rerank);
+        // The engine's own default is no re-ranking: direct callers (benchmarks, baselines) opt in.
+        Assert.Equal(0, new SearchSettings().Rerank);
+        foreach (var bad in new[] { -1, 1_001 })
+        {
+            var e = Assert.Throws<SearchSpaceException>(() =>
+                ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke", Rerank = bad }));
+            Assert.Contains("re-rank", e.Message);
+        }
     }
 
     [Fact]

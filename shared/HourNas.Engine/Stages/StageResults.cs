@@ -15,8 +15,12 @@ public sealed record StageCost(double Seconds, long TrainImages, long EvalImages
 /// </summary>
 public sealed record FamilySearch<T>(IReadOnlyList<T> Members, StageCost Cost);
 
-/// <summary>One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies.</summary>
-public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation);
+/// <summary>
+/// One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies. <see cref="FineTuned"/> is
+/// its score after the re-ranking's fine-tuning, for the few candidates re-ranked.
+/// </summary>
+public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation,
+    double? FineTuned = null);
 
 /// <summary>
 /// Stage 1's result. <see cref="BudgetMFlops"/> is the FLOPs limit (null when the budget bounds other metrics
