@@ -20,6 +20,10 @@ using HourNas.SearchSpace;
 //         scratch= share one trained supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
+//   picks: what a search would pick with each supernet of saved studies, and with stage 2's re-ranking of its top K
+//     where a fine-tuned variant was scored beside it (also at the end of every study's .md)
+//       dotnet run -c Release --project benchmarks/HourNas.RankStudy -- picks --results A.json[,B.json]
+//         [--rerank 2,3,5]
 var opts = args.Skip(1).Select((a, i) => (a, i)).Where(x => x.a.StartsWith("--")).ToDictionary(x => x.a[2..],
     x => x.i + 2 < args.Length && !args[x.i + 2].StartsWith("--") ? args[x.i + 2] : "true");
 string Opt(string k, string d) => opts.TryGetValue(k, out var v) ? v : d;
@@ -37,9 +41,12 @@ switch (command)
     case "study":
         RunStudy();
         break;
+    case "picks":
+        ShowPicks();
+        break;
     default:
         Console.Error.WriteLine(
-            "usage: HourNas.RankStudy reference|study [options] (see the comment at the top of Program.cs)");
+            "usage: HourNas.RankStudy reference|study|picks [options] (see the comment at the top of Program.cs)");
         return 2;
 }
 return 0;
@@ -61,6 +68,20 @@ void RunStudy()
     File.WriteAllText(stem + ".md", Study.Markdown(report, table));
     Study.Plot(report, table, outRoot, name);
     Console.WriteLine(File.ReadAllText(stem + ".md"));
+}
+
+void ShowPicks()
+{
+    var table = ReferenceTable.Load(tablePath);
+    var rerank = Opt("rerank", "2,3,5").Split(',').Select(k => int.Parse(k, CultureInfo.InvariantCulture)).ToArray();
+    foreach (var file in Opt("results", "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+    {
+        var report = System.Text.Json.JsonSerializer.Deserialize<StudyReport>(File.ReadAllText(file),
+            HourNasStages.Json) ?? throw new InvalidDataException($"{file}: empty study");
+        Console.WriteLine($"{file}:");
+        Console.WriteLine();
+        Console.WriteLine(Picks.Markdown(report, table, rerank));
+    }
 }
 
 void Reference()

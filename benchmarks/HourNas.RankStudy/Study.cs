@@ -240,6 +240,8 @@ public static class Study
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| {s.Sharing} | {string.Join(", ", s.EpochTrainAccuracy.Select(a => $"{a * 100:F1}%"))} | " +
                 $"{s.MeanPredicted:P2} | {s.TrainSeconds:F0} | {s.ImagesPerSecond:F0} |");
+        sb.AppendLine();
+        sb.Append(Picks.Markdown(r, table, [2, 3, 5]));
         return sb.ToString();
     }
 

@@ -97,7 +97,8 @@ public class ImageResamplingTests
 
         var flat = Rgbx(50, 40, (_, _, c) => (byte)(60 + 50 * c));
         var any = Resize(flat, 50, 40, (3.3, 1.7, 41.2, 33.9), 13, 29, bicubic, flip: true);
-        Assert.All(Enumerable.Range(0, any.Length).Where(i => i % 4 != 3), i => Assert.Equal(60 + 50 * (i % 4), any[i]));
+        Assert.All(Enumerable.Range(0, any.Length).Where(i => i % 4 != 3),
+            i => Assert.Equal(60 + 50 * (i % 4), any[i]));
     }
 
     [Fact]
@@ -117,17 +118,27 @@ public class ImageResamplingTests
         // test.sh installs libturbojpeg0; without it the loader falls back to Skia at 2.4 times the decode time.
         Assert.Equal("turbojpeg", ImageDecoder.JpegDecoder);
         using var dir = new TempFolder();
-        var path = dir.File("a.jpg");
-        File.WriteAllBytes(path, TestImages.Noise(96, SKEncodedImageFormat.Jpeg, seed: 4));
-        var (turbo, w, h) = ImageDecoder.Decode(path);
-        var fast = turbo[..(4 * w * h)];
-        var (skia, sw, sh) = ImageDecoder.Decode(path, useTurboJpeg: false);
-        Assert.Equal((96, 96), (w, h));
-        Assert.Equal((w, h), (sw, sh));
-        var differences = Enumerable.Range(0, fast.Length).Where(i => i % 4 != 3)
-            .Select(i => Math.Abs(fast[i] - skia[i])).ToArray();
-        Assert.True(differences.Average() < 1, $"mean difference {differences.Average():F2}");
-        Assert.True(differences.Max() <= 8, $"largest difference {differences.Max()}");
+        File.WriteAllBytes(dir.File("colour.jpg"), TestImages.Noise(96, SKEncodedImageFormat.Jpeg, seed: 4));
+        // A one-channel JPEG: decoded to grey RGB by both.
+        using (var grey = new SKBitmap(new SKImageInfo(64, 48, SKColorType.Gray8)))
+        {
+            var rng = new Random(5);
+            rng.NextBytes(grey.GetPixelSpan());
+            using var encoded = grey.Encode(SKEncodedImageFormat.Jpeg, 90);
+            File.WriteAllBytes(dir.File("grey.jpg"), encoded.ToArray());
+        }
+        foreach (var (name, size) in new[] { ("colour.jpg", (96, 96)), ("grey.jpg", (64, 48)) })
+        {
+            var (turbo, w, h) = ImageDecoder.Decode(dir.File(name));
+            var fast = turbo[..(4 * w * h)];
+            var (skia, sw, sh) = ImageDecoder.Decode(dir.File(name), useTurboJpeg: false);
+            Assert.Equal(size, (w, h));
+            Assert.Equal((w, h), (sw, sh));
+            var differences = Enumerable.Range(0, fast.Length).Where(i => i % 4 != 3)
+                .Select(i => Math.Abs(fast[i] - skia[i])).ToArray();
+            Assert.True(differences.Average() < 1, $"{name}: mean difference {differences.Average():F2}");
+            Assert.True(differences.Max() <= 8, $"{name}: largest difference {differences.Max()}");
+        }
     }
 
     [Fact]
