@@ -79,11 +79,11 @@ public sealed class RunCommandTests
     {
         using var folder = new TempFolder();
         var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent",
-            "--weight-sharing", "independent", "--rerank", "0", "--no-ablation", "--json");
+            "--weight-sharing", "independent", "--rerank", "2", "--no-ablation", "--json");
         Assert.True(run.Exit == 0, run.Error);
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal("independent", state.Spec!.WeightSharing);
-        Assert.Equal(0, state.Spec.Rerank);
+        Assert.Equal(2, state.Spec.Rerank);
         // Both search supernets the run saved hold one module per candidate (independent), none entangled.
         var supernets = Directory.GetFiles(folder.Path, "*supernet.dat", SearchOption.AllDirectories);
         Assert.Equal(2, supernets.Length);
@@ -109,14 +109,12 @@ public sealed class RunCommandTests
     }
 
     [Fact]
-    public void A_spec_reranks_stage_2s_best_candidates_unless_told_not_to()
+    public void A_spec_passes_its_reranking_to_stage_2_and_defaults_to_none()
     {
         var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
         Assert.Equal(ExperimentSpecs.DefaultRerank, resolved.Rerank);
-        Assert.Equal(ExperimentSpecs.DefaultRerank, EngineSettings.Search(resolved).Rerank);
-        Assert.Equal(0, EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { Rerank = 0 })).Rerank);
-        // The engine's own default is no re-ranking: direct callers (benchmarks, baselines) opt in.
-        Assert.Equal(0, new SearchSettings().Rerank);
+        Assert.Equal(new SearchSettings().Rerank, EngineSettings.Search(resolved).Rerank);
+        Assert.Equal(3, EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { Rerank = 3 })).Rerank);
         foreach (var bad in new[] { -1, 1_001 })
         {
             var e = Assert.Throws<SearchSpaceException>(() =>
