@@ -111,10 +111,7 @@ public static class BatchLoader
 
         void Item(int i)
         {
-            // One buffer per thread: a new one per image would be a large-object allocation at 224 px (150 KB), and
-            // those collect only with the whole heap.
-            if (ItemBuffer is null || ItemBuffer.Length < size) ItemBuffer = new byte[size];
-            var bytes = ItemBuffer.AsSpan(0, size);
+            var bytes = PixelVectors.Grow(ref ItemBuffer, size).AsSpan(0, size);
             source.Read(indices[i], bytes, augment, new Rng(seeds[i]));
             labels[i] = source.Label(indices[i]);
             var dest = images.AsSpan(i * size, size);

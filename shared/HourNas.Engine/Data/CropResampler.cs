@@ -42,8 +42,8 @@ public static class CropResampler
         var first = rows.Start[0];
         var last = rows.Start[targetHeight - 1] + rows.Count[targetHeight - 1];
         var stride = 4 * targetWidth;
-        var resized = Grow(ref RowsBuffer, (last - first) * stride);
-        var line = Grow(ref LineBuffer, 4 * sourceWidth);
+        var resized = PixelVectors.Grow(ref RowsBuffer, (last - first) * stride);
+        var line = PixelVectors.Grow(ref LineBuffer, 4 * sourceWidth);
 
         // Rows: each source row the columns' filters reach, converted to floats once, then filtered along x, a pixel
         // (four floats) at a time.
@@ -66,8 +66,9 @@ public static class CropResampler
             }
         }
 
-        // Columns: each target row a weighted sum of whole filtered rows, a vector at a time.
-        var total = Grow(ref LineBuffer, Math.Max(4 * sourceWidth, stride)).AsSpan(0, stride);
+        // Columns: each target row a weighted sum of whole filtered rows, a vector at a time (in the line's buffer,
+        // which the rows no longer need).
+        var total = PixelVectors.Grow(ref LineBuffer, stride).AsSpan(0, stride);
         var whole = stride - stride % Vector<float>.Count;
         for (var t = 0; t < targetHeight; t++)
         {
@@ -85,12 +86,6 @@ public static class CropResampler
             }
             PixelVectors.Narrow(total, target.Slice(t * stride, stride));
         }
-    }
-
-    private static float[] Grow(ref float[]? buffer, int length)
-    {
-        if (buffer is null || buffer.Length < length) buffer = new float[length];
-        return buffer;
     }
 
     /// <summary>One axis's filter: for target pixel t, Count[t] weights from source pixel Start[t] on.</summary>

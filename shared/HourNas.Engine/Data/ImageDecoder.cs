@@ -33,28 +33,25 @@ public static class ImageDecoder
     /// </summary>
     public static (byte[] Rgbx, int Width, int Height) Decode(string path, bool useTurboJpeg = true)
     {
-        byte[] file;
-        int length;
+        byte[]? file = null;
         try
         {
-            using var handle = File.OpenHandle(path);
-            var size = RandomAccess.GetLength(handle);
-            if (size == 0) throw new DataException($"{path}: empty file, not an image");
-            if (size > int.MaxValue) throw new DataException($"{path}: {size} bytes, too large for an image");
-            length = (int)size;
-            file = ArrayPool<byte>.Shared.Rent(length);
-            if (RandomAccess.Read(handle, file.AsSpan(0, length), 0) != length)
+            int length;
+            try
             {
-                ArrayPool<byte>.Shared.Return(file);
-                throw new DataException($"{path}: cannot be read: the file changed while it was read");
+                using var handle = File.OpenHandle(path);
+                var size = RandomAccess.GetLength(handle);
+                if (size == 0) throw new DataException($"{path}: empty file, not an image");
+                if (size > int.MaxValue) throw new DataException($"{path}: {size} bytes, too large for an image");
+                length = (int)size;
+                file = ArrayPool<byte>.Shared.Rent(length);
+                if (RandomAccess.Read(handle, file.AsSpan(0, length), 0) != length)
+                    throw new DataException($"{path}: cannot be read: the file changed while it was read");
             }
-        }
-        catch (IOException e)
-        {
-            throw new DataException($"{path}: cannot be read: {e.Message}");
-        }
-        try
-        {
+            catch (IOException e)
+            {
+                throw new DataException($"{path}: cannot be read: {e.Message}");
+            }
             var bytes = file.AsSpan(0, length);
             var isJpeg = bytes is [0xFF, 0xD8, 0xFF, ..];
             if (isJpeg && useTurboJpeg && JpegDecoder == "turbojpeg"
@@ -64,7 +61,7 @@ public static class ImageDecoder
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(file);
+            if (file is not null) ArrayPool<byte>.Shared.Return(file);
         }
     }
 
@@ -97,9 +94,7 @@ public static class ImageDecoder
         if (w <= 0 || h <= 0 || (long)w * h > MaxPixels)
             throw new DataException($"{path}: {w}x{h} pixels: not an image size this loader reads " +
                 $"(at most {MaxPixels:N0} pixels)");
-        var needed = 4 * w * h;
-        if (buffer is null || buffer.Length < needed) buffer = new byte[needed];
-        return buffer;
+        return PixelVectors.Grow(ref buffer, 4 * w * h);
     }
 
     /// <summary>

@@ -85,11 +85,12 @@ public sealed class ImageFolder : IImageSource
         var crop = augment ? RandomResizedCrop(w, h, rng) : CentreCrop(w, h);
         var flip = augment && rng.NextInt(2) == 1;
         var plane = Width * Height;
-        var rgbx = Scratch(ref ResizedBuffer, 4 * plane);
+        var rgbx = PixelVectors.Grow(ref ResizedBuffer, 4 * plane).AsSpan(0, 4 * plane);
         CropResampler.Resize(pixels, w, h, crop.X, crop.Y, crop.Width, crop.Height, rgbx, Width, Height,
             _augmentation.Interpolation == "bicubic", flip);
         // Three planes: the destination itself, or this thread's scratch when a grey picture is wanted.
-        var planes = Channels == 3 ? destination[..(3 * plane)] : Scratch(ref PlanesBuffer, 3 * plane);
+        var planes = Channels == 3 ? destination[..(3 * plane)]
+            : PixelVectors.Grow(ref PlanesBuffer, 3 * plane).AsSpan(0, 3 * plane);
         for (var i = 0; i < plane; i++)
         {
             planes[i] = rgbx[4 * i];
@@ -104,12 +105,6 @@ public sealed class ImageFolder : IImageSource
     }
 
     [ThreadStatic] private static byte[]? PlanesBuffer;
-
-    private static Span<byte> Scratch(ref byte[]? buffer, int length)
-    {
-        if (buffer is null || buffer.Length < length) buffer = new byte[length];
-        return buffer.AsSpan(0, length);
-    }
 
     private static (double X, double Y, double Width, double Height) CentreCrop(int w, int h)
     {
@@ -175,8 +170,7 @@ public sealed record ImageAugmentation(string Interpolation = "bilinear", double
             (order[i], order[j]) = (order[j], order[i]);
         }
         var factors = order.Select(_ => (float)(1 - ColourJitter + 2 * ColourJitter * rng.NextDouble())).ToArray();
-        if (JitterBuffer is null || JitterBuffer.Length < 3 * plane) JitterBuffer = new float[3 * plane];
-        var values = JitterBuffer.AsSpan(0, 3 * plane);
+        var values = PixelVectors.Grow(ref JitterBuffer, 3 * plane).AsSpan(0, 3 * plane);
         PixelVectors.Widen(planes, values);
         for (var k = 0; k < 3; k++)
         {

@@ -48,6 +48,16 @@ internal static class PixelVectors
         for (; i < values.Length; i++) values[i] = Math.Clamp(values[i], 0, 255);
     }
 
+    /// <summary>
+    /// A thread's reusable buffer, grown to at least <paramref name="length"/>: the loader reads every image every
+    /// epoch, and a 224-px image's buffers are large-object allocations, which collect only with the whole heap.
+    /// </summary>
+    public static T[] Grow<T>(ref T[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new T[length];
+        return buffer;
+    }
+
     private static Vector<int> Round(ReadOnlySpan<float> at) => Vector.ConvertToInt32(
         Vector.Min(Vector.Max(new Vector<float>(at) + new Vector<float>(0.5f), Vector<float>.Zero),
             new Vector<float>(255f)));

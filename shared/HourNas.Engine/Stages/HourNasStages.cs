@@ -460,7 +460,7 @@ public static class HourNasStages
         ArchitectureSpace space, CandidateScorer scorer, List<EvaluatedCandidate> evaluated, int count,
         Stopwatch clock)
     {
-        var top = evaluated.Select((e, i) => (e, i)).GroupBy(x => x.e.Genotype).Select(g => g.First())
+        var top = evaluated.Select((e, i) => (e, i)).DistinctBy(x => x.e.Genotype)
             .OrderByDescending(x => x.e.Accuracy).Take(count).ToArray();
         var seed = Rng.Derive(ctx.Seed, 83);
         for (var k = 0; k < top.Length; k++)
