@@ -10,7 +10,8 @@ using static TorchSharp.torch;
 // How fast stage 1's vital supernet learns: its training top-1 after each epoch, under one configuration after
 // another in one invocation (so machine drift hits them alike). A configuration is
 //   <independent|entangled>:<uniform|fair|sandwich|first-k3e1|fixed|kernel|expansion|no-e1|e1-only>[:lr=0.1][:bs=128]
-//   [:warmup=0.3]
+//   [:warmup=0.3][:pbn=1]
+// pbn=1 gives each entangled candidate BatchNorms of its own (switchable BatchNorm).
 // fixed trains one path (k5e3 in every vital block: the same network trained alone); kernel draws only the kernel
 // (e3 kept), expansion only the expansion (k5 kept, e1 left out), no-e1 and e1-only draw from those candidates.
 // fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
@@ -48,7 +49,10 @@ foreach (var configuration in configurations)
         BatchSize: (int)knobs.GetValueOrDefault("bs", 128), WarmupEpochs: knobs.GetValueOrDefault("warmup", 0.3));
     var ctx = new StageContext(device, data, Path.Combine(Path.GetTempPath(), "hournas-convergence"), 1, train, images);
     manual_seed(1);
-    using var net = full ? SuperNet.Full(space, sharing) : SuperNet.Vital(space, sharing);
+    var normPerCandidate = knobs.GetValueOrDefault("pbn", 0) != 0;
+    using var net = full
+        ? SuperNet.Full(space, sharing, normPerCandidate)
+        : SuperNet.Vital(space, sharing, normPerCandidate);
     int[] Draw(Rng rng, Func<Operation, bool> keep) => net.Options.Select(o =>
     {
         var allowed = o.Select((op, i) => (op, i)).Where(x => x.op.IsSkip || keep(x.op)).Select(x => x.i).ToArray();

@@ -7,9 +7,10 @@ using HourNas.SearchSpace;
 using static TorchSharp.torch;
 
 // Training throughput and memory on the fashion-mnist preset, for docs/performance.md.
-//   --network child|child-at-mean|supernet|entangled   the `manual` genotype; a child whose FLOPs equal the mean
-//                              of the supernet's uniform random paths (the fair comparison for a supernet step); or the
-//                              full supernet (independent or entangled weights) with a uniform random path per step
+//   --network child|child-at-mean|supernet|entangled|entangled-pbn   the `manual` genotype; a child whose FLOPs
+//                              equal the mean of the supernet's uniform random paths (the fair comparison for a
+//                              supernet step); or the full supernet (independent or entangled weights, the latter also
+//                              with per-candidate BatchNorms) with a uniform random path per step
 //   --loop step|trainer        step: the bare training step over pre-built batches (what the PyTorch script runs);
 //                              trainer: HourNas.Engine's Trainer with its loader and augmentation
 //   --steps N --warmup N --batch N --channels-last true|false --threads N
@@ -49,7 +50,9 @@ using var net = network switch
     "child-at-mean" => SuperNet.Child(space, atMean),
     "supernet" => SuperNet.Full(space),
     "entangled" => SuperNet.Full(space, WeightSharing.Entangled),
-    _ => throw new ArgumentException($"unknown network '{network}': child, child-at-mean, supernet or entangled"),
+    "entangled-pbn" => SuperNet.Full(space, WeightSharing.Entangled, normPerCandidate: true),
+    _ => throw new ArgumentException(
+        $"unknown network '{network}': child, child-at-mean, supernet, entangled or entangled-pbn"),
 };
 var counts = net.Options.Select(o => o.Count).ToArray();
 Func<Rng, int[]>? samplePath = network.StartsWith("child",

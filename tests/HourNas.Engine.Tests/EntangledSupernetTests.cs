@@ -78,6 +78,31 @@ public class EntangledSupernetTests
     }
 
     [Fact]
+    public void Per_candidate_norms_keep_each_candidates_statistics_apart_while_the_convolutions_stay_shared()
+    {
+        var block = Space.Blocks[2];
+        var family = Space.Candidates[2].Where(o => o.Expansion > 1).ToArray();
+        using var conv = new EntangledMBConv(block, family, Space.Skeleton.Style, normPerCandidate: true);
+        Assert.True(conv.NormPerCandidate);
+        var names = conv.named_modules().Select(m => m.name).ToArray();
+        // Every candidate has its own three norms, sized at its own expanded width; no shared norm is left.
+        Assert.Equal(family.Length * 3, conv.modules().OfType<Networks.BatchNorm>().Count());
+        Assert.DoesNotContain("depthwise_bn", names);
+        var k3e3 = (Networks.BatchNorm)conv.named_modules().Single(m => m.name == "norms.k3e3.depthwise_bn").module;
+        var k7e6 = (Networks.BatchNorm)conv.named_modules().Single(m => m.name == "norms.k7e6.depthwise_bn").module;
+        Assert.Equal(block.InWidth * 3, k3e3.RunningMean.shape[0]);
+        Assert.Equal(block.InWidth * 6, k7e6.RunningMean.shape[0]);
+        // One convolution weight for the family, as with shared norms.
+        Assert.Single(conv.named_parameters(), p => p.name == "depthwise_weight");
+
+        conv.train();
+        conv.Active = Operation.Parse("k3e3");
+        using (no_grad()) conv.call(randn(8, block.InWidth, block.InputSize, block.InputSize) + 3).Dispose();
+        Assert.True(k3e3.RunningMean.abs().sum().item<float>() > 0, "the active candidate's norm did not update");
+        Assert.Equal(0, k7e6.RunningMean.abs().sum().item<float>());
+    }
+
+    [Fact]
     public void A_squeeze_excitation_style_runs_every_entangled_candidate()
     {
         var skeleton = Presets.Skeleton("smoke") with
@@ -132,6 +157,42 @@ public class SupernetFileTests
             opened.CannotRun(Space.Parse("k3e3 | k7e6 skip skip | k3e1 skip skip | k7e3 skip")));
         Assert.Contains("block 1: 'k5e1' was never trained",
             opened.CannotRun(Space.Parse("k3e3 | k5e1 skip skip | k3e1 skip skip | k7e3 skip")));
+    }
+
+    [Fact]
+    public void A_supernet_with_per_candidate_norms_opens_as_one_and_scores_only_candidates_that_trained()
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("vital.dat");
+        var trained = Space.Parse("k3e3 | k5e6 skip skip | k3e1 skip skip | k7e3 skip");
+        using var x = randn(4, 1, 28, 28);
+        Tensor expected;
+        using (var net = SuperNet.Vital(Space, WeightSharing.Entangled, normPerCandidate: true))
+        {
+            Assert.True(net.NormPerCandidate);
+            net.SetPath(trained);
+            net.CountStep();
+            net.eval();
+            expected = net.call(x);
+            net.save(path);
+        }
+        using var opened = SupernetFile.Open(Space, path);
+        Assert.Equal(WeightSharing.Entangled, opened.Sharing);
+        Assert.True(opened.NormPerCandidate);
+        Assert.Contains(opened.state_dict().Keys, k => k.EndsWith(".norms.k5e6.depthwise_bn.weight"));
+        opened.SetPath(trained);
+        opened.eval();
+        using (expected)
+        using (var actual = opened.call(x))
+            Assert.True(expected.allclose(actual));
+        Assert.Null(opened.CannotRun(trained));
+        // k5e6 trained the convolution weights k3e3 slices, but not k3e3's own norms.
+        Assert.Contains("block 1: 'k3e3' was never trained",
+            opened.CannotRun(Space.Parse("k3e3 | k3e3 skip skip | k3e1 skip skip | k7e3 skip")));
+        // A file with shared norms still opens as one.
+        using (var shared = SuperNet.Vital(Space, WeightSharing.Entangled)) shared.save(dir.File("shared.dat"));
+        using var sharedOpened = SupernetFile.Open(Space, dir.File("shared.dat"));
+        Assert.False(sharedOpened.NormPerCandidate);
     }
 
     [Fact]

@@ -10,7 +10,8 @@ namespace HourNas.Engine.Networks;
 /// option has an <see cref="MBConv"/> of its own, keyed by its name (e.g. "k5e6", so the same block and operation
 /// have the same parameter names in every network built from the space); with entangled weights the options share
 /// an <see cref="EntangledMBConv"/> per family, sized by the block's candidates in the whole space (not by the
-/// options given), so every entangled network of a space has the same parameter shapes and inherits from any other.
+/// options given), so every entangled network of a space has the same parameter shapes and inherits from any other;
+/// with <c>normPerCandidate</c> each entangled candidate also has BatchNorms of its own.
 /// <see cref="Operation.Skip"/> runs nothing (identity). A supernet's block also counts the training steps of every
 /// candidate (buffer <c>steps</c>, indexed like the space's candidates), so a saved supernet knows which of its
 /// candidates it can score.
@@ -24,11 +25,13 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     private readonly IReadOnlyList<Operation> _candidates;
 
     public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates,
-        BlockStyle style, WeightSharing sharing, bool countSteps) : base(nameof(ChoiceBlock))
+        BlockStyle style, WeightSharing sharing, bool countSteps, bool normPerCandidate = false)
+        : base(nameof(ChoiceBlock))
     {
         if (options.Count == 0) throw new ArgumentException($"block {block.Index} has no options", nameof(options));
         Options = options;
         Sharing = sharing;
+        NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
         Style = style;
         _candidates = spaceCandidates;
         _candidateIndex = options.Select(o => IndexOf(spaceCandidates, o)).ToArray();
@@ -47,7 +50,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
             {
                 if (!options.Any(o => !o.IsSkip && HasExpansion(o) == expanded)) continue;
                 var family = spaceCandidates.Where(o => !o.IsSkip && HasExpansion(o) == expanded).ToArray();
-                shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style));
+                shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style, NormPerCandidate));
             }
         }
         if (countSteps) steps = zeros(spaceCandidates.Count, dtype: ScalarType.Float64);
@@ -61,13 +64,17 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
 
     public WeightSharing Sharing { get; }
 
+    /// <summary>Whether each entangled candidate has BatchNorms of its own (never with independent weights).</summary>
+    public bool NormPerCandidate { get; }
+
     public BlockStyle Style { get; }
 
     /// <summary>
     /// Why this block cannot run <paramref name="op"/> with trained weights, or null when it can: it holds no
     /// weights for it, or (where steps were counted) no training step reached them. With entangled weights an
     /// operation is trained when a trained candidate of its family has at least its kernel and expansion: exactly
-    /// then every weight it slices was updated.
+    /// then every weight it slices was updated; with per-candidate BatchNorms it must have trained itself, since
+    /// its own norms train only on its steps.
     /// </summary>
     public string? WhyUntrained(Operation op)
     {
@@ -76,7 +83,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         if (op.IsSkip || steps is null) return null;
         var counts = steps.data<double>().ToArray();
         var trained = _candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
-        var covered = Sharing == WeightSharing.Independent
+        var covered = Sharing == WeightSharing.Independent || NormPerCandidate
             ? trained.Contains(op)
             : trained.Any(c => HasExpansion(c) == HasExpansion(op) && c.Kernel >= op.Kernel
                                && c.Expansion >= op.Expansion);

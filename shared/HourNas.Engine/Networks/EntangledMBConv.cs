@@ -11,28 +11,31 @@ namespace HourNas.Engine.Networks;
 /// and the first (in x e) expanded channels, so the weights every candidate shares train on every step that runs
 /// any of them. A family is the candidates that have a 1x1 expansion under the block style (their depthwise conv
 /// sees expanded features) or those that do not (e=1 without expansion: the depthwise sees the block's input);
-/// the two see different inputs, so they do not share.
+/// the two see different inputs, so they do not share. With <c>normPerCandidate</c> the BatchNorms are not shared:
+/// each candidate has its own (<see cref="CandidateNorms"/>), and only the convolutions are entangled.
 /// </summary>
 public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter? expand_weight;
     private readonly BatchNorm? expand_bn;
     private readonly Parameter depthwise_weight;
-    private readonly BatchNorm depthwise_bn;
+    private readonly BatchNorm? depthwise_bn;
     private readonly Parameter? se_reduce_weight;
     private readonly Parameter? se_reduce_bias;
     private readonly Parameter? se_expand_weight;
     private readonly Parameter? se_expand_bias;
     private readonly Parameter project_weight;
-    private readonly BatchNorm project_bn;
+    private readonly BatchNorm? project_bn;
+    private readonly ModuleDict<CandidateNorms>? norms;
     private readonly nn.Module<Tensor, Tensor> act;
     private readonly BlockSpec _block;
     private readonly BlockStyle _style;
     private readonly int _maxKernel;
 
     /// <param name="family">The candidates sharing these weights (all with or all without expansion).</param>
-    public EntangledMBConv(BlockSpec block, IReadOnlyList<Operation> family, BlockStyle style)
-        : base(nameof(EntangledMBConv))
+    /// <param name="normPerCandidate">Each candidate normalises with BatchNorms of its own.</param>
+    public EntangledMBConv(BlockSpec block, IReadOnlyList<Operation> family, BlockStyle style,
+        bool normPerCandidate = false) : base(nameof(EntangledMBConv))
     {
         if (family.Count == 0 || family.Any(o => o.IsSkip))
             throw new ArgumentException("a family holds MBConv candidates only", nameof(family));
@@ -44,13 +47,21 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
         _style = style;
         _maxKernel = family.Max(o => o.Kernel);
         var maxMid = (long)block.InWidth * family.Max(o => o.Expansion);
-        if (Expanded)
-        {
-            expand_weight = Init(empty(maxMid, block.InWidth, 1, 1), block.InWidth);
-            expand_bn = new BatchNorm(maxMid);
-        }
+        if (Expanded) expand_weight = Init(empty(maxMid, block.InWidth, 1, 1), block.InWidth);
         depthwise_weight = Init(empty(maxMid, 1, _maxKernel, _maxKernel), _maxKernel * _maxKernel);
-        depthwise_bn = new BatchNorm(maxMid);
+        if (normPerCandidate)
+        {
+            norms = new ModuleDict<CandidateNorms>();
+            foreach (var op in family)
+                norms.Add(op.ToString(),
+                    new CandidateNorms((long)block.InWidth * op.Expansion, block.OutWidth, Expanded));
+        }
+        else
+        {
+            if (Expanded) expand_bn = new BatchNorm(maxMid);
+            depthwise_bn = new BatchNorm(maxMid);
+            project_bn = new BatchNorm(block.OutWidth);
+        }
         if (style.SqueezeExcitation is { } se)
         {
             var maxSe = family.Max(o => CostModel.SeWidth(se, block.InWidth, block.InWidth * o.Expansion));
@@ -60,7 +71,6 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
             se_expand_bias = new Parameter(zeros(maxMid));
         }
         project_weight = Init(empty(block.OutWidth, maxMid, 1, 1), maxMid);
-        project_bn = new BatchNorm(block.OutWidth);
         act = Layers.Activation(style.Activation);
         Family = family;
         Active = family[0];
@@ -73,15 +83,22 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
                      (nameof(project_weight), project_weight),
                  })
             if (p is not null) register_parameter(name, p);
-        if (expand_bn is not null) register_module(nameof(expand_bn), expand_bn);
-        register_module(nameof(depthwise_bn), depthwise_bn);
-        register_module(nameof(project_bn), project_bn);
+        foreach (var (name, bn) in new[]
+                 {
+                     (nameof(expand_bn), expand_bn), (nameof(depthwise_bn), depthwise_bn),
+                     (nameof(project_bn), project_bn),
+                 })
+            if (bn is not null) register_module(name, bn);
+        if (norms is not null) register_module(nameof(norms), norms);
     }
 
     /// <summary>Whether this family's candidates have the 1x1 expansion conv.</summary>
     public bool Expanded { get; }
 
     public IReadOnlyList<Operation> Family { get; }
+
+    /// <summary>Whether every candidate has BatchNorms of its own (else they share the family's).</summary>
+    public bool NormPerCandidate => norms is not null;
 
     /// <summary>The candidate the next forward runs; one of <see cref="Family"/>.</summary>
     public Operation Active { get; set; }
@@ -91,13 +108,17 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var k = Active.Kernel;
         var mid = (long)_block.InWidth * Active.Expansion;
+        var own = norms?[Active.ToString()];
         var y = x;
         if (expand_weight is not null)
-            y = act.call(expand_bn!.Forward(nn.functional.conv2d(y, expand_weight.narrow(0, 0, mid)), mid));
+        {
+            var bn = own is null ? expand_bn! : own.Expand!;
+            y = act.call(bn.Forward(nn.functional.conv2d(y, expand_weight.narrow(0, 0, mid)), mid));
+        }
         var offset = (_maxKernel - k) / 2;
         var dw = depthwise_weight.narrow(0, 0, mid).narrow(2, offset, k).narrow(3, offset, k);
         y = nn.functional.conv2d(y, dw, strides: [_block.Stride, _block.Stride], padding: [k / 2, k / 2], groups: mid);
-        y = act.call(depthwise_bn.Forward(y, mid));
+        y = act.call((own?.Depthwise ?? depthwise_bn!).Forward(y, mid));
         if (_style.SqueezeExcitation is { } se)
         {
             var r = CostModel.SeWidth(se, _block.InWidth, (int)mid);
@@ -108,7 +129,8 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
                 se_expand_bias!.narrow(0, 0, mid)).sigmoid();
             y = y * s;
         }
-        y = project_bn.Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)), _block.OutWidth);
+        y = (own?.Project ?? project_bn!).Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)),
+            _block.OutWidth);
         if (_block.HasIdentityShortcut) y = y.add(x, One);
         return y.MoveToOuterDisposeScope();
     }

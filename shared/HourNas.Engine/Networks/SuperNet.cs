@@ -11,7 +11,8 @@ namespace HourNas.Engine.Networks;
 /// trains: the full supernet (all candidates), the vital supernet (non-vital blocks are skip only), the stage-2
 /// supernet (vital blocks fixed, bulbs shrunk) and a child network (one option per block). A path picks one
 /// option per block. A supernet's candidates hold independent or entangled weights (<see cref="WeightSharing"/>);
-/// a child's are always independent, so retraining and export see one layout.
+/// a child's are always independent, so retraining and export see one layout. An entangled supernet's candidates
+/// can also have BatchNorms of their own (<see cref="NormPerCandidate"/>).
 /// </summary>
 public sealed class SuperNet : nn.Module<Tensor, Tensor>
 {
@@ -21,8 +22,8 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     private readonly Linear classifier;
 
     public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
-        WeightSharing sharing = WeightSharing.Independent, bool countSteps = false, double dropout = 0)
-        : base(nameof(SuperNet))
+        WeightSharing sharing = WeightSharing.Independent, bool countSteps = false, double dropout = 0,
+        bool normPerCandidate = false) : base(nameof(SuperNet))
     {
         if (dropout is < 0 or >= 1 || !double.IsFinite(dropout))
             throw new ArgumentException($"dropout must be in [0, 1), got {dropout}", nameof(dropout));
@@ -32,10 +33,11 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
                 nameof(options));
         Space = space;
         Sharing = sharing;
+        NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
         var s = space.Skeleton;
         stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
         blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index],
-            space.Candidates[b.Index], s.Style, sharing, countSteps)).ToArray());
+            space.Candidates[b.Index], s.Style, sharing, countSteps, NormPerCandidate)).ToArray());
         head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
         classifier = nn.Linear(s.HeadWidth, s.Classes);
         RegisterComponents();
@@ -48,22 +50,27 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     public WeightSharing Sharing { get; }
 
+    /// <summary>Whether each entangled candidate normalises with BatchNorms of its own.</summary>
+    public bool NormPerCandidate { get; }
+
     public IReadOnlyList<ChoiceBlock> Blocks => blocks.ToArray();
 
     /// <summary>The options of every block (the space this network can run).</summary>
     public IReadOnlyList<IReadOnlyList<Operation>> Options => blocks.Select(b => b.Options).ToArray();
 
     /// <summary>Every candidate of the space in every block.</summary>
-    public static SuperNet Full(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
-        new(space, space.Candidates, sharing, countSteps: true);
+    public static SuperNet Full(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent,
+        bool normPerCandidate = false) =>
+        new(space, space.Candidates, sharing, countSteps: true, normPerCandidate: normPerCandidate);
 
     /// <summary>
     /// Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).
     /// </summary>
-    public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent) =>
+    public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent,
+        bool normPerCandidate = false) =>
         new(space,
             space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(),
-            sharing, countSteps: true);
+            sharing, countSteps: true, normPerCandidate: normPerCandidate);
 
     /// <summary>The supernet over a shrunk space (fixed blocks have one option).</summary>
     public static SuperNet Shrunk(ShrunkSpace shrunk, WeightSharing sharing = WeightSharing.Independent) =>

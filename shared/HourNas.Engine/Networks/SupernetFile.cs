@@ -6,9 +6,9 @@ namespace HourNas.Engine.Networks;
 /// <summary>
 /// A saved supernet (TorchSharp's state-dict format) read without trusting it: the tensor names and shapes come
 /// from the file's headers (bounded, nothing allocated for the data), the network that fits them is built over
-/// the given space (which candidates each block holds, independent or entangled), checked tensor by tensor and
-/// only then loaded. Every way a file can be wrong is an <see cref="InvalidDataException"/> naming the file and,
-/// where it applies, the tensor or block.
+/// the given space (which candidates each block holds, independent or entangled, shared or per-candidate
+/// BatchNorms), checked tensor by tensor and only then loaded. Every way a file can be wrong is an
+/// <see cref="InvalidDataException"/> naming the file and, where it applies, the tensor or block.
 /// </summary>
 public static class SupernetFile
 {
@@ -66,6 +66,7 @@ public static class SupernetFile
         var shapes = ReadShapes(path).ToDictionary(t => t.Name, t => t.Shape);
         var entangled = shapes.Keys.Any(k => k.Contains(".shared.", StringComparison.Ordinal));
         var sharing = entangled ? WeightSharing.Entangled : WeightSharing.Independent;
+        var normPerCandidate = entangled && shapes.Keys.Any(k => k.Contains(".norms.", StringComparison.Ordinal));
         var style = space.Skeleton.Style;
         var options = space.Blocks.Select(b => (IReadOnlyList<Operation>)space.Candidates[b.Index]
             .Where(op => op.IsSkip || (entangled
@@ -79,7 +80,7 @@ public static class SupernetFile
             throw new InvalidDataException($"'{path}' holds no weights for vital block {empty.Index}: " +
                 $"it is not a supernet of '{space.Skeleton.Name}'");
         var countSteps = shapes.Keys.Any(k => k.EndsWith(".steps", StringComparison.Ordinal));
-        var net = new SuperNet(space, options, sharing, countSteps);
+        var net = new SuperNet(space, options, sharing, countSteps, normPerCandidate: normPerCandidate);
         try
         {
             var expected = net.state_dict();
