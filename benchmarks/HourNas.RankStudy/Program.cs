@@ -16,8 +16,9 @@ using HourNas.SearchSpace;
 //         [--validation-images 6000] [--sharing independent,entangled] [--name <date>-rank-study]
 //         (a supernet is a weight sharing with optional knobs: entangled:epochs=8:bs=64:lr=0.3:bn=40, the rate
 //         being the peak one; ft=200:ftlr=0.01 fine-tunes each path for 200 steps before its score, scratch=1
-//         trains those steps from a fresh initialisation instead; variants differing only in bn=, ft=, ftlr= and
-//         scratch= share one trained supernet)
+//         trains those steps from a fresh initialisation instead; pbn=1 gives each candidate BatchNorms of its own;
+//         loss=1 ranks by validation loss; variants differing only in bn=, ft=, ftlr=, scratch= and loss= share one
+//         trained supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 //   picks: what a search would pick with each supernet of saved studies, and with stage 2's re-ranking of its top K
@@ -58,6 +59,8 @@ void RunStudy()
     var variants = Opt("sharing", "independent,entangled").Split(',')
         .Select(v => SupernetVariant.Parse(v, epochs)).ToArray();
     var outRoot = Opt("out", Path.Combine("benchmarks", "results"));
+    // Made before the supernets train, so a new folder does not cost a whole study at the end.
+    Directory.CreateDirectory(outRoot);
     var name = Opt("name", $"{DateTime.UtcNow:yyyy-MM-dd}-rank-study");
     var report = Study.Run(space, table, variants,
         int.Parse(Opt("validation-images", "6000"), CultureInfo.InvariantCulture),

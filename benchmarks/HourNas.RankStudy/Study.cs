@@ -32,13 +32,17 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// (the search recipe's unless given), the BatchNorm re-estimation batches before each score, and an optional
 /// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
 /// steps from a fresh initialisation instead, the control). Written on the command line as
-/// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1]</c> (fair:
-/// strict fairness, <see cref="TrainSettings.StrictFairness"/>); a seed of its own
+/// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1][:pbn=1]
+/// [:loss=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>; pbn: per-candidate BatchNorms,
+/// <see cref="SearchSettings.NormPerCandidate"/>; loss: ranks by validation cross-entropy instead of top-1, reported
+/// as exp(-loss), the geometric-mean probability of the true label, so higher is better as for top-1); a seed of its
+/// own
 /// (default: the study's) also moves the held-out validation split, so variants differing only in it are
 /// independent runs.
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
-    double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false)
+    double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false,
+    bool NormPerCandidate = false, bool ByLoss = false)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -47,9 +51,9 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
-        foreach (var k in knobs.Keys.Except(["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair"]))
-            throw new ArgumentException(
-                $"variant {text}: unknown knob '{k}' (epochs, bs, lr, bn, seed, ft, ftlr, scratch, fair)");
+        string[] known = ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss"];
+        foreach (var k in knobs.Keys.Except(known))
+            throw new ArgumentException($"variant {text}: unknown knob '{k}' ({string.Join(", ", known)})");
         var recipe = new TrainSettings();
         var search = new SearchSettings();
         return new SupernetVariant(text.ToLowerInvariant(), sharing,
@@ -61,21 +65,29 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
                 ? new FineTune((int)steps, knobs.GetValueOrDefault("ftlr", 0.01),
                     knobs.GetValueOrDefault("scratch") > 0)
                 : null,
-            knobs.GetValueOrDefault("fair") > 0);
+            knobs.GetValueOrDefault("fair") > 0,
+            knobs.GetValueOrDefault("pbn") > 0,
+            knobs.GetValueOrDefault("loss") > 0);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
     public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
         ReferenceBatchSize: BatchSize, StrictFairness: Fair);
 
-    /// <summary>Variants differing only in how they score (BatchNorm batches, fine-tuning) share a supernet.</summary>
+    /// <summary>
+    /// Variants differing only in how they score (BatchNorm batches, fine-tuning, loss) share a supernet.
+    /// </summary>
     public string TrainingKey => string.Create(CultureInfo.InvariantCulture,
-        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{(Fair ? "-fair" : "")}{(Seed is { } s ? $"-s{s}" : "")}")
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}{Flags}{(Seed is { } s ? $"-s{s}" : "")}")
         .ToLowerInvariant();
 
     /// <summary>Everything but the seed: one recipe's runs under several seeds are also scored as a mean.</summary>
     public string Recipe => string.Create(CultureInfo.InvariantCulture,
-        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}-{FineTune}{(Fair ? "-fair" : "")}");
+        $"{Sharing}-e{Epochs}-bs{BatchSize}-lr{LearningRate}-bn{BatchNormBatches}-{FineTune}{Flags}{Scoring}");
+
+    private string Scoring => ByLoss ? "-loss" : "";
+
+    private string Flags => (Fair ? "-fair" : "") + (NormPerCandidate ? "-pbn" : "");
 }
 
 /// <summary>
@@ -132,7 +144,7 @@ public static class Study
                 BatchNormBatches: variant.BatchNormBatches,
                 Evolution: new EvolutionSettings(
                     Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
-                Sharing: sharing);
+                Sharing: sharing, NormPerCandidate: variant.NormPerCandidate);
             // A supernet this study already trained (same name, same folder) is scored again, not retrained; so is
             // one an earlier variant of this invocation trained the same way.
             var trained = ctx.PathFor("study-training.json");
@@ -149,8 +161,8 @@ public static class Study
                 File.WriteAllText(trained, JsonSerializer.Serialize((training, epochAccuracy), Json));
                 trainedNow.Add(variant.TrainingKey);
             }
-            var predicted = HourNasStages.PredictAccuracy(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings,
-                fineTune: variant.FineTune);
+            var predicted = HourNasStages.Predict(ctx, space, ctx.PathFor("supernet.dat"), genotypes, settings,
+                fineTune: variant.FineTune).Select(a => variant.ByLoss ? Math.Exp(-a.Loss) : a.Top1).ToArray();
             log($"{name}: predicted {predicted.Min():P1}-{predicted.Max():P1}");
             supernets.Add(new SupernetResult(name, epochs, epochAccuracy, training.Seconds, training.ImagesPerSecond,
                 predicted, predicted.Average(), Rank(name, predicted, truth, window)));

@@ -61,9 +61,12 @@ public sealed record Profile(
     /// search: one architecture drawn from the window, retrained (search cost 0).
     /// </summary>
     public static IReadOnlyList<string> Methods { get; } =
-        ["hournas", "hournas-rerank", "spos", "random-pick", "random", "spos-short"];
+        ["hournas", "hournas-rerank", "hournas-top1", "spos", "random-pick", "random", "spos-short"];
 
-    /// <summary>`hournas-rerank`: stage 2's best candidates fine-tuned and scored again before the pick.</summary>
+    /// <summary>
+    /// `hournas-rerank`: stage 2's best candidates fine-tuned and scored again before the pick. `hournas-top1`: both
+    /// stages rank candidates by validation top-1 instead of the default validation loss.
+    /// </summary>
     public const int Rerank = 3;
 
     /// <summary>

@@ -10,7 +10,8 @@ using HourNas.SearchSpace;
 // seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3]
 //     [--budget-mflops 2.0]
-//     [--methods hournas,hournas-rerank,spos,random-pick,random,spos-short] [--no-rank] [--reference FILE.json]
+//     [--methods hournas,hournas-rerank,hournas-top1,spos,random-pick,random,spos-short] [--no-rank]
+//     [--reference FILE.json]
 //     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- \
 //     --report benchmarks/results/<date>-<profile>.json
@@ -106,18 +107,21 @@ RunRecord RunMethod(string method, ulong seed)
     string? vital = null;
     switch (method)
     {
-        case "hournas" or "hournas-rerank":
-            var s1 = HourNasStages.SearchVitalBlocks(Context($"{seed}-s1", seed, profile.Train,
+        case "hournas" or "hournas-rerank" or "hournas-top1":
+            var rankBy = method == "hournas-top1" ? CandidateRanking.Top1 : CandidateRanking.Loss;
+            var folder = method == "hournas-top1" ? $"{seed}-top1" : $"{seed}";
+            var s1 = HourNasStages.SearchVitalBlocks(Context($"{folder}-s1", seed, profile.Train,
                 profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
-                profile.Search(profile.Stage1Epochs, profile.Stage1Evolution));
+                profile.Search(profile.Stage1Epochs, profile.Stage1Evolution) with { RankBy = rankBy });
             stages.Add(StageRecord.Of("stage1", s1.Cost));
             vital = s1.VitalOperations;
-            search = HourNasStages.SearchNonVitalBlocks(Context($"{seed}-s2", seed, profile.Train,
+            search = HourNasStages.SearchNonVitalBlocks(Context($"{folder}-s2", seed, profile.Train,
                 profile.TrainLimit), space, budget,
                 Presets.ResolveVitalChoices(space, s1.VitalOperations), s1.SupernetWeights,
                     profile.Search(profile.Stage2Epochs, profile.Stage2Evolution) with
                     {
                         Rerank = method == "hournas-rerank" ? Profile.Rerank : 0,
+                        RankBy = rankBy,
                     });
             stages.Add(StageRecord.Of("stage2", search.Cost));
             break;

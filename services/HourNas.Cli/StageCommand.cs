@@ -199,17 +199,18 @@ internal static class StageCommand
     /// <summary>What <c>stage predict</c> prints: one prediction per genotype of the file, in file order.</summary>
     internal sealed record PredictionList(string Weights, int ValidationImages, IReadOnlyList<Prediction> Predictions);
 
-    internal sealed record Prediction(string Genotype, double MFlops, long Params, double Accuracy);
+    /// <summary>One genotype's prediction: validation top-1 and loss (the search ranks by the loss).</summary>
+    internal sealed record Prediction(string Genotype, double MFlops, long Params, double Accuracy, double Loss);
 
     private static PredictionList Predict(StageContext ctx, ArchitectureSpace space, string weights,
         IReadOnlyList<(int Line, Genotype Genotype)> genotypes, SearchSettings search)
     {
-        var accuracy = HourNasStages.PredictAccuracy(ctx, space, weights, genotypes.Select(g => g.Genotype).ToArray(),
+        var scores = HourNasStages.Predict(ctx, space, weights, genotypes.Select(g => g.Genotype).ToArray(),
             search, genotypes.Select(g => $"line {g.Line}").ToArray());
         return new PredictionList(weights, search.ValidationImages, genotypes.Select((g, i) =>
         {
             var cost = space.Costs.Of(g.Genotype).Total;
-            return new Prediction(g.Genotype.ToString(), cost.MFlops, cost.Params, accuracy[i]);
+            return new Prediction(g.Genotype.ToString(), cost.MFlops, cost.Params, scores[i].Top1, scores[i].Loss);
         }).ToArray());
     }
 
@@ -282,8 +283,8 @@ internal static class StageCommand
                 $"  block {b.Block,2} (stage {b.Stage}, {b.Operation}{(b.Vital ? ", vital" : "")}): " +
                 $"top-1 {b.Top1:P2}, drop {b.Drop * 100:F2} points")]),
         PredictionList r => string.Join(Environment.NewLine,
-            [$"supernet {r.Weights}: validation top-1 on {r.ValidationImages} images", .. r.Predictions.Select(p =>
-                $"  {p.Accuracy:P2}  {p.MFlops:F2} MFLOPs  {p.Genotype}")]),
+            [$"supernet {r.Weights}: validation top-1 and loss on {r.ValidationImages} images",
+                .. r.Predictions.Select(p => $"  {p.Accuracy:P2}  {p.Loss:F4}  {p.MFlops:F2} MFLOPs  {p.Genotype}")]),
         _ => result.ToString() ?? "",
     };
 }

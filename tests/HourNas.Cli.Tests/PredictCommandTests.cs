@@ -45,6 +45,8 @@ public sealed class PredictCommandTests : IDisposable
         Assert.Equal("k5e6 | k3e1 skip skip | k7e1 skip skip | k3e3 skip",
             predictions[1].GetProperty("genotype").GetString());
         Assert.All(predictions, p => Assert.InRange(p.GetProperty("accuracy").GetDouble(), 0.0, 1.0));
+        // The validation loss the search ranks by: a mean cross-entropy, positive and finite.
+        Assert.All(predictions, p => Assert.InRange(p.GetProperty("loss").GetDouble(), 1e-6, 20.0));
         var cost = CliRunner.Run("cost", "--preset", "fashion-mnist", "--genotype",
             "k3e1 | k5e3 skip skip | k3e6 skip skip | k7e3 skip", "--json");
         Assert.Equal(cost.Json.GetProperty("mFlops").GetDouble(), predictions[0].GetProperty("mFlops").GetDouble(), 6);

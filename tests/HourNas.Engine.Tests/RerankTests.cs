@@ -30,8 +30,15 @@ public class RerankTests(FashionMnistFixture fx)
         var plain = HourNasStages.SearchNonVitalBlocks(Context("plain"), fx.Space, Window, vital, s1.SupernetWeights,
             TinySearch);
         Assert.All(plain.Evaluated, e => Assert.Null(e.FineTuned));
-        Assert.Equal(plain.Evaluated.MaxBy(e => e.Accuracy)!.Genotype, plain.Genotype);
+        // The pick is the candidate of least validation loss (the default ranking), reported with its top-1.
+        Assert.All(plain.Evaluated, e => Assert.InRange(e.Loss!.Value, 0.0, 10.0));
+        var leastLoss = plain.Evaluated.MinBy(e => e.Loss)!;
+        Assert.Equal(leastLoss.Genotype, plain.Genotype);
+        Assert.Equal(leastLoss.Accuracy, plain.ValidationAccuracy);
         Assert.DoesNotContain(progress, p => p.Phase == "rerank");
+        var byTop1 = HourNasStages.SearchNonVitalBlocks(Context("top1"), fx.Space, Window, vital, s1.SupernetWeights,
+            TinySearch with { RankBy = CandidateRanking.Top1 });
+        Assert.Equal(byTop1.Evaluated.MaxBy(e => e.Accuracy)!.Genotype, byTop1.Genotype);
 
         var reranked = HourNasStages.SearchNonVitalBlocks(Context("reranked"), fx.Space, Window, vital,
             s1.SupernetWeights, TinySearch with { Rerank = 2 });
@@ -39,7 +46,7 @@ public class RerankTests(FashionMnistFixture fx)
         Assert.Equal(plain.Evaluated.Select(e => (e.Genotype, e.Accuracy)),
             reranked.Evaluated.Select(e => (e.Genotype, e.Accuracy)));
         var tuned = reranked.Evaluated.Where(e => e.FineTuned is not null).ToArray();
-        var bestTwo = plain.Evaluated.DistinctBy(e => e.Genotype).OrderByDescending(e => e.Accuracy).Take(2)
+        var bestTwo = plain.Evaluated.DistinctBy(e => e.Genotype).OrderBy(e => e.Loss).Take(2)
             .Select(e => e.Genotype);
         Assert.Equal(bestTwo.Order(), tuned.Select(e => e.Genotype).Order());
         var pick = tuned.MaxBy(e => e.FineTuned)!;

@@ -28,7 +28,9 @@ public class StageTests(FashionMnistFixture fx)
         Assert.InRange(s1.Evaluated.Count, 1, TinySearch.EvolutionOrDefault.MaxEvaluations);
         Assert.True(File.Exists(s1.SupernetWeights));
         Assert.True(File.Exists(dir.File("s1/candidates.csv")));
-        Assert.Equal(s1.ValidationAccuracy, s1.Evaluated.Max(e => e.Accuracy));
+        // Ranked by validation loss (the default), reported by the pick's top-1.
+        var leastLoss = s1.Evaluated.MinBy(e => e.Loss)!;
+        Assert.Equal((leastLoss.Genotype, leastLoss.Accuracy), (s1.VitalOperations, s1.ValidationAccuracy));
 
         var vital = Presets.ResolveVitalChoices(fx.Space, s1.VitalOperations);
         // Stage 1 must leave the bulbs a real search (MinBulbShare of their space inside the window; 10% slack for the
@@ -91,8 +93,10 @@ public class StageTests(FashionMnistFixture fx)
         {
             Assert.True(Window.Contains(fx.Space.Costs.Of(fx.Space.Parse(r.Genotype)).Total));
             Assert.NotEmpty(r.Evaluated);
-            Assert.Equal(r.ValidationAccuracy, r.Evaluated.Max(e => e.Accuracy));
         }
+        // SPOS ranks its supernet's candidates by validation loss, random search its short-trained ones by top-1.
+        Assert.Equal(spos.Evaluated.MinBy(e => e.Loss)!.Genotype, spos.Genotype);
+        Assert.Equal(random.ValidationAccuracy, random.Evaluated.Max(e => e.Accuracy));
         Assert.Equal("spos", spos.Method);
         Assert.InRange(random.Evaluated.Count, 1, 2);
         Assert.True(random.Cost.TrainImages >= random.Evaluated.Count * 64);

@@ -146,6 +146,22 @@ public class TrainingTests(FashionMnistFixture fx)
     }
 
     [Fact]
+    public void Recalibration_with_no_batches_keeps_the_trained_statistics()
+    {
+        var data = Small(256);
+        var norm = Normalization.Estimate(data);
+        manual_seed(1);
+        using var net = SuperNet.Vital(fx.Space);
+        net.SetPath(net.Options.Select(o => o.Count - 1).ToArray());
+        var bn = (Networks.BatchNorm)net.named_modules().Single(m => m.name == "stem.bn").module;
+        using (no_grad()) bn.RunningMean.fill_(0.25);
+        net.train();
+        Evaluator.RecalibrateBatchNorm(net, data, norm, fx.Device, batches: 0, batchSize: 64, seed: 4);
+        Assert.True(bn.RunningMean.eq(0.25).all().item<bool>(), "the running statistics were re-estimated");
+        Assert.False(net.training);
+    }
+
+    [Fact]
     public void Evaluation_reports_top1_and_top5_on_every_image()
     {
         var data = Small(1024);
@@ -158,5 +174,18 @@ public class TrainingTests(FashionMnistFixture fx)
         Assert.Equal(500, accuracy.Images);
         Assert.InRange(accuracy.Top1, 0.4, 1.0); // 64 steps of a small net already learn well past chance (10%)
         Assert.True(accuracy.Top5 > accuracy.Top1);
+        // The loss is the mean cross-entropy over the same 500 images in one batch: batching must not change it.
+        var whole = Evaluator.Evaluate(net, ImageSources.Limit(fx.Data.Test, 500, 2), norm, fx.Device,
+            batchSize: 500);
+        Assert.InRange(accuracy.Loss, 0.05, Math.Log(10));
+        Assert.Equal(whole.Loss, accuracy.Loss, 4);
+        using (no_grad())
+        {
+            var batch = BatchLoader.Read(ImageSources.Limit(fx.Data.Test, 500, 2), 500, norm, train: false, seed: 0)
+                .Single();
+            using var logits = net.call(Tensors.Images(batch, fx.Device, true));
+            using var ce = nn.functional.cross_entropy(logits, Tensors.Labels(batch, fx.Device));
+            Assert.Equal(ce.item<float>(), accuracy.Loss, 4);
+        }
     }
 }

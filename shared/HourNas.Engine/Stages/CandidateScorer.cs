@@ -27,7 +27,10 @@ internal sealed class CandidateScorer
 
     public long EvalImages { get; private set; }
 
-    public double Score(SuperNet net, IReadOnlyList<int> choice)
+    public double Score(SuperNet net, IReadOnlyList<int> choice) => Evaluate(net, choice).Top1;
+
+    /// <summary>The path's whole evaluation (<see cref="Score"/> is its top-1).</summary>
+    public Accuracy Evaluate(SuperNet net, IReadOnlyList<int> choice)
     {
         _ctx.Cancellation.ThrowIfCancellationRequested();
         net.SetPath(choice);
@@ -36,8 +39,8 @@ internal sealed class CandidateScorer
             batch, Rng.Derive(_ctx.Seed, 77), _ctx.Train.ChannelsLast);
         var accuracy = Evaluator.Evaluate(net, _validation, _ctx.Normalization, _ctx.Device,
             channelsLast: _ctx.Train.ChannelsLast);
-        EvalImages += accuracy.Images + (long)_settings.BatchNormBatches * batch;
-        return accuracy.Top1;
+        EvalImages += accuracy.Images + (long)Math.Max(0, _settings.BatchNormBatches) * batch;
+        return accuracy;
     }
 
     /// <summary>
@@ -46,6 +49,10 @@ internal sealed class CandidateScorer
     /// BatchNorm statistics are restored afterwards, so every candidate starts from the same inherited weights.
     /// </summary>
     public double ScoreFineTuned(SuperNet net, ArchitectureSpace space, Genotype genotype, FineTune fineTune,
+        ulong seed) => EvaluateFineTuned(net, space, genotype, fineTune, seed).Top1;
+
+    /// <summary>The fine-tuned path's whole evaluation (<see cref="ScoreFineTuned"/> is its top-1).</summary>
+    public Accuracy EvaluateFineTuned(SuperNet net, ArchitectureSpace space, Genotype genotype, FineTune fineTune,
         ulong seed)
     {
         var choice = net.PathOf(genotype);
@@ -65,7 +72,7 @@ internal sealed class CandidateScorer
             using var child = SuperNet.Child(space, genotype);
             new Trainer(child, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
                 cancellation: _ctx.Cancellation);
-            return Score(child, new int[space.Blocks.Count]);
+            return Evaluate(child, new int[space.Blocks.Count]);
         }
         var live = net.LiveState().ToArray();
         var saved = live.Select(t => t.Tensor.detach().clone()).ToArray();
@@ -74,7 +81,7 @@ internal sealed class CandidateScorer
             net.SetPath(choice);
             new Trainer(net, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
                 cancellation: _ctx.Cancellation);
-            return Score(net, choice);
+            return Evaluate(net, choice);
         }
         finally
         {

@@ -43,7 +43,7 @@ public static class HourNasStages
         if (budgets.Count == 0) throw new ArgumentException("at least one budget is needed", nameof(budgets));
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Vital(space, settings.Sharing);
+        using var net = SuperNet.Vital(space, settings.Sharing, settings.NormPerCandidate);
         var scorer = CandidateScorer.Create(ctx, settings);
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
@@ -81,21 +81,21 @@ public static class HourNasStages
             var evolution = new EvolutionarySearch(counts, Affordable, settings.EvolutionOrDefault);
             var result = evolution.Run(c =>
                 {
-                    var accuracy = scorer.Score(net, c);
+                    var accuracy = scorer.Evaluate(net, c);
                     var neck = NeckCost(c);
-                    evaluated.Add(
-                        new EvaluatedCandidate(VitalText(space, options, c), neck.MFlops, neck.Params, accuracy, 0));
-                    ReportSearch(ctx, "stage1", ++scored, evaluations, accuracy, clock);
-                    return accuracy;
+                    evaluated.Add(new EvaluatedCandidate(VitalText(space, options, c), neck.MFlops, neck.Params,
+                        accuracy.Top1, 0, Loss: accuracy.Loss));
+                    ReportSearch(ctx, "stage1", ++scored, evaluations, accuracy.Top1, clock);
+                    return settings.RankingScore(accuracy.Top1, accuracy.Loss);
                 },
                 rng => SampleUntil(counts, Affordable, rng), new Rng(Rng.Derive(ctx.Seed, 11)),
                 cancellation: ctx.Cancellation);
             Regenerate(evaluated, result);
             var cost = trainCost + new StageCost(memberClock.Elapsed.TotalSeconds, 0,
                 scorer.EvalImages - evalImagesBefore);
+            var bestText = VitalText(space, options, result.Best.Choice);
             var vitalResult = new VitalSearchResult(space.Skeleton.Name, budgets[m].MaxMFlops, space.VitalBlocks,
-                VitalText(space, options, result.Best.Choice), result.Best.Fitness, training, evaluated, cost, weights,
-                budgets[m].ToString());
+                bestText, Top1Of(evaluated, bestText), training, evaluated, cost, weights, budgets[m].ToString());
             WriteResult(MemberContext(ctx, budgets.Count, m), vitalResult, evaluated);
             members.Add(vitalResult);
         }
@@ -314,6 +314,14 @@ public static class HourNasStages
     /// </summary>
     public static IReadOnlyList<double> PredictAccuracy(StageContext ctx, ArchitectureSpace space,
         string supernetWeights, IReadOnlyList<Genotype> genotypes, SearchSettings settings,
+        IReadOnlyList<string>? names = null, FineTune? fineTune = null) =>
+        Predict(ctx, space, supernetWeights, genotypes, settings, names, fineTune).Select(a => a.Top1).ToArray();
+
+    /// <summary>
+    /// <see cref="PredictAccuracy"/> with each genotype's whole evaluation (top-1, top-5, validation loss).
+    /// </summary>
+    public static IReadOnlyList<Accuracy> Predict(StageContext ctx, ArchitectureSpace space,
+        string supernetWeights, IReadOnlyList<Genotype> genotypes, SearchSettings settings,
         IReadOnlyList<string>? names = null, FineTune? fineTune = null)
     {
         fineTune?.Validate();
@@ -336,8 +344,8 @@ public static class HourNasStages
         var scorer = CandidateScorer.Create(ctx, settings);
         // One seed for every genotype: each fine-tunes on the same images in the same order.
         var fineTuneSeed = Rng.Derive(ctx.Seed, 83);
-        return genotypes.Select(g => fineTune is null ? scorer.Score(net, net.PathOf(g))
-            : scorer.ScoreFineTuned(net, space, g, fineTune, fineTuneSeed)).ToArray();
+        return genotypes.Select(g => fineTune is null ? scorer.Evaluate(net, net.PathOf(g))
+            : scorer.EvaluateFineTuned(net, space, g, fineTune, fineTuneSeed)).ToArray();
     }
 
     /// <summary>
@@ -376,7 +384,8 @@ public static class HourNasStages
         var stage = method == "hournas" ? "stage2" : method;
         manual_seed((long)ctx.Seed);
         var options = UnionOptions(shrunk);
-        using var net = new SuperNet(space, options, settings.Sharing, countSteps: true);
+        using var net = new SuperNet(space, options, settings.Sharing, countSteps: true,
+            normPerCandidate: settings.NormPerCandidate);
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var samplers = proposals.Select(p => new ArchitectureSampler(p)).ToArray();
@@ -412,20 +421,21 @@ public static class HourNasStages
             var index = m;
             var result = evolution.Run(c =>
                 {
-                    var accuracy = scorer.Score(net, PathOf(index, c));
+                    var accuracy = scorer.Evaluate(net, PathOf(index, c));
                     var genotype = member.ToGenotype(c);
                     var cost = space.Costs.Of(genotype).Total;
-                    evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy, 0));
-                    ReportSearch(ctx, stage, ++scored, evaluations, accuracy, clock);
-                    return accuracy;
+                    evaluated.Add(new EvaluatedCandidate(genotype.ToString(), cost.MFlops, cost.Params, accuracy.Top1,
+                        0, Loss: accuracy.Loss));
+                    ReportSearch(ctx, stage, ++scored, evaluations, accuracy.Top1, clock);
+                    return settings.RankingScore(accuracy.Top1, accuracy.Loss);
                 },
                 rng => sampler.Sample(rng), new Rng(Rng.Derive(ctx.Seed, 12)), cancellation: ctx.Cancellation);
             Regenerate(evaluated, result);
 
             var best = member.ToGenotype(result.Best.Choice);
-            var fitness = result.Best.Fitness;
+            var fitness = Top1Of(evaluated, best.ToString());
             if (settings.Rerank > 0)
-                (best, fitness) = Rerank(ctx, stage, net, space, scorer, evaluated, settings.Rerank, clock);
+                (best, fitness) = Rerank(ctx, stage, net, space, scorer, evaluated, settings, clock);
             var bestCost = space.Costs.Of(best).Total;
             var searchResult = new SearchResult(method, space.Skeleton.Name, best.ToString(), bestCost.MFlops,
                 bestCost.Params, fitness, member.MFlopsWindow.Max, member.MFlopsWindow.Min,
@@ -454,14 +464,17 @@ public static class HourNasStages
     /// The evolution's <paramref name="count"/> best distinct candidates, each fine-tuned alone from the supernet's
     /// weights (restored after each) and scored again; the best fine-tuned score is the pick. In the rank study this
     /// found the window's best reference architecture with each of four supernets whose inherited scores alone did
-    /// not (docs/results.md). The pick's fitness stays its inherited score, comparable with every other candidate's.
+    /// not (docs/results.md). The best are those the ranking (<see cref="SearchSettings.RankBy"/>) put first; the
+    /// fine-tuned ones are compared by top-1, as measured. The pick's fitness stays its inherited top-1, comparable
+    /// with every other candidate's.
     /// </summary>
     private static (Genotype Best, double Fitness) Rerank(StageContext ctx, string stage, SuperNet net,
-        ArchitectureSpace space, CandidateScorer scorer, List<EvaluatedCandidate> evaluated, int count,
+        ArchitectureSpace space, CandidateScorer scorer, List<EvaluatedCandidate> evaluated, SearchSettings settings,
         Stopwatch clock)
     {
         var top = evaluated.Select((e, i) => (e, i)).DistinctBy(x => x.e.Genotype)
-            .OrderByDescending(x => x.e.Accuracy).Take(count).ToArray();
+            .OrderByDescending(x => settings.RankingScore(x.e.Accuracy, x.e.Loss ?? double.PositiveInfinity))
+            .Take(settings.Rerank).ToArray();
         var seed = Rng.Derive(ctx.Seed, 83);
         for (var k = 0; k < top.Length; k++)
         {
@@ -475,6 +488,10 @@ public static class HourNasStages
         var pick = top.Select(x => evaluated[x.i]).MaxBy(e => e.FineTuned)!;
         return (space.Parse(pick.Genotype), pick.Accuracy);
     }
+
+    /// <summary>The validation top-1 an evaluated genotype scored (the evolution's fitness may be its loss).</summary>
+    private static double Top1Of(IEnumerable<EvaluatedCandidate> evaluated, string genotype) =>
+        evaluated.First(e => e.Genotype == genotype).Accuracy;
 
     /// <summary>
     /// Fills in the generation of each evaluated candidate (known only once the evolution returns its history).
@@ -516,9 +533,10 @@ public static class HourNasStages
         if (evaluated is null) return;
         File.WriteAllLines(ctx.PathFor("candidates.csv"),
             [
-                "generation,accuracy,mflops,params,genotype,fine_tuned",
+                "generation,accuracy,mflops,params,loss,genotype,fine_tuned",
                 .. evaluated.Select(e => string.Create(CultureInfo.InvariantCulture,
-                    $"{e.Generation},{e.Accuracy:F4},{e.MFlops:F4},{e.Params},\"{e.Genotype}\",{e.FineTuned:F4}"))
+                    $"{e.Generation},{e.Accuracy:F4},{e.MFlops:F4},{e.Params},{e.Loss:F4},\"{e.Genotype}\"," +
+                    $"{e.FineTuned:F4}"))
             ]);
     }
 }

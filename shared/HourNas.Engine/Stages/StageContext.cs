@@ -24,9 +24,13 @@ public sealed record FineTune(int Steps, double LearningRate = 0.01, bool FromSc
 /// stage 1 admits a vital choice only when at least <see cref="MinBulbShare"/> of the bulbs' architectures still
 /// fit the budget window with it (else stage 1 spends the whole budget on the neck and stage 2 has nothing to search).
 /// <see cref="Sharing"/> is how the supernets hold their candidates' weights: entangled by default, since it trained
-/// 2.5x faster and ranked better than independent weights in the rank study (docs/results.md measures both).
+/// 2.5x faster and ranked better than independent weights in the rank study (docs/results.md measures both);
+/// <see cref="NormPerCandidate"/> gives each entangled candidate BatchNorms of its own (measured there too).
 /// <see cref="Rerank"/> is how many of an evolution's best candidates (stage 2, SPOS) are fine-tuned alone for
-/// <see cref="RerankTuning"/>'s steps and scored again before the pick; 0 picks by inherited accuracy alone.
+/// <see cref="RerankTuning"/>'s steps and scored again before the pick; 0 picks by inherited scores alone.
+/// <see cref="RankBy"/> is what the supernet searches (stage 1, stage 2, SPOS) rank candidates by: their validation
+/// loss by default, since on the rank study's reference set it ranked better than top-1 with each of eight supernets
+/// (docs/results.md); results report top-1 either way. Random search ranks its short-trained networks by top-1.
 /// </summary>
 public sealed record SearchSettings(
     int Epochs = 3,
@@ -39,7 +43,9 @@ public sealed record SearchSettings(
     int RandomCandidates = 8,
     double MinBulbShare = 0.01,
     WeightSharing Sharing = WeightSharing.Entangled,
-    int Rerank = 0)
+    int Rerank = 0,
+    bool NormPerCandidate = false,
+    CandidateRanking RankBy = CandidateRanking.Loss)
 {
     /// <summary>
     /// The re-ranking's fine-tuning: 200 steps at a cosine rate from 0.01, as measured in the rank study, where it
@@ -69,6 +75,20 @@ public sealed record SearchSettings(
     }
 
     public EvolutionSettings EvolutionOrDefault => Evolution ?? new EvolutionSettings();
+
+    /// <summary>A candidate's score for ranking under <see cref="RankBy"/>: higher is better.</summary>
+    public double RankingScore(double top1, double loss) => RankBy == CandidateRanking.Top1 ? top1 : -loss;
+}
+
+/// <summary>
+/// What a search ranks candidates by on the validation images: the mean cross-entropy of the labels (lower is
+/// better), or top-1. The loss grades every image, not only whether the top class is right, so two candidates'
+/// scores differ by less noise.
+/// </summary>
+public enum CandidateRanking
+{
+    Loss,
+    Top1,
 }
 
 /// <summary>

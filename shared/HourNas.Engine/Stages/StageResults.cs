@@ -16,11 +16,12 @@ public sealed record StageCost(double Seconds, long TrainImages, long EvalImages
 public sealed record FamilySearch<T>(IReadOnlyList<T> Members, StageCost Cost);
 
 /// <summary>
-/// One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies. <see cref="FineTuned"/> is
-/// its score after the re-ranking's fine-tuning, for the few candidates re-ranked.
+/// One architecture the search evaluated: for accuracy-vs-FLOPs plots and rank studies. <see cref="Accuracy"/> is
+/// its validation top-1 and <see cref="Loss"/> its validation loss (<see cref="SearchSettings.RankBy"/> says which
+/// one ranked it); <see cref="FineTuned"/> is its top-1 after the re-ranking's fine-tuning, for the few re-ranked.
 /// </summary>
 public sealed record EvaluatedCandidate(string Genotype, double MFlops, long Params, double Accuracy, int Generation,
-    double? FineTuned = null);
+    double? FineTuned = null, double? Loss = null);
 
 /// <summary>
 /// Stage 1's result. <see cref="BudgetMFlops"/> is the FLOPs limit (null when the budget bounds other metrics

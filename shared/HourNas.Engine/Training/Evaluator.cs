@@ -8,12 +8,14 @@ using static TorchSharp.torch;
 
 namespace HourNas.Engine.Training;
 
-public sealed record Accuracy(double Top1, double Top5, long Images, double Seconds);
+/// <summary>An evaluation: top-1 and top-5 accuracy and the mean cross-entropy of the labels (nats).</summary>
+public sealed record Accuracy(double Top1, double Top5, long Images, double Seconds, double Loss = double.NaN);
 
 public static class Evaluator
 {
     /// <summary>
-    /// Top-1 and top-5 accuracy of the active path on <paramref name="data"/> (eval mode, no augmentation).
+    /// Top-1 and top-5 accuracy and the mean cross-entropy of the active path on <paramref name="data"/> (eval
+    /// mode, no augmentation, no label smoothing).
     /// </summary>
     public static Accuracy Evaluate(SuperNet net, IImageSource data, Normalization normalization, Device device,
         int batchSize = 250, bool channelsLast = true)
@@ -21,6 +23,7 @@ public static class Evaluator
         var clock = Stopwatch.StartNew();
         net.eval();
         long top1 = 0, top5 = 0, seen = 0;
+        double loss = 0;
         using var _ = no_grad();
         foreach (var batch in BatchLoader.Read(data, batchSize, normalization, train: false, seed: 0))
         {
@@ -32,19 +35,27 @@ public static class Evaluator
             var hits = best.eq(y.unsqueeze(1));
             top1 += hits[.., 0].sum().item<long>();
             top5 += hits.any(1).sum().item<long>();
+            loss += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
             seen += batch.Count;
         }
-        return new Accuracy((double)top1 / seen, (double)top5 / seen, seen, clock.Elapsed.TotalSeconds);
+        return new Accuracy((double)top1 / seen, (double)top5 / seen, seen, clock.Elapsed.TotalSeconds, loss / seen);
     }
 
     /// <summary>
     /// Re-estimates BatchNorm statistics for the active path from <paramref name="batches"/> training batches
     /// (cumulative average, no augmentation): a supernet's running statistics mix every path it trained, so
-    /// evaluating one path with them misranks it.
+    /// evaluating one path with them misranks it. With <paramref name="batches"/> at or below zero the training
+    /// running statistics stay as they are (only the mode switches to eval): with BatchNorms of its own per
+    /// candidate they are the candidate's, and that measures whether re-estimation is still needed.
     /// </summary>
     public static void RecalibrateBatchNorm(SuperNet net, IImageSource train, Normalization normalization,
         Device device, int batches, int batchSize, ulong seed, bool channelsLast = true)
     {
+        if (batches <= 0)
+        {
+            net.eval();
+            return;
+        }
         var norms = net.modules().OfType<Networks.BatchNorm>().ToArray();
         foreach (var bn in norms) bn.ResetRunningStatistics();
         net.train();
