@@ -108,17 +108,18 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var k = Active.Kernel;
         var mid = (long)_block.InWidth * Active.Expansion;
+        // The active candidate's own norms, or the family's shared ones: chosen once, used alike below.
         var own = norms?[Active.ToString()];
+        var (expandBn, depthwiseBn, projectBn) = own is null
+            ? (expand_bn, depthwise_bn!, project_bn!)
+            : (own.Expand, own.Depthwise, own.Project);
         var y = x;
         if (expand_weight is not null)
-        {
-            var bn = own is null ? expand_bn! : own.Expand!;
-            y = act.call(bn.Forward(nn.functional.conv2d(y, expand_weight.narrow(0, 0, mid)), mid));
-        }
+            y = act.call(expandBn!.Forward(nn.functional.conv2d(y, expand_weight.narrow(0, 0, mid)), mid));
         var offset = (_maxKernel - k) / 2;
         var dw = depthwise_weight.narrow(0, 0, mid).narrow(2, offset, k).narrow(3, offset, k);
         y = nn.functional.conv2d(y, dw, strides: [_block.Stride, _block.Stride], padding: [k / 2, k / 2], groups: mid);
-        y = act.call((own?.Depthwise ?? depthwise_bn!).Forward(y, mid));
+        y = act.call(depthwiseBn.Forward(y, mid));
         if (_style.SqueezeExcitation is { } se)
         {
             var r = CostModel.SeWidth(se, _block.InWidth, (int)mid);
@@ -129,8 +130,7 @@ public sealed class EntangledMBConv : nn.Module<Tensor, Tensor>
                 se_expand_bias!.narrow(0, 0, mid)).sigmoid();
             y = y * s;
         }
-        y = (own?.Project ?? project_bn!).Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)),
-            _block.OutWidth);
+        y = projectBn.Forward(nn.functional.conv2d(y, project_weight.narrow(1, 0, mid)), _block.OutWidth);
         if (_block.HasIdentityShortcut) y = y.add(x, One);
         return y.MoveToOuterDisposeScope();
     }
