@@ -72,6 +72,11 @@ internal sealed class SpecOptions
         Description = "fine-tune stage 2's best K candidates alone for a few steps and pick by their new scores " +
             $"(default {ExperimentSpecs.DefaultRerank}: by inherited accuracy; 3 is the measured setting)",
     };
+    private readonly Option<string?> _rankBy = new("--rank-by")
+    {
+        Description = "what the search supernets rank candidates by: loss (their validation cross-entropy) or top1 " +
+            $"(default: {ExperimentSpecs.Rankings[0]})",
+    };
     private readonly Option<bool> _noAblation = new("--no-ablation")
     {
         Description = "skip the block ablation of the final network",
@@ -86,7 +91,8 @@ internal sealed class SpecOptions
         Option[] options =
         [
             _preset, .. _budget.All, _family, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
-            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _rerank, _noAblation, _device,
+            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _rerank, _rankBy, _noAblation,
+            _device,
         ];
         foreach (var option in options) command.Options.Add(option);
     }
@@ -116,6 +122,7 @@ internal sealed class SpecOptions
             Generations = parse.GetValue(_generations),
             WeightSharing = parse.GetValue(_sharing),
             Rerank = parse.GetValue(_rerank),
+            RankBy = parse.GetValue(_rankBy),
             Ablate = !parse.GetValue(_noAblation),
             Device = parse.GetValue(_device),
         };

@@ -68,6 +68,11 @@ internal static class StageCommand
                 "by their new scores (0: by inherited accuracy)",
             DefaultValueFactory = _ => ExperimentSpecs.DefaultRerank,
         };
+        var rankBy = new Option<CandidateRanking>("--rank-by")
+        {
+            Description = "stage1, stage2, spos: rank candidates by their validation loss or top1",
+            DefaultValueFactory = _ => new SearchSettings().RankBy,
+        };
         // Defaults from where they are defined: the engine's settings and the pipeline's spec defaults.
         var defaults = new SearchSettings();
         var batch = new Option<int>("--batch-size")
@@ -109,7 +114,7 @@ internal static class StageCommand
         {
             name, preset, genotype, epochs, trainLimit, data, seed, output, resume, from, vital,
             weights, batch, lr, population, generations, validationImages, randomCandidates, device, json, genotypes,
-            sharing, rerank,
+            sharing, rerank, rankBy,
         };
         budget.AddTo(command);
         command.SetAction(parse => cli.Guard(() =>
@@ -148,6 +153,7 @@ internal static class StageCommand
                 parse.GetValue(randomCandidates)) with
             {
                 Sharing = parse.GetValue(sharing),
+                RankBy = parse.GetValue(rankBy),
                 Rerank = parse.GetValue(rerank) is >= 0 and <= 1_000 and var k ? k
                     : throw new SearchSpaceException($"--rerank must be in [0, 1000], got {parse.GetValue(rerank)}"),
             };

@@ -96,6 +96,12 @@ public sealed record ExperimentSpec
     /// </summary>
     public int? Rerank { get; init; }
 
+    /// <summary>
+    /// What the search supernets rank candidates by: "loss" (their validation cross-entropy; it ranked the reference
+    /// set better, docs/results.md) or "top1"; null takes the default ("loss").
+    /// </summary>
+    public string? RankBy { get; init; }
+
     /// <summary>Also measure each block's accuracy drop on the retrained network (the vital-block ablation).</summary>
     public bool Ablate { get; init; } = true;
 

@@ -68,6 +68,7 @@ public static partial class ExperimentSpecs
             ValidationImages = spec.ValidationImages ?? recipe.ValidationImages ?? DefaultValidationImages,
             WeightSharing = Sharing(spec.WeightSharing),
             Rerank = spec.Rerank ?? DefaultRerank,
+            RankBy = Ranking(spec.RankBy),
         };
         InRange(resolved.SearchEpochs, 1, 10_000, "search epochs");
         InRange(resolved.RetrainEpochs, 1, 10_000, "retrain epochs");
@@ -253,6 +254,19 @@ public static partial class ExperimentSpecs
         return WeightSharings.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase))
             ?? throw new SearchSpaceException(
                 $"weight sharing must be 'independent' or 'entangled', got '{Shown(name, 32)}'");
+    }
+
+    /// <summary>What a spec may rank candidates by (the engine's CandidateRanking values), the default first.</summary>
+    public static readonly IReadOnlyList<string> Rankings = ["loss", "top1"];
+
+    /// <summary>
+    /// The spec's ranking in lower case, or the default when it names none; anything else is an error naming it.
+    /// </summary>
+    public static string Ranking(string? name)
+    {
+        if (name is null) return Rankings[0];
+        return Rankings.FirstOrDefault(r => string.Equals(r, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new SearchSpaceException($"rankBy must be 'loss' or 'top1', got '{Shown(name, 32)}'");
     }
 
     private static void InRange(int? value, int min, int max, string what)

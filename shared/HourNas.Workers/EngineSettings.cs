@@ -22,7 +22,11 @@ public static class EngineSettings
         SearchSettings.Create(spec.SearchEpochs ?? ExperimentSpecs.DefaultSearchEpochs,
             spec.ValidationImages ?? ExperimentSpecs.DefaultValidationImages, spec.MinFraction,
             spec.Population, spec.Generations) with
-        { Sharing = Sharing(spec), Rerank = spec.Rerank ?? ExperimentSpecs.DefaultRerank };
+        {
+            Sharing = Sharing(spec),
+            Rerank = spec.Rerank ?? ExperimentSpecs.DefaultRerank,
+            RankBy = Enum.Parse<CandidateRanking>(ExperimentSpecs.Ranking(spec.RankBy), ignoreCase: true),
+        };
 
     /// <summary>
     /// The spec's weight sharing as the engine's enum (checked by <see cref="ExperimentSpecs.Sharing"/>).

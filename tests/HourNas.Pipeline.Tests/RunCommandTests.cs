@@ -37,6 +37,10 @@ public sealed class RunCommandTests
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal(ExperimentStatus.Completed, state.Status);
         Assert.Equal(2000, state.Spec!.VitalSearchTrainLimit);
+        // By default candidates are ranked by validation loss: stage 2 picks the lowest.
+        Assert.Equal("loss", state.Spec.RankBy);
+        var (pick, candidates) = Stage2(folder.Path);
+        Assert.Equal(candidates.Min(c => c.Loss), candidates.Where(c => c.Genotype == pick).Min(c => c.Loss));
         Assert.Contains("[stage1] epoch 1/1 done", run.Error);  // live progress on stderr
         // Stage 1 trained on its 2,000-image subset, stage 2 on the preset's 4,000 (less the validation hold-out).
         var (stage1, stage2) = (
@@ -46,6 +50,24 @@ public sealed class RunCommandTests
         foreach (var name in new[] { "genotype.json", "weights.dat", "weights.pth", "stages.csv", "progress.csv",
                      "training-curves.png", "accuracy-vs-flops.svg", "ablation.png" })
             Assert.True(File.Exists(Path.Combine(folder.Path, "run-1", name)), name);
+    }
+
+    /// <summary>
+    /// Stage 2's pick and its scored candidates (candidates.csv: accuracy and loss columns) in a run's folder.
+    /// </summary>
+    private static (string Pick, (string Genotype, double Top1, double Loss)[] Candidates) Stage2(string folder)
+    {
+        var stage = $"{Path.DirectorySeparatorChar}{PipelineStages.NonVitalSearch}{Path.DirectorySeparatorChar}";
+        var csv = Directory.GetFiles(folder, "candidates.csv", SearchOption.AllDirectories)
+            .Single(f => f.Contains(stage, StringComparison.Ordinal));
+        var result = JsonDocument.Parse(File.ReadAllText(Path.Combine(Path.GetDirectoryName(csv)!, "result.json")));
+        var candidates = File.ReadAllLines(csv).Skip(1).Select(line =>
+        {
+            var cells = line.Split(',');
+            double Number(int i) => double.Parse(cells[i], System.Globalization.CultureInfo.InvariantCulture);
+            return (line.Split('"')[1], Number(1), Number(4));
+        }).ToArray();
+        return (result.RootElement.GetProperty("genotype").GetString()!, candidates);
     }
 
     [Fact]
@@ -65,6 +87,10 @@ public sealed class RunCommandTests
         Assert.Equal(HournasCli.Failure, badRerank.Exit);
         Assert.Contains("the number of candidates to re-rank must be between 0 and 1,000, got -1", badRerank.Error);
 
+        var badRanking = Run("--preset", "smoke", "--out", folder.Path, "--rank-by", "accuracy");
+        Assert.Equal(HournasCli.Failure, badRanking.Exit);
+        Assert.Contains("rankBy must be 'loss' or 'top1', got 'accuracy'", badRanking.Error);
+
         foreach (var bad in new[] { "shared", "1", new string('x', 5000) })
         {
             var badSharing = Run("--preset", "smoke", "--out", folder.Path, "--weight-sharing", bad);
@@ -75,15 +101,18 @@ public sealed class RunCommandTests
     }
 
     [Fact]
-    public void The_spec_records_the_weight_sharing_its_supernets_used()
+    public void The_spec_records_the_weight_sharing_and_the_ranking_its_supernets_used()
     {
         using var folder = new TempFolder();
         var run = Run("--preset", "smoke", "--out", folder.Path, "--id", "run-independent",
-            "--weight-sharing", "independent", "--rerank", "2", "--no-ablation", "--json");
+            "--weight-sharing", "independent", "--rank-by", "top1", "--no-ablation", "--json");
         Assert.True(run.Exit == 0, run.Error);
         var state = JsonSerializer.Deserialize<ExperimentState>(run.Out, PipelineJson.Options)!;
         Assert.Equal("independent", state.Spec!.WeightSharing);
-        Assert.Equal(2, state.Spec.Rerank);
+        Assert.Equal("top1", state.Spec.RankBy);
+        // Ranked by top-1, stage 2 picks a candidate with the best validation top-1.
+        var (pick, candidates) = Stage2(folder.Path);
+        Assert.Equal(candidates.Max(c => c.Top1), candidates.Where(c => c.Genotype == pick).Max(c => c.Top1));
         // Both search supernets the run saved hold one module per candidate (independent), none entangled.
         var supernets = Directory.GetFiles(folder.Path, "*supernet.dat", SearchOption.AllDirectories);
         Assert.Equal(2, supernets.Length);
@@ -121,6 +150,22 @@ public sealed class RunCommandTests
                 ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke", Rerank = bad }));
             Assert.Contains("re-rank", e.Message);
         }
+    }
+
+    [Fact]
+    public void A_spec_passes_its_ranking_to_the_searches_and_defaults_to_the_loss()
+    {
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke" });
+        Assert.Equal("loss", resolved.RankBy);
+        Assert.Equal(new SearchSettings().RankBy, EngineSettings.Search(resolved).RankBy);
+        Assert.Equal(CandidateRanking.Top1,
+            EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { RankBy = "TOP1" })).RankBy);
+        // The names a spec may give are the engine's.
+        Assert.Equal(Enum.GetNames<CandidateRanking>().Select(n => n.ToLowerInvariant()).Order(),
+            ExperimentSpecs.Rankings.Order());
+        var e = Assert.Throws<SearchSpaceException>(() =>
+            ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke", RankBy = new string('x', 5000) }));
+        Assert.True(e.Message.Length < 200, "the refused value is echoed whole");
     }
 
     [Fact]
