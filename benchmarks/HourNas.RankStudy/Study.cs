@@ -33,7 +33,8 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
 /// steps from a fresh initialisation instead, the control). Written on the command line as
 /// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1][:pbn=1]
-/// [:loss=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>; pbn: per-candidate BatchNorms,
+/// [:loss=1][:sandwich=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>; sandwich: the
+/// sandwich rule with in-place distillation, <see cref="TrainSettings.Sandwich"/>; pbn: per-candidate BatchNorms,
 /// <see cref="SearchSettings.NormPerCandidate"/>; loss: ranks by validation cross-entropy instead of top-1, reported
 /// as exp(-loss), the geometric-mean probability of the true label, so higher is better as for top-1); a seed of its
 /// own
@@ -42,7 +43,7 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
     double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false,
-    bool NormPerCandidate = false, bool ByLoss = false)
+    bool NormPerCandidate = false, bool ByLoss = false, bool Sandwich = false)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -51,7 +52,8 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
         var knobs = parts.Skip(1).Select(p => p.Split('=', 2)).ToDictionary(p => p[0],
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
-        string[] known = ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss"];
+        string[] known =
+            ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss", "sandwich"];
         foreach (var k in knobs.Keys.Except(known))
             throw new ArgumentException($"variant {text}: unknown knob '{k}' ({string.Join(", ", known)})");
         var recipe = new TrainSettings();
@@ -67,12 +69,13 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
                 : null,
             knobs.GetValueOrDefault("fair") > 0,
             knobs.GetValueOrDefault("pbn") > 0,
-            knobs.GetValueOrDefault("loss") > 0);
+            knobs.GetValueOrDefault("loss") > 0,
+            knobs.GetValueOrDefault("sandwich") > 0);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
     public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
-        ReferenceBatchSize: BatchSize, StrictFairness: Fair);
+        ReferenceBatchSize: BatchSize, StrictFairness: Fair, Sandwich: Sandwich);
 
     /// <summary>
     /// Variants differing only in how they score (BatchNorm batches, fine-tuning, loss) share a supernet.
@@ -87,7 +90,7 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
 
     private string Scoring => ByLoss ? "-loss" : "";
 
-    private string Flags => (Fair ? "-fair" : "") + (NormPerCandidate ? "-pbn" : "");
+    private string Flags => (Fair ? "-fair" : "") + (NormPerCandidate ? "-pbn" : "") + (Sandwich ? "-sandwich" : "");
 }
 
 /// <summary>

@@ -16,7 +16,7 @@ using static TorchSharp.torch;
 // (e3 kept), expansion only the expansion (k5 kept, e1 left out), no-e1 and e1-only draw from those candidates.
 // fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
 // candidates, in a fresh random order each round (each step still updates the weights); first-k3e1 fixes the first
-// block to EfficientNet's k3e1 and draws the others uniformly; sandwich is BigNAS's rule (see Sandwich below).
+// block to EfficientNet's k3e1 and draws the others uniformly; sandwich is BigNAS's rule (TrainSettings.Sandwich).
 // fixed-depth (with --space full) draws every block's operation but never skip: the released HourNAS-F keeps all
 // blocks.
 // --space full trains the whole-space supernet (bulbs included) instead of stage 1's vital one.
@@ -69,8 +69,8 @@ foreach (var configuration in configurations)
     var k3e1 = net.Options[0].ToList().FindIndex(op => op.Kernel == 3 && op.Expansion == 1);
     Func<Rng, int[]>? sampler = parts[1] switch
     {
-        "fixed" or "sandwich" => null,
-        "uniform" => rng => Draw(rng, _ => true),
+        "fixed" => null,
+        "uniform" or "sandwich" => rng => Draw(rng, _ => true),
         "fair" => Fair,
         "fixed-depth" => rng => net.Options.Select(o =>
         {
@@ -84,86 +84,20 @@ foreach (var configuration in configurations)
         "e1-only" => rng => Draw(rng, o => o.Expansion == 1),
         _ => throw new ArgumentException($"unknown sampler '{parts[1]}' in '{configuration}'"),
     };
-    if (parts[1] == "sandwich")
-    {
-        Sandwich(net, train, ctx, configuration);
-        continue;
-    }
+    // The sandwich rule (TrainSettings.Sandwich) runs four passes a step, so it also reports after a quarter epoch:
+    // the compute of one uniform epoch.
+    var stepsPerEpoch = Math.Max(1, ctx.FullTrain.Count / train.BatchSize);
+    if (parts[1] == "sandwich") train = train with { Sandwich = true, ProgressEvery = Math.Max(1, stepsPerEpoch / 4) };
     if (sampler is null) net.SetPath(space.Parse("k5e3 | k5e3 skip skip | k5e3 skip skip | k5e3 skip"));
     new Trainer(net, train, device, "convergence", 1, progress: p =>
         {
+            if (p.Phase == "train" && train.Sandwich && p.Step == train.ProgressEvery && p.Epoch == 1)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{configuration,-40} after a quarter epoch: training top-1 {p.Accuracy:P1}"));
             if (p.Phase == "epoch")
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{configuration,-40} epoch {p.Epoch}: training top-1 {p.Accuracy:P1}, loss {p.Loss:F3}, "
                     + $"{p.ImagesPerSecond:F0} images/s"));
         })
         .Train(ctx.FullTrain, ctx.Normalization, sampler);
-}
-
-// The sandwich rule with in-place distillation (BigNAS): each step trains the largest path on the labels, then the
-// smallest and two random paths on the largest's predictions, and updates once. Four forward and backward passes a
-// step, so it is reported after a quarter epoch (the compute of one uniform epoch) and after the whole epoch.
-void Sandwich(SuperNet net, TrainSettings train, StageContext ctx, string name)
-{
-    net.to(device);
-    net.train();
-    // Blocks the vital supernet removed offer only skip.
-    int Index(IReadOnlyList<Operation> options, Func<Operation, double> key) =>
-        options.Select((op, i) => (op, i)).Where(x => !x.op.IsSkip).DefaultIfEmpty((op: Operation.Skip, i: 0))
-            .MaxBy(x => x.op.IsSkip ? 0 : key(x.op)).i;
-    var largest = net.Options.Select(o => Index(o, op => op.Expansion * 10 + op.Kernel)).ToArray();
-    var smallest = net.Options.Select(o => Index(o, op => -(op.Expansion * 10 + op.Kernel))).ToArray();
-    var parameters = net.parameters().ToArray();
-    using var optimizer = optim.SGD(
-        [
-            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() > 1), train.LearningRate,
-                train.Momentum, 0,
-                train.WeightDecay, train.Nesterov, false),
-            new TorchSharp.Modules.SGD.ParamGroup(parameters.Where(p => p.dim() <= 1), train.LearningRate,
-                train.Momentum, 0, 0,
-                train.Nesterov, false),
-        ], train.LearningRate);
-    var data = ctx.FullTrain;
-    var stepsPerEpoch = Math.Max(1, data.Count / train.BatchSize);
-    var rng = new Rng(Rng.Derive(1, 0, 1));
-    long correct = 0, seen = 0, step = 0;
-    foreach (var batch in BatchLoader.Read(data, train.BatchSize, ctx.Normalization, train: true, Rng.Derive(1, 0, 2)))
-    {
-        var lr = train.LearningRateAt(step, stepsPerEpoch, stepsPerEpoch);
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-        using (NewDisposeScope())
-        {
-            var x = Tensors.Images(batch, device, train.ChannelsLast);
-            var y = Tensors.Labels(batch, device);
-            net.zero_grad(true);
-            net.SetPath(largest);
-            var teacher = net.call(x);
-            nn.functional.cross_entropy(teacher, y, label_smoothing: train.LabelSmoothing).backward();
-            var soft = nn.functional.softmax(teacher.detach(), 1);
-            foreach (var path in new[] { smallest, Random(), Random() })
-            {
-                net.SetPath(path);
-                var logits = net.call(x);
-                // Soft cross-entropy against the largest path: the distillation target.
-                (-(soft * nn.functional.log_softmax(logits, 1)).sum(1).mean()).backward();
-                // Accuracy of the random paths, as the uniform runs report theirs.
-                if (!ReferenceEquals(path, smallest))
-                {
-                    correct += logits.argmax(1).eq(y).sum().item<long>();
-                    seen += batch.Count;
-                }
-            }
-            optimizer.step();
-        }
-        step++;
-        if (step == stepsPerEpoch / 4 || step == stepsPerEpoch)
-        {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{name,-40} after {(double)step / stepsPerEpoch:F2} epoch: " +
-                $"training top-1 of random paths {(double)correct / seen:P1}"));
-            (correct, seen) = (0, 0);
-        }
-    }
-
-    int[] Random() => net.Options.Select(o => rng.NextInt(o.Count)).ToArray();
 }

@@ -100,6 +100,38 @@ public class TrainingTests(FashionMnistFixture fx)
     }
 
     [Fact]
+    public void The_sandwich_rule_runs_the_largest_and_the_smallest_path_beside_two_sampled_ones_every_step()
+    {
+        var data = Small(256);
+        var norm = Normalization.Estimate(data);
+        using var net = SuperNet.Vital(fx.Space);
+        var steps = 256 / 64;
+        // The sampler always draws k5e3 where offered (skip elsewhere): neither the largest nor the smallest.
+        var middle = net.Options.Select(o => Math.Max(0, o.ToList().IndexOf(new Operation(5, 3)))).ToArray();
+        var result = new Trainer(net, FashionMnistFixture.Tiny() with { Sandwich = true }, fx.Device, "t", 1)
+            .Train(data, norm, _ => middle);
+        Assert.True(result.Loss is > 0 and < 10, $"loss {result.Loss}");
+        var vital = 0;
+        for (var b = 0; b < net.Blocks.Count; b++)
+        {
+            var (options, counts) = (net.Blocks[b].Options, net.Blocks[b].Steps!.data<double>().ToArray());
+            var candidates = fx.Space.Candidates[b].ToList();
+            double Count(Operation op) => counts[candidates.IndexOf(op)];
+            Assert.Equal(4 * steps, counts.Sum());
+            if (options.Count == 1) continue;
+            vital++;
+            var largest = options.Where(o => !o.IsSkip).MaxBy(o => (o.Expansion, o.Kernel));
+            var smallest = options.Where(o => !o.IsSkip).MinBy(o => (o.Expansion, o.Kernel));
+            Assert.Equal(steps, Count(largest));
+            Assert.Equal(steps, Count(smallest));
+            Assert.Equal(2 * steps, Count(new Operation(5, 3)));
+        }
+        Assert.True(vital > 0);
+        Assert.Throws<ArgumentException>(() =>
+            new TrainSettings(StrictFairness: true, Sandwich: true).Validate());
+    }
+
+    [Fact]
     public void Learning_rate_warms_up_then_decays_to_zero()
     {
         var s = new TrainSettings(LearningRate: 0.2, WarmupEpochs: 1);

@@ -17,12 +17,17 @@ public sealed record TrainSettings(
     int ProgressEvery = 50,
     int ReferenceBatchSize = TrainSettings.DefaultReferenceBatchSize,
     double? WeightAverageDecay = null,
-    bool StrictFairness = false)
+    bool StrictFairness = false,
+    bool Sandwich = false)
 {
     // StrictFairness (FairNAS, Chu et al. 2021): a supernet step runs as many paths as its widest block has
     // options, every option of every block exactly once, on the same batch, and takes one update from their summed
     // gradients (each path's loss divided by their number); a step then costs that many forward-backward passes.
     // Its paths ignore the stage's path sampler, and so a budget's window: meant for full-space supernets.
+    // Sandwich (the sandwich rule with in-place distillation, BigNAS, Yu et al. 2020): a step runs the largest path
+    // (every block at its largest kernel and expansion) on the labels, then the smallest (skip where offered, else
+    // the smallest operation) and two of the sampler's paths on the largest's predictions, and sums their gradients
+    // into one update: four forward-backward passes a step. Largest and smallest ignore the sampler's window.
 
     /// <summary>The batch the default learning rate of 0.1 was tuned for, on every preset but imagenet.</summary>
     public const int DefaultReferenceBatchSize = 128;
@@ -43,6 +48,9 @@ public sealed record TrainSettings(
             throw new ArgumentException($"reference batch size must be at least 1, got {ReferenceBatchSize}");
         if (WeightAverageDecay is { } d && !(d is > 0 and < 1))
             throw new ArgumentException($"the weight average's decay must be in (0, 1), got {d}");
+        if (StrictFairness && Sandwich)
+            throw new ArgumentException("strict fairness and the sandwich rule are two ways to choose a step's " +
+                "paths: choose one");
         if (LabelSmoothing is < 0 or >= 1)
             throw new ArgumentException($"label smoothing must be in [0, 1), got {LabelSmoothing}");
         return this;

@@ -72,22 +72,32 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                 var lr = _settings.LearningRateAt((long)epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
                 var paths = samplePath is null ? [null]
-                    : _settings.StrictFairness ? FairPaths(pathRng) : [samplePath(pathRng)];
+                    : _settings.StrictFairness ? FairPaths(pathRng)
+                    : _settings.Sandwich ? SandwichPaths(samplePath, pathRng)
+                    : [samplePath(pathRng)];
                 using (NewDisposeScope())
                 {
                     var x = Tensors.Images(batch, device, _settings.ChannelsLast);
                     var y = Tensors.Labels(batch, device);
                     // Set-to-none, so candidates off this step's paths get no gradient, no decay and no momentum step.
                     net.zero_grad(true);
+                    Tensor? teacher = null;
+                    // The first path stands for the step; under the sandwich rule the first sampled one (the third),
+                    // so its figures compare with a uniform step's.
+                    var reported = _settings.Sandwich ? 2 : 0;
                     for (var p = 0; p < paths.Length; p++)
                     {
                         if (paths[p] is { } path) net.SetPath(path);
                         var logits = net.call(x);
                         var l = nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing);
-                        (paths.Length == 1 ? l : l / paths.Length).backward();
+                        if (teacher is not null)
+                            // In-place distillation: soft cross-entropy against the largest path's predictions.
+                            (-(teacher * nn.functional.log_softmax(logits, 1)).sum(1).mean()).backward();
+                        else
+                            (paths.Length == 1 || _settings.Sandwich ? l : l / paths.Length).backward();
                         net.CountStep();
-                        if (p > 0) continue;
-                        // The first path's loss and accuracy stand for the step.
+                        if (_settings.Sandwich && p == 0) teacher = nn.functional.softmax(logits.detach(), 1);
+                        if (p != reported) continue;
                         lossSum += l.item<float>() * batch.Count;
                         correct += logits.argmax(1).eq(y).sum().item<long>();
                     }
@@ -138,6 +148,28 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         var count = options.Count == 0 ? 1 : options.Max(o => o.Count);
         return Enumerable.Range(0, count)
             .Select(i => (int[]?)perms.Select(order => order[i % order.Length]).ToArray()).ToArray();
+    }
+
+    /// <summary>
+    /// One step's paths under the sandwich rule: the largest path, the smallest, then two of the sampler's.
+    /// </summary>
+    private int[]?[] SandwichPaths(Func<Rng, int[]> samplePath, Rng rng)
+    {
+        // Non-skip operations by size: expansion first (it sets the width), then kernel.
+        static int Size(Operation op) => op.IsSkip ? 0 : op.Expansion * 100 + op.Kernel;
+        int Pick(IReadOnlyList<Operation> options, bool largest)
+        {
+            var order = options.Select((op, i) => (op, i)).OrderBy(x => Size(x.op)).ToArray();
+            return largest ? order[^1].i : order[0].i;
+        }
+        var options = net.Options;
+        return
+        [
+            options.Select(o => Pick(o, true)).ToArray(),
+            options.Select(o => Pick(o, false)).ToArray(),
+            samplePath(rng),
+            samplePath(rng),
+        ];
     }
 
     private SGD CreateOptimizer()
