@@ -248,13 +248,8 @@ public static partial class ExperimentSpecs
     /// The spec's weight sharing in lower case, or the default when it names none; anything else is an error naming
     /// it.
     /// </summary>
-    public static string Sharing(string? name)
-    {
-        if (name is null) return WeightSharings[0];
-        return WeightSharings.FirstOrDefault(w => string.Equals(w, name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new SearchSpaceException(
-                $"weight sharing must be 'independent' or 'entangled', got '{Shown(name, 32)}'");
-    }
+    public static string Sharing(string? name) =>
+        OneOf(WeightSharings, name, "weight sharing must be 'independent' or 'entangled'");
 
     /// <summary>What a spec may rank candidates by (the engine's CandidateRanking values), the default first.</summary>
     public static readonly IReadOnlyList<string> Rankings = ["loss", "top1"];
@@ -262,12 +257,15 @@ public static partial class ExperimentSpecs
     /// <summary>
     /// The spec's ranking in lower case, or the default when it names none; anything else is an error naming it.
     /// </summary>
-    public static string Ranking(string? name)
-    {
-        if (name is null) return Rankings[0];
-        return Rankings.FirstOrDefault(r => string.Equals(r, name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new SearchSpaceException($"rankBy must be 'loss' or 'top1', got '{Shown(name, 32)}'");
-    }
+    public static string Ranking(string? name) => OneOf(Rankings, name, "rankBy must be 'loss' or 'top1'");
+
+    /// <summary>
+    /// One of <paramref name="names"/> (ignoring case; null: the first), else an error: the rule, then the value.
+    /// </summary>
+    private static string OneOf(IReadOnlyList<string> names, string? name, string rule) =>
+        name is null ? names[0]
+        : names.FirstOrDefault(n => string.Equals(n, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new SearchSpaceException($"{rule}, got '{Shown(name, 32)}'");
 
     private static void InRange(int? value, int min, int max, string what)
     {

@@ -36,6 +36,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
         var stepsPerEpoch = Math.Max(1, data.Count / _settings.BatchSize);
         var totalSteps = (long)stepsPerEpoch * _settings.Epochs;
         var network = string.Join(" | ", net.Options.Select(o => string.Join(',', o)));
+        var (largest, smallest) = _settings.Sandwich ? SandwichEnds() : ([], []);
 
         var startEpoch = 0;
         long imagesSeen = 0;
@@ -73,7 +74,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
                 var paths = samplePath is null ? [null]
                     : _settings.StrictFairness ? FairPaths(pathRng)
-                    : _settings.Sandwich ? SandwichPaths(samplePath, pathRng)
+                    : _settings.Sandwich ? [largest, smallest, samplePath(pathRng), samplePath(pathRng)]
                     : [samplePath(pathRng)];
                 using (NewDisposeScope())
                 {
@@ -89,16 +90,19 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                     {
                         if (paths[p] is { } path) net.SetPath(path);
                         var logits = net.call(x);
-                        var l = nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing);
+                        // A distilled path's label loss is only reported, never trained on.
+                        var l = teacher is null || p == reported
+                            ? nn.functional.cross_entropy(logits, y, label_smoothing: _settings.LabelSmoothing)
+                            : null;
                         if (teacher is not null)
                             // In-place distillation: soft cross-entropy against the largest path's predictions.
                             (-(teacher * nn.functional.log_softmax(logits, 1)).sum(1).mean()).backward();
                         else
-                            (paths.Length == 1 || _settings.Sandwich ? l : l / paths.Length).backward();
+                            (paths.Length == 1 || _settings.Sandwich ? l! : l! / paths.Length).backward();
                         net.CountStep();
                         if (_settings.Sandwich && p == 0) teacher = nn.functional.softmax(logits.detach(), 1);
                         if (p != reported) continue;
-                        lossSum += l.item<float>() * batch.Count;
+                        lossSum += l!.item<float>() * batch.Count;
                         correct += logits.argmax(1).eq(y).sum().item<long>();
                     }
                     optimizer.step();
@@ -151,25 +155,15 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
     }
 
     /// <summary>
-    /// One step's paths under the sandwich rule: the largest path, the smallest, then two of the sampler's.
+    /// The sandwich rule's fixed paths, the same every step: the largest and the smallest option of every block
+    /// (by expansion, which sets the width, then kernel; skip is the smallest).
     /// </summary>
-    private int[]?[] SandwichPaths(Func<Rng, int[]> samplePath, Rng rng)
+    private (int[] Largest, int[] Smallest) SandwichEnds()
     {
-        // Non-skip operations by size: expansion first (it sets the width), then kernel.
         static int Size(Operation op) => op.IsSkip ? 0 : op.Expansion * 100 + op.Kernel;
-        int Pick(IReadOnlyList<Operation> options, bool largest)
-        {
-            var order = options.Select((op, i) => (op, i)).OrderBy(x => Size(x.op)).ToArray();
-            return largest ? order[^1].i : order[0].i;
-        }
-        var options = net.Options;
-        return
-        [
-            options.Select(o => Pick(o, true)).ToArray(),
-            options.Select(o => Pick(o, false)).ToArray(),
-            samplePath(rng),
-            samplePath(rng),
-        ];
+        var bySize = net.Options.Select(o => o.Select((op, i) => (op, i)).OrderBy(x => Size(x.op)).ToArray())
+            .ToArray();
+        return (bySize.Select(o => o[^1].i).ToArray(), bySize.Select(o => o[0].i).ToArray());
     }
 
     private SGD CreateOptimizer()
