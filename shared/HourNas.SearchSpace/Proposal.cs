@@ -54,6 +54,37 @@ public sealed class Proposal
         new(space, space.Allowed.Select(a => Enumerable.Repeat(1.0 / a.Count, a.Count).ToArray()).ToArray(),
             new double[space.Budget.Limits.Count], space.Budget.Limits.Select(_ => double.NaN).ToArray());
 
+    /// <summary>
+    /// This proposal with each block's probabilities passed through <see cref="BalanceFamilies"/>. The expected
+    /// cost moves; the targets are this proposal's.
+    /// </summary>
+    public Proposal WithFamiliesBalanced(BlockStyle style) =>
+        new(Space, Probabilities.Select((p, b) => BalanceFamilies(Space.Allowed[b], p, style)).ToArray(), Lambdas,
+            Targets);
+
+    /// <summary>
+    /// One block's probabilities with the MBConv mass split equally between the candidates that have a 1x1
+    /// expansion conv under <paramref name="style"/> and those that do not, within each group in the given
+    /// proportions; skip keeps its probability. In an entangled supernet each group holds one set of weights, so
+    /// under uniform sampling the group without expansion (e1: 3 of 9 candidates) trains on a third of the steps
+    /// and the other on two thirds; balanced, each trains on half.
+    /// </summary>
+    public static double[] BalanceFamilies(IReadOnlyList<Operation> ops, IReadOnlyList<double> probabilities,
+        BlockStyle style)
+    {
+        if (ops.Count != probabilities.Count)
+            throw new ArgumentException($"{ops.Count} operations but {probabilities.Count} probabilities");
+        var mbconvs = Enumerable.Range(0, ops.Count).Where(o => !ops[o].IsSkip).ToArray();
+        // A group given no mass keeps none: balancing must not revive what a budget ruled out.
+        var groups = mbconvs.GroupBy(o => CostModel.HasExpansion(style, ops[o]))
+            .Select(g => (Ops: g.ToArray(), Mass: g.Sum(o => probabilities[o]))).Where(g => g.Mass > 0).ToArray();
+        var share = mbconvs.Sum(o => probabilities[o]) / Math.Max(1, groups.Length);
+        var balanced = probabilities.ToArray();
+        foreach (var (group, mass) in groups)
+            foreach (var o in group) balanced[o] = share * probabilities[o] / mass;
+        return balanced;
+    }
+
     /// <summary>Default target: the middle of the primary limit's window.</summary>
     public static double DefaultTarget(Budget budget) => (budget.Primary.Min + budget.Primary.Max) / 2.0;
 

@@ -145,4 +145,43 @@ public class StageTests(FashionMnistFixture fx)
         Assert.Contains("impossible budget", e.Message);
         Assert.False(File.Exists(dir.File("x/vital-supernet.dat")));
     }
+    [Fact]
+    public void Balanced_families_train_the_no_expansion_candidates_on_more_steps_in_every_supernet()
+    {
+        using var dir = new TempFolder();
+        // Batches of 16 over 640 images: 40 paths per run, enough to tell a share of 1/3 from one of 1/2.
+        StageContext Small(string name) => new(fx.Device, fx.Data, dir.File(name), 0,
+            FashionMnistFixture.Tiny() with { BatchSize = 16 }, trainLimit: 640);
+        var balanced = TinySearch with { BalanceFamilies = true };
+        var style = fx.Space.Skeleton.Style;
+        double NoExpansionShare(string weights)
+        {
+            using var net = SupernetFile.Open(fx.Space, weights);
+            double plain = 0, all = 0;
+            for (var b = 0; b < net.Blocks.Count; b++)
+            {
+                var counts = net.Blocks[b].Steps!.data<double>().ToArray();
+                var candidates = fx.Space.Candidates[b];
+                for (var o = 0; o < candidates.Count; o++)
+                {
+                    if (candidates[o].IsSkip || net.Blocks[b].Options.Count == 1) continue;
+                    all += counts[o];
+                    if (!CostModel.HasExpansion(style, candidates[o])) plain += counts[o];
+                }
+            }
+            return plain / all;
+        }
+
+        var vitalUniform = NoExpansionShare(
+            HourNasStages.SearchVitalBlocks(Small("v0"), fx.Space, Window, TinySearch).SupernetWeights);
+        var vitalBalanced = NoExpansionShare(
+            HourNasStages.SearchVitalBlocks(Small("v1"), fx.Space, Window, balanced).SupernetWeights);
+        HourNasStages.SearchSpos(Small("s0"), fx.Space, Window, TinySearch);
+        HourNasStages.SearchSpos(Small("s1"), fx.Space, Window, balanced);
+        var (sposUniform, sposBalanced) =
+            (NoExpansionShare(dir.File("s0/supernet.dat")), NoExpansionShare(dir.File("s1/supernet.dat")));
+        Assert.InRange(vitalUniform, 0.2, 0.45);
+        Assert.InRange(vitalBalanced, 0.4, 0.6);
+        Assert.True(sposBalanced > sposUniform + 0.08, $"SPOS e1 share {sposBalanced:P0} vs {sposUniform:P0}");
+    }
 }

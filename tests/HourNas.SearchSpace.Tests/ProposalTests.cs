@@ -94,4 +94,71 @@ public class ProposalTests
             Budget.FromMFlops(3));
         Assert.Throws<SearchSpaceException>(() => Proposal.MaxEntropy(shrunk, 3.5e6));
     }
+    private static readonly BlockStyle Plain = new(Activation.ReLU, null, ExpandAtRatioOne: false);
+
+    private static Operation[] Ops(string text) => text.Split(' ').Select(Operation.Parse).ToArray();
+
+    [Fact]
+    public void Balancing_gives_each_expansion_family_half_the_mbconv_mass_and_leaves_skip_alone()
+    {
+        var ops = Ops("k3e1 k5e1 k7e1 k3e3 k5e3 k7e3 k3e6 k5e6 k7e6 skip");
+        double[] p = [0.05, 0.05, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.1];
+        var balanced = Proposal.BalanceFamilies(ops, p, Plain);
+        Assert.Equal(0.45, balanced[..3].Sum(), 9);
+        Assert.Equal(0.45, balanced[3..9].Sum(), 9);
+        Assert.Equal(0.1, balanced[9], 12);
+        // Within a family the given proportions hold.
+        Assert.Equal(2 * balanced[0], balanced[2], 12);
+        Assert.Equal(2 * balanced[3], balanced[8], 12);
+        Assert.Equal(1.0, balanced.Sum(), 9);
+    }
+
+    [Fact]
+    public void Balancing_does_not_revive_a_family_the_probabilities_ruled_out()
+    {
+        var ops = Ops("k3e1 k3e3 k3e6 skip");
+        var balanced = Proposal.BalanceFamilies(ops, [0.0, 0.3, 0.5, 0.2], Plain);
+        Assert.Equal([0.0, 0.3, 0.5, 0.2], balanced);
+    }
+
+    [Fact]
+    public void Under_a_style_that_expands_at_ratio_one_every_mbconv_is_one_family()
+    {
+        var expanding = Plain with { ExpandAtRatioOne = true };
+        var ops = Ops("k3e1 k3e3 k3e6");
+        Assert.Equal([0.2, 0.3, 0.5], Proposal.BalanceFamilies(ops, [0.2, 0.3, 0.5], expanding));
+    }
+
+    [Fact]
+    public void Balancing_rejects_a_probability_count_that_does_not_match_the_operations()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Proposal.BalanceFamilies(Ops("k3e1 k3e3"), [1.0], Plain));
+        Assert.Contains("2 operations but 1 probabilities", ex.Message);
+    }
+
+    [Fact]
+    public void A_balanced_proposal_draws_the_no_expansion_family_half_the_time()
+    {
+        var space = SpaceShrinker.Shrink(new ArchitectureSpace(Presets.Skeleton("fashion-mnist")),
+            Budget.FromMFlops(6, 0));
+        var uniform = Proposal.Uniform(space);
+        var style = space.Space.Skeleton.Style;
+        var balanced = uniform.WithFamiliesBalanced(style);
+        var sampler = new ArchitectureSampler(balanced);
+        var rng = new Rng(3);
+        int e1 = 0, mbconv = 0;
+        for (var i = 0; i < 4000; i++)
+        {
+            var choice = sampler.Draw(rng);
+            for (var b = 0; b < choice.Length; b++)
+            {
+                var op = space.Allowed[b][choice[b]];
+                if (op.IsSkip) continue;
+                mbconv++;
+                if (!CostModel.HasExpansion(style, op)) e1++;
+            }
+        }
+        Assert.InRange((double)e1 / mbconv, 0.47, 0.53);
+        Assert.Equal(uniform.Lambdas, balanced.Lambdas);
+    }
 }

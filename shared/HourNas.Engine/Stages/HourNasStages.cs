@@ -63,7 +63,7 @@ public static class HourNasStages
 
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
-            .Train(scorer.SearchTrain, ctx.Normalization, rng => UniformChoice(counts, rng), ctx.Cancellation);
+            .Train(scorer.SearchTrain, ctx.Normalization, TrainingDraw(space, options, settings), ctx.Cancellation);
         var weights = ctx.PathFor("vital-supernet.dat");
         net.save(weights);
         var trainCost = new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages);
@@ -389,16 +389,19 @@ public static class HourNasStages
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var samplers = proposals.Select(p => new ArchitectureSampler(p)).ToArray();
+        var trainingSamplers = settings.BalanceFamilies
+            ? proposals.Select(p => new ArchitectureSampler(p.WithFamiliesBalanced(space.Skeleton.Style))).ToArray()
+            : samplers;
         var paths = shrunk.Select(s => s.Allowed.Select((allowed, b) =>
             allowed.Select(op => ChoiceBlock.IndexOf(options[b], op)).ToArray()).ToArray()).ToArray();
         int[] PathOf(int m, int[] choice) => choice.Select((i, b) => paths[m][b][i]).ToArray();
         // One member draws exactly as a lone search always has; a family first draws the member.
         Func<Rng, int[]> draw = shrunk.Count == 1
-            ? rng => samplers[0].Sample(rng)
+            ? rng => trainingSamplers[0].Sample(rng)
             : rng =>
             {
                 var m = rng.NextInt(shrunk.Count);
-                return PathOf(m, samplers[m].Sample(rng));
+                return PathOf(m, trainingSamplers[m].Sample(rng));
             };
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, stage, ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
@@ -508,6 +511,19 @@ public static class HourNasStages
             clock.Elapsed.TotalSeconds));
 
     private static int[] UniformChoice(IReadOnlyList<int> counts, Rng rng) => counts.Select(rng.NextInt).ToArray();
+
+    /// <summary>
+    /// The vital supernet's training paths: uniform over each block's options, or with the families balanced.
+    /// </summary>
+    private static Func<Rng, int[]> TrainingDraw(ArchitectureSpace space,
+        IReadOnlyList<IReadOnlyList<Operation>> options, SearchSettings settings)
+    {
+        var counts = options.Select(o => o.Count).ToArray();
+        if (!settings.BalanceFamilies) return rng => UniformChoice(counts, rng);
+        var probabilities = options.Select(o => Proposal.BalanceFamilies(o,
+            Enumerable.Repeat(1.0 / o.Count, o.Count).ToArray(), space.Skeleton.Style)).ToArray();
+        return rng => probabilities.Select(p => p.Length == 1 ? 0 : rng.NextIndex(p)).ToArray();
+    }
 
     private static int[] SampleUntil(IReadOnlyList<int> counts, Func<int[], bool> constraint, Rng rng)
     {

@@ -31,6 +31,9 @@ public sealed record FineTune(int Steps, double LearningRate = 0.01, bool FromSc
 /// <see cref="RankBy"/> is what the supernet searches (stage 1, stage 2, SPOS) rank candidates by: their validation
 /// loss by default, since on the rank study's reference set it ranked better than top-1 with each of eight supernets
 /// (docs/results.md); results report top-1 either way. Random search ranks its short-trained networks by top-1.
+/// <see cref="BalanceFamilies"/> trains the supernets (stage 1, stage 2, SPOS) on paths drawn with each block's
+/// MBConv mass split equally between the candidates with and without an expansion conv
+/// (<see cref="Proposal.BalanceFamilies"/>); the evolutions still draw from the proposal.
 /// </summary>
 public sealed record SearchSettings(
     int Epochs = 3,
@@ -45,7 +48,8 @@ public sealed record SearchSettings(
     WeightSharing Sharing = WeightSharing.Entangled,
     int Rerank = 0,
     bool NormPerCandidate = false,
-    CandidateRanking RankBy = CandidateRanking.Loss)
+    CandidateRanking RankBy = CandidateRanking.Loss,
+    bool BalanceFamilies = false)
 {
     /// <summary>
     /// The re-ranking's fine-tuning: 200 steps at a cosine rate from 0.01, as measured in the rank study, where it
