@@ -145,6 +145,7 @@ public class StageTests(FashionMnistFixture fx)
         Assert.Contains("impossible budget", e.Message);
         Assert.False(File.Exists(dir.File("x/vital-supernet.dat")));
     }
+
     [Fact]
     public void Balanced_families_train_the_no_expansion_candidates_on_more_steps_in_every_supernet()
     {

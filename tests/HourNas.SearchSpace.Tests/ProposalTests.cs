@@ -94,6 +94,7 @@ public class ProposalTests
             Budget.FromMFlops(3));
         Assert.Throws<SearchSpaceException>(() => Proposal.MaxEntropy(shrunk, 3.5e6));
     }
+
     private static readonly BlockStyle Plain = new(Activation.ReLU, null, ExpandAtRatioOne: false);
 
     private static Operation[] Ops(string text) => text.Split(' ').Select(Operation.Parse).ToArray();
