@@ -3,8 +3,9 @@
 
 For the rank study's reference set it prints
 1. the stand-alone top-1 by block 0's operation, per seed;
-2. the stand-alone seed-to-seed Kendall tau inside each group of block 0's operation (how much order is left
-   once block 0 is fixed);
+2. the stand-alone seed-to-seed Kendall tau, overall and inside each of the two largest groups of block 0's
+   operation (how much order is left once block 0 is fixed), for every pair of seeds and, with three or more,
+   each seed against the mean of the others;
 3. for every supernet of the given study JSONs: its mean prediction by block 0's operation, its tau inside the
    two largest block-0 groups, and the tau of its rank error (predicted rank minus stand-alone rank) with FLOPs,
    the sum of expansions and the count of e1 blocks;
@@ -12,7 +13,7 @@ For the rank study's reference set it prints
    operation.
 
     /usr/bin/python3 benchmarks/rank-errors.py benchmarks/results/2026-12-07-rank-families.json \
-        [--picks benchmarks/results/2026-12-07-hournas-loss-5seeds.json ...]
+        [--reference TABLE.json] [--picks benchmarks/results/2026-12-07-hournas-loss-5seeds.json ...]
 """
 import argparse
 import json
@@ -83,12 +84,22 @@ def main():
                           for s in seeds)
         print(f"  {op}: {len(members)}, {means}")
     largest = sorted(groups, key=lambda op: -len(groups[op]))[:2]
-    if len(seeds) >= 2:
-        first, second = by_seed[seeds[0]], by_seed[seeds[1]]
-        inside = ", ".join(f"{op} {tau([first[i] for i in groups[op]], [second[i] for i in groups[op]]):+.2f}"
-                           for op in largest)
-        print(f"stand-alone seed {seeds[0]} vs seed {seeds[1]}: overall tau {tau(first, second):+.2f}; "
-              f"inside block-0 groups {inside}")
+    for x in range(len(seeds)):
+        for z in range(x + 1, len(seeds)):
+            first, second = by_seed[seeds[x]], by_seed[seeds[z]]
+            inside = ", ".join(
+                f"{op} {tau([first[i] for i in groups[op]], [second[i] for i in groups[op]]):+.2f}" for op in largest)
+            print(f"stand-alone seed {seeds[x]} vs seed {seeds[z]}: overall tau {tau(first, second):+.2f}; "
+                  f"inside block-0 groups {inside}")
+    if len(seeds) >= 3:
+        # One seed against the mean of the others: what a perfect predictor of the others' mean could reach.
+        for s in seeds:
+            rest = [sum(by_seed[o][i] for o in seeds if o != s) / (len(seeds) - 1) for i in range(len(archs))]
+            inside = ", ".join(
+                f"{op} {tau([by_seed[s][i] for i in groups[op]], [rest[i] for i in groups[op]]):+.2f}"
+                for op in largest)
+            print(f"stand-alone seed {s} vs the mean of the others: overall tau {tau(by_seed[s], rest):+.2f}; "
+                  f"inside block-0 groups {inside}")
 
     features = {
         "FLOPs": [a["mFlops"] for a in archs],
