@@ -17,9 +17,11 @@ public sealed class ArchitectureSampler(Proposal proposal)
     public double AcceptanceRate => Draws == 0 ? double.NaN : (double)Accepted / Draws;
 
     /// <summary>One draw from the factorized distribution, with no budget check.</summary>
-    public int[] Draw(Rng rng)
+    public int[] Draw(Rng rng) => Draw(Proposal.Probabilities, rng);
+
+    /// <summary>One draw from per-block probabilities; a block with one option consumes no randomness.</summary>
+    public static int[] Draw(IReadOnlyList<double[]> probabilities, Rng rng)
     {
-        var probabilities = Proposal.Probabilities;
         var choice = new int[probabilities.Count];
         for (var b = 0; b < choice.Length; b++)
             choice[b] = probabilities[b].Length == 1 ? 0 : rng.NextIndex(probabilities[b]);

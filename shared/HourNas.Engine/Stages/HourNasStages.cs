@@ -63,7 +63,8 @@ public static class HourNasStages
 
         var training = new Trainer(net, ctx.Train with { Epochs = settings.Epochs }, ctx.Device, "stage1", ctx.Seed,
                 ctx.PathFor("checkpoint"), ctx.Progress)
-            .Train(scorer.SearchTrain, ctx.Normalization, TrainingDraw(space, options, settings), ctx.Cancellation);
+            .Train(scorer.SearchTrain, ctx.Normalization, TrainingDraw(options, counts, space.Skeleton.Style, settings),
+                ctx.Cancellation);
         var weights = ctx.PathFor("vital-supernet.dat");
         net.save(weights);
         var trainCost = new StageCost(clock.Elapsed.TotalSeconds, training.ImagesSeen, scorer.EvalImages);
@@ -515,14 +516,13 @@ public static class HourNasStages
     /// <summary>
     /// The vital supernet's training paths: uniform over each block's options, or with the families balanced.
     /// </summary>
-    private static Func<Rng, int[]> TrainingDraw(ArchitectureSpace space,
-        IReadOnlyList<IReadOnlyList<Operation>> options, SearchSettings settings)
+    private static Func<Rng, int[]> TrainingDraw(IReadOnlyList<IReadOnlyList<Operation>> options,
+        IReadOnlyList<int> counts, BlockStyle style, SearchSettings settings)
     {
-        var counts = options.Select(o => o.Count).ToArray();
         if (!settings.BalanceFamilies) return rng => UniformChoice(counts, rng);
         var probabilities = options.Select(o => Proposal.BalanceFamilies(o,
-            Enumerable.Repeat(1.0 / o.Count, o.Count).ToArray(), space.Skeleton.Style)).ToArray();
-        return rng => probabilities.Select(p => p.Length == 1 ? 0 : rng.NextIndex(p)).ToArray();
+            Enumerable.Repeat(1.0 / o.Count, o.Count).ToArray(), style)).ToArray();
+        return rng => ArchitectureSampler.Draw(probabilities, rng);
     }
 
     private static int[] SampleUntil(IReadOnlyList<int> counts, Func<int[], bool> constraint, Rng rng)
