@@ -18,8 +18,9 @@ using HourNas.SearchSpace;
 //         being the peak one; ft=200:ftlr=0.01 fine-tunes each path for 200 steps before its score, scratch=1
 //         trains those steps from a fresh initialisation instead; pbn=1 gives each candidate BatchNorms of its own;
 //         loss=1 ranks by validation loss; fair=1 trains with strict fairness, sandwich=1 with the sandwich rule,
-//         fam=1 draws training paths with the expansion families balanced; variants differing only in bn=, ft=,
-//         ftlr=, scratch= and loss= share one trained supernet)
+//         fam=1 draws training paths with the expansion families balanced, kap=N keeps each kernel's weights apart
+//         in the first N blocks; variants differing only in bn=, ft=, ftlr=, scratch= and loss= share one trained
+//         supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 //   picks: what a search would pick with each supernet of saved studies, and with stage 2's re-ranking of its top K

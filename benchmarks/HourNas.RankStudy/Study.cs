@@ -33,7 +33,8 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
 /// steps from a fresh initialisation instead, the control). Written on the command line as
 /// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1][:pbn=1]
-/// [:loss=1][:sandwich=1][:fam=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>; fam:
+/// [:loss=1][:sandwich=1][:fam=1][:kap=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>;
+/// kap: the first kap blocks hold each kernel's weights apart, <see cref="SearchSettings.KernelsApartBlocks"/>; fam:
 /// paths drawn with the expansion families balanced, <see cref="SearchSettings.BalanceFamilies"/>; sandwich: the
 /// sandwich rule with in-place distillation, <see cref="TrainSettings.Sandwich"/>; pbn: per-candidate BatchNorms,
 /// <see cref="SearchSettings.NormPerCandidate"/>; loss: ranks by validation cross-entropy instead of top-1, reported
@@ -44,7 +45,8 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// </summary>
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
     double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false,
-    bool NormPerCandidate = false, bool ByLoss = false, bool Sandwich = false, bool BalanceFamilies = false)
+    bool NormPerCandidate = false, bool ByLoss = false, bool Sandwich = false, bool BalanceFamilies = false,
+    int KernelsApartBlocks = 0)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -54,7 +56,8 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
             p => p.Length == 2 ? double.Parse(p[1], CultureInfo.InvariantCulture)
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
         string[] known =
-            ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss", "sandwich", "fam"];
+            ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss", "sandwich", "fam",
+                "kap"];
         foreach (var k in knobs.Keys.Except(known))
             throw new ArgumentException($"variant {text}: unknown knob '{k}' ({string.Join(", ", known)})");
         var recipe = new TrainSettings();
@@ -72,7 +75,8 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
             knobs.GetValueOrDefault("pbn") > 0,
             knobs.GetValueOrDefault("loss") > 0,
             knobs.GetValueOrDefault("sandwich") > 0,
-            knobs.GetValueOrDefault("fam") > 0);
+            knobs.GetValueOrDefault("fam") > 0,
+            (int)knobs.GetValueOrDefault("kap"));
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
@@ -93,7 +97,7 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
     private string Scoring => ByLoss ? "-loss" : "";
 
     private string Flags => (Fair ? "-fair" : "") + (NormPerCandidate ? "-pbn" : "") + (Sandwich ? "-sandwich" : "")
-        + (BalanceFamilies ? "-fam" : "");
+        + (BalanceFamilies ? "-fam" : "") + (KernelsApartBlocks > 0 ? $"-kap{KernelsApartBlocks}" : "");
 }
 
 /// <summary>
@@ -151,7 +155,7 @@ public static class Study
                 Evolution: new EvolutionSettings(
                     Population: 2, Generations: 1, Parents: 1, Mutations: 1, Crossovers: 1),
                 Sharing: sharing, NormPerCandidate: variant.NormPerCandidate,
-                BalanceFamilies: variant.BalanceFamilies);
+                BalanceFamilies: variant.BalanceFamilies, KernelsApartBlocks: variant.KernelsApartBlocks);
             // A supernet this study already trained (same name, same folder) is scored again, not retrained; so is
             // one an earlier variant of this invocation trained the same way.
             var trained = ctx.PathFor("study-training.json");

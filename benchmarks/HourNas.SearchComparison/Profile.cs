@@ -61,13 +61,24 @@ public sealed record Profile(
     /// search: one architecture drawn from the window, retrained (search cost 0).
     /// </summary>
     public static IReadOnlyList<string> Methods { get; } =
-        ["hournas", "hournas-rerank", "hournas-top1", "spos", "random-pick", "random", "spos-short"];
+    [
+        "hournas", "hournas-rerank", "hournas-top1", "hournas-kernels", "hournas-shared-kernels", "spos",
+        "random-pick", "random", "spos-short",
+    ];
 
     /// <summary>
     /// `hournas-rerank`: stage 2's best candidates fine-tuned and scored again before the pick. `hournas-top1`: both
-    /// stages rank candidates by validation top-1 instead of the default validation loss.
+    /// stages rank candidates by validation top-1 instead of the default validation loss. `hournas-kernels`: both
+    /// stages' supernets hold block 0's kernels apart (<see cref="KernelsApartBlocks"/>).
     /// </summary>
     public const int Rerank = 3;
+
+    /// <summary>
+    /// The leading blocks whose kernels `hournas-kernels` holds apart: block 0, as in the rank study and (since
+    /// 2026-12-07) the default, so it now runs as `hournas` does; `hournas-shared-kernels` holds none apart, the
+    /// layout of before (what `hournas` ran in the comparison that chose the default).
+    /// </summary>
+    public const int KernelsApartBlocks = 1;
 
     /// <summary>
     /// Runs grouped per method, in <see cref="Methods"/> order (then any other method), for tables and plots.

@@ -10,7 +10,9 @@ using HourNas.SearchSpace;
 // seeds, methods alternating so machine drift hits all alike; every final genotype retrained with the same recipe.
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- [--profile quick|full] [--seeds 3]
 //     [--budget-mflops 2.0]
-//     [--methods hournas,hournas-rerank,hournas-top1,spos,random-pick,random,spos-short] [--no-rank]
+//     [--methods hournas,hournas-rerank,hournas-top1,hournas-kernels,hournas-shared-kernels,spos,random-pick,
+//       random,spos-short]
+//     [--no-rank]
 //     [--reference FILE.json]
 //     [--out benchmarks/results] [--name <date>-<profile>] [--resume]
 //   dotnet run -c Release --project benchmarks/HourNas.SearchComparison -- \
@@ -107,12 +109,28 @@ RunRecord RunMethod(string method, ulong seed)
     string? vital = null;
     switch (method)
     {
-        case "hournas" or "hournas-rerank" or "hournas-top1":
+        case "hournas" or "hournas-rerank" or "hournas-top1" or "hournas-kernels" or "hournas-shared-kernels":
             var rankBy = method == "hournas-top1" ? CandidateRanking.Top1 : CandidateRanking.Loss;
-            var folder = method == "hournas-top1" ? $"{seed}-top1" : $"{seed}";
+            var kernelsApart = method switch
+            {
+                "hournas-kernels" => Profile.KernelsApartBlocks,
+                "hournas-shared-kernels" => 0,
+                _ => new SearchSettings().KernelsApartBlocks,
+            };
+            var folder = method switch
+            {
+                "hournas-top1" => $"{seed}-top1",
+                "hournas-kernels" => $"{seed}-kernels",
+                "hournas-shared-kernels" => $"{seed}-shared-kernels",
+                _ => $"{seed}",
+            };
             var s1 = HourNasStages.SearchVitalBlocks(Context($"{folder}-s1", seed, profile.Train,
                 profile.Stage1TrainLimit ?? profile.TrainLimit), space, budget,
-                profile.Search(profile.Stage1Epochs, profile.Stage1Evolution) with { RankBy = rankBy });
+                profile.Search(profile.Stage1Epochs, profile.Stage1Evolution) with
+                {
+                    RankBy = rankBy,
+                    KernelsApartBlocks = kernelsApart,
+                });
             stages.Add(StageRecord.Of("stage1", s1.Cost));
             vital = s1.VitalOperations;
             search = HourNasStages.SearchNonVitalBlocks(Context($"{folder}-s2", seed, profile.Train,
@@ -122,6 +140,7 @@ RunRecord RunMethod(string method, ulong seed)
                     {
                         Rerank = method == "hournas-rerank" ? Profile.Rerank : 0,
                         RankBy = rankBy,
+                        KernelsApartBlocks = kernelsApart,
                     });
             stages.Add(StageRecord.Of("stage2", search.Cost));
             break;

@@ -77,6 +77,11 @@ internal sealed class SpecOptions
         Description = "what the search supernets rank candidates by: loss (their validation cross-entropy) or top1 " +
             $"(default: {ExperimentSpecs.Rankings[0]})",
     };
+    private readonly Option<int?> _kernelsApart = new("--kernels-apart")
+    {
+        Description = "how many leading blocks of the search supernets hold each kernel size's weights apart " +
+            $"(default {ExperimentSpecs.DefaultKernelsApartBlocks}; 0 shares them everywhere)",
+    };
     private readonly Option<bool> _noAblation = new("--no-ablation")
     {
         Description = "skip the block ablation of the final network",
@@ -91,8 +96,8 @@ internal sealed class SpecOptions
         Option[] options =
         [
             _preset, .. _budget.All, _family, _data, _seed, _trainLimit, _stage1TrainLimit, _searchEpochs,
-            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _rerank, _rankBy, _noAblation,
-            _device,
+            _retrainEpochs, _batch, _lr, _population, _generations, _sharing, _rerank, _rankBy, _kernelsApart,
+            _noAblation, _device,
         ];
         foreach (var option in options) command.Options.Add(option);
     }
@@ -123,6 +128,7 @@ internal sealed class SpecOptions
             WeightSharing = parse.GetValue(_sharing),
             Rerank = parse.GetValue(_rerank),
             RankBy = parse.GetValue(_rankBy),
+            KernelsApartBlocks = parse.GetValue(_kernelsApart),
             Ablate = !parse.GetValue(_noAblation),
             Device = parse.GetValue(_device),
         };

@@ -73,6 +73,12 @@ internal static class StageCommand
             Description = "stage1, stage2, spos: rank candidates by their validation loss or top1",
             DefaultValueFactory = _ => new SearchSettings().RankBy,
         };
+        var kernelsApart = new Option<int>("--kernels-apart")
+        {
+            Description = "stage1, stage2, spos: how many leading blocks of the supernet hold each kernel size's " +
+                "weights apart (0: shared everywhere)",
+            DefaultValueFactory = _ => new SearchSettings().KernelsApartBlocks,
+        };
         // Defaults from where they are defined: the engine's settings and the pipeline's spec defaults.
         var defaults = new SearchSettings();
         var batch = new Option<int>("--batch-size")
@@ -114,7 +120,7 @@ internal static class StageCommand
         {
             name, preset, genotype, epochs, trainLimit, data, seed, output, resume, from, vital,
             weights, batch, lr, population, generations, validationImages, randomCandidates, device, json, genotypes,
-            sharing, rerank, rankBy,
+            sharing, rerank, rankBy, kernelsApart,
         };
         budget.AddTo(command);
         command.SetAction(parse => cli.Guard(() =>
@@ -156,6 +162,10 @@ internal static class StageCommand
                 RankBy = parse.GetValue(rankBy),
                 Rerank = parse.GetValue(rerank) is >= 0 and <= 1_000 and var k ? k
                     : throw new SearchSpaceException($"--rerank must be in [0, 1000], got {parse.GetValue(rerank)}"),
+                KernelsApartBlocks = parse.GetValue(kernelsApart) is var n && n >= 0 && n <= space.Blocks.Count ? n
+                    : throw new SearchSpaceException(
+                        $"--kernels-apart must be in [0, {space.Blocks.Count}] for preset '{space.Skeleton.Name}', " +
+                        $"got {parse.GetValue(kernelsApart)}"),
             };
             var ctx = new StageContext(runtimeDevice, dataset, outFolder, parse.GetValue(seed), train,
                 parse.GetValue(trainLimit), p => cli.Error.WriteLine(FormatProgress(p)));

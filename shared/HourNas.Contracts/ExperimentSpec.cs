@@ -102,6 +102,12 @@ public sealed record ExperimentSpec
     /// </summary>
     public string? RankBy { get; init; }
 
+    /// <summary>
+    /// How many leading blocks of the search supernets hold each kernel size's entangled weights apart (0: the kernels
+    /// share weights everywhere; docs/engine.md); null takes the default (1).
+    /// </summary>
+    public int? KernelsApartBlocks { get; init; }
+
     /// <summary>Also measure each block's accuracy drop on the retrained network (the vital-block ablation).</summary>
     public bool Ablate { get; init; } = true;
 

@@ -23,6 +23,12 @@ public static partial class ExperimentSpecs
     public const int DefaultRerank = 0;
 
     /// <summary>
+    /// Block 0's kernels hold their weights apart in the search supernets: it ranked the rank study's reference set
+    /// better over six seeds (docs/results.md). The engine's own default is the same (a test holds them together).
+    /// </summary>
+    public const int DefaultKernelsApartBlocks = 1;
+
+    /// <summary>
     /// Checks the spec and fills every null recipe field from the preset's recipe, else the defaults. Throws
     /// <see cref="SearchSpaceException"/> naming the problem (unknown preset, no budget, bad number).
     /// </summary>
@@ -69,6 +75,7 @@ public static partial class ExperimentSpecs
             WeightSharing = Sharing(spec.WeightSharing),
             Rerank = spec.Rerank ?? DefaultRerank,
             RankBy = Ranking(spec.RankBy),
+            KernelsApartBlocks = spec.KernelsApartBlocks ?? DefaultKernelsApartBlocks,
         };
         InRange(resolved.SearchEpochs, 1, 10_000, "search epochs");
         InRange(resolved.RetrainEpochs, 1, 10_000, "retrain epochs");
@@ -77,6 +84,8 @@ public static partial class ExperimentSpecs
         InRange(resolved.Generations, 1, 100_000, "generations");
         InRange(resolved.ValidationImages, 1, 100_000_000, "validation images");
         InRange(resolved.Rerank, 0, 1_000, "the number of candidates to re-rank");
+        InRange(resolved.KernelsApartBlocks, 0, skeleton.LayoutBlocks().Count,
+            $"the blocks with kernels apart (preset '{skeleton.Name}' has {skeleton.LayoutBlocks().Count})");
         if (resolved.TrainLimit is { } limit) InRange(limit, 1, int.MaxValue, "the train limit");
         if (resolved.VitalSearchTrainLimit is { } limit1) InRange(limit1, 1, int.MaxValue, "the stage-1 train limit");
         if (!(resolved.LearningRate is > 0 and <= 100))

@@ -26,6 +26,7 @@ public static class EngineSettings
             Sharing = Sharing(spec),
             Rerank = spec.Rerank ?? ExperimentSpecs.DefaultRerank,
             RankBy = Enum.Parse<CandidateRanking>(ExperimentSpecs.Ranking(spec.RankBy), ignoreCase: true),
+            KernelsApartBlocks = spec.KernelsApartBlocks ?? ExperimentSpecs.DefaultKernelsApartBlocks,
         };
 
     /// <summary>

@@ -65,6 +65,10 @@ public class StageCommandTests
     [InlineData("no stage-1 result.json", "stage", "stage2", "--preset", "fashion-mnist", "-b", "2.5",
         "--from", "/nonexistent/s1")]
     [InlineData("no dataset folder given", "stage", "retrain", "--preset", "cifar10", "--genotype", "manual")]
+    [InlineData("--kernels-apart must be in [0, 9] for preset 'fashion-mnist', got 10", "stage", "stage1",
+        "--preset", "fashion-mnist", "-b", "2.0", "--kernels-apart", "10")]
+    [InlineData("--kernels-apart must be in [0, 9] for preset 'fashion-mnist', got -1", "stage", "spos",
+        "--preset", "fashion-mnist", "-b", "2.0", "--kernels-apart", "-1")]
     public void Bad_stage_input_is_a_clear_error(string expected, params string[] args)
     {
         var r = CliRunner.Run([.. args, "--out", TempOut()]);

@@ -103,6 +103,61 @@ public class EntangledSupernetTests
     }
 
     [Fact]
+    public void Kernels_apart_give_each_kernel_weights_its_own_candidates_alone_train()
+    {
+        using var net = SuperNet.Full(Space, WeightSharing.Entangled, kernelsApart: new HashSet<int> { 0 });
+        Assert.Equal(new HashSet<int> { 0 }, net.KernelsApart);
+        var names = net.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        // Block 0: one family per kernel and expansion family, each at its own kernel; block 1 stays entangled.
+        foreach (var k in new[] { 3, 5, 7 })
+        {
+            Assert.Equal(k, names[$"blocks.0.shared.expanded_k{k}.depthwise_weight"].shape[3]);
+            Assert.Equal(k, names[$"blocks.0.shared.plain_k{k}.depthwise_weight"].shape[3]);
+        }
+        Assert.DoesNotContain("blocks.0.shared.expanded.depthwise_weight", names.Keys);
+        Assert.Equal(7, names["blocks.1.shared.expanded.depthwise_weight"].shape[3]);
+        Assert.DoesNotContain(names.Keys, n => n.StartsWith("blocks.1.shared.expanded_k", StringComparison.Ordinal));
+
+        // A k7 step in block 0 leaves the k3 weights alone; entangled, it would move the k3 centre too.
+        var k7 = Space.Parse("k7e1 | k7e6 k7e6 k7e6 | k7e6 k7e6 k7e6 | k7e6 k7e6");
+        net.SetPath(k7);
+        var before = names.ToDictionary(p => p.Key, p => p.Value.detach().clone());
+        using (var y = net.call(randn(4, 1, 28, 28)))
+        using (var loss = y.square().mean())
+            loss.backward();
+        using (no_grad())
+            foreach (var p in net.ActiveParameters().Where(p => p.grad is not null))
+                p.sub_(p.grad!);
+        bool Moved(string name) => !before[name].allclose(names[name], rtol: 0, atol: 0);
+        Assert.True(Moved("blocks.0.shared.plain_k7.depthwise_weight"));
+        Assert.False(Moved("blocks.0.shared.plain_k3.depthwise_weight"));
+        Assert.False(Moved("blocks.0.shared.plain_k5.depthwise_weight"));
+        Assert.True(Moved("blocks.1.shared.expanded.depthwise_weight"));
+        foreach (var t in before.Values) t.Dispose();
+
+        // A kernel's own family still entangles expansions: e3 is the channel prefix of e6 at that kernel.
+        Assert.Equal(Space.Blocks[0].InWidth * 6, names["blocks.0.shared.expanded_k3.depthwise_weight"].shape[0]);
+    }
+
+    [Fact]
+    public void Kernels_apart_in_a_block_the_space_does_not_have_is_a_clear_error()
+    {
+        var error = Assert.Throws<ArgumentException>(() =>
+            SuperNet.Full(Space, WeightSharing.Entangled, kernelsApart: new HashSet<int> { 0, 9 }));
+        Assert.Contains("kernels apart in block 9", error.Message);
+        Assert.Contains("blocks 0-8", error.Message);
+        Assert.Contains("give 0 or more", Assert.Throws<ArgumentException>(() =>
+            new Stages.SearchSettings(KernelsApartBlocks: -1).KernelsApart(Space)).Message);
+        Assert.Equal(new HashSet<int> { 0, 1 }, new Stages.SearchSettings(KernelsApartBlocks: 2).KernelsApart(Space));
+        Assert.Equal(9, new Stages.SearchSettings(KernelsApartBlocks: 50).KernelsApart(Space).Count);
+        // Independent weights hold every candidate apart already: the set is empty, the layout unchanged.
+        using var independent = SuperNet.Full(Space, kernelsApart: new HashSet<int> { 0 });
+        Assert.Empty(independent.KernelsApart);
+        Assert.Contains(independent.state_dict().Keys,
+            k => k.StartsWith("blocks.0.ops.k7e1.", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_squeeze_excitation_style_runs_every_entangled_candidate()
     {
         var skeleton = Presets.Skeleton("smoke") with
@@ -127,6 +182,31 @@ public class EntangledSupernetTests
 public class SupernetFileTests
 {
     private static readonly ArchitectureSpace Space = new(Presets.Skeleton("fashion-mnist"));
+
+    /// <summary>
+    /// Counts one step of <paramref name="trained"/> in <paramref name="net"/>, saves and disposes it, and opens the
+    /// file again; the reopened supernet must compute what the saved one did.
+    /// </summary>
+    private static SuperNet SavedAndReopened(SuperNet net, Genotype trained, string path)
+    {
+        using var x = randn(4, 1, 28, 28);
+        Tensor expected;
+        using (net)
+        {
+            net.SetPath(trained);
+            net.CountStep();
+            net.eval();
+            expected = net.call(x);
+            net.save(path);
+        }
+        var opened = SupernetFile.Open(Space, path);
+        opened.SetPath(trained);
+        opened.eval();
+        using (expected)
+        using (var actual = opened.call(x))
+            Assert.True(expected.allclose(actual), "the reopened supernet computes otherwise than the saved one");
+        return opened;
+    }
 
     [Theory]
     [InlineData(WeightSharing.Independent)]
@@ -163,28 +243,12 @@ public class SupernetFileTests
     public void A_supernet_with_per_candidate_norms_opens_as_one_and_scores_only_candidates_that_trained()
     {
         using var dir = new TempFolder();
-        var path = dir.File("vital.dat");
         var trained = Space.Parse("k3e3 | k5e6 skip skip | k3e1 skip skip | k7e3 skip");
-        using var x = randn(4, 1, 28, 28);
-        Tensor expected;
-        using (var net = SuperNet.Vital(Space, WeightSharing.Entangled, normPerCandidate: true))
-        {
-            Assert.True(net.NormPerCandidate);
-            net.SetPath(trained);
-            net.CountStep();
-            net.eval();
-            expected = net.call(x);
-            net.save(path);
-        }
-        using var opened = SupernetFile.Open(Space, path);
+        using var opened = SavedAndReopened(SuperNet.Vital(Space, WeightSharing.Entangled, normPerCandidate: true),
+            trained, dir.File("vital.dat"));
         Assert.Equal(WeightSharing.Entangled, opened.Sharing);
         Assert.True(opened.NormPerCandidate);
         Assert.Contains(opened.state_dict().Keys, k => k.EndsWith(".norms.k5e6.depthwise_bn.weight"));
-        opened.SetPath(trained);
-        opened.eval();
-        using (expected)
-        using (var actual = opened.call(x))
-            Assert.True(expected.allclose(actual));
         Assert.Null(opened.CannotRun(trained));
         // k5e6 trained the convolution weights k3e3 slices, but not k3e3's own norms.
         Assert.Contains("block 1: 'k3e3' was never trained",
@@ -193,6 +257,23 @@ public class SupernetFileTests
         using (var shared = SuperNet.Vital(Space, WeightSharing.Entangled)) shared.save(dir.File("shared.dat"));
         using var sharedOpened = SupernetFile.Open(Space, dir.File("shared.dat"));
         Assert.False(sharedOpened.NormPerCandidate);
+    }
+
+    [Fact]
+    public void A_supernet_with_kernels_apart_opens_as_one_and_a_kernel_covers_only_its_own_kernel()
+    {
+        using var dir = new TempFolder();
+        var trained = Space.Parse("k7e6 | k7e6 skip skip | k3e1 skip skip | k7e3 skip");
+        using var opened = SavedAndReopened(
+            SuperNet.Vital(Space, WeightSharing.Entangled, kernelsApart: new HashSet<int> { 0 }), trained,
+            dir.File("vital.dat"));
+        Assert.Equal(WeightSharing.Entangled, opened.Sharing);
+        Assert.Equal(new HashSet<int> { 0 }, opened.KernelsApart);
+        Assert.Equal(Space.Candidates[0], opened.Blocks[0].Options);
+        // Block 0 keeps its kernels apart: k7e6 trained no weights of k3e3 there; in entangled block 1 it did.
+        Assert.Null(opened.CannotRun(Space.Parse("k7e3 | k3e3 skip skip | k3e1 skip skip | k7e3 skip")));
+        Assert.Contains("block 0: 'k3e3' was never trained",
+            opened.CannotRun(Space.Parse("k3e3 | k7e6 skip skip | k3e1 skip skip | k7e3 skip")));
     }
 
     [Fact]

@@ -185,4 +185,32 @@ public class StageTests(FashionMnistFixture fx)
         Assert.InRange(vitalBalanced, 0.4, 0.6);
         Assert.True(sposBalanced > sposUniform + 0.08, $"SPOS e1 share {sposBalanced:P0} vs {sposUniform:P0}");
     }
+
+    [Fact]
+    public void Kernels_apart_reach_every_supernet_stage_2_keeps_stage_1s_layout_and_the_files_score()
+    {
+        using var dir = new TempFolder();
+        var apart = TinySearch with { KernelsApartBlocks = 1 };
+        var s1 = HourNasStages.SearchVitalBlocks(Context(dir, "s1"), fx.Space, Window, apart);
+        var vital = Presets.ResolveVitalChoices(fx.Space, s1.VitalOperations);
+        // Stage 2 told to share the kernels still takes the vital supernet's layout, so it inherits all of it.
+        var s2 = HourNasStages.SearchNonVitalBlocks(Context(dir, "s2"), fx.Space, Window, vital, s1.SupernetWeights,
+            apart with { KernelsApartBlocks = 0 });
+        HourNasStages.SearchSpos(Context(dir, "spos"), fx.Space, Window, apart);
+        foreach (var weights in
+                 new[] { s1.SupernetWeights, dir.File("s2/supernet.dat"), dir.File("spos/supernet.dat") })
+        {
+            using var net = SupernetFile.Open(fx.Space, weights);
+            Assert.Equal(new HashSet<int> { 0 }, net.KernelsApart);
+        }
+        // Stage 2 fixed block 0 to the vital choice: its kernel's own weights came from stage 1 and still score.
+        var predicted = HourNasStages.Predict(Context(dir, "predict"), fx.Space, dir.File("s2/supernet.dat"),
+            [fx.Space.Parse(s2.Genotype)], apart);
+        Assert.InRange(predicted[0].Top1, 0.0, 1.0);
+        Assert.True(double.IsFinite(predicted[0].Loss));
+        using var stage2 = SupernetFile.Open(fx.Space, dir.File("s2/supernet.dat"));
+        // It holds block 0's weights for the vital choice's own kernel only (its family: k7e3 brings k7e6 along).
+        Assert.Contains(vital[0], stage2.Blocks[0].Options);
+        Assert.All(stage2.Blocks[0].Options, op => Assert.Equal(vital[0].Kernel, op.Kernel));
+    }
 }

@@ -87,6 +87,11 @@ public sealed class RunCommandTests
         Assert.Equal(HournasCli.Failure, badRerank.Exit);
         Assert.Contains("the number of candidates to re-rank must be between 0 and 1,000, got -1", badRerank.Error);
 
+        var badKernels = Run("--preset", "fashion-mnist", "--out", folder.Path, "--kernels-apart", "10");
+        Assert.Equal(HournasCli.Failure, badKernels.Exit);
+        Assert.Contains("the blocks with kernels apart (preset 'fashion-mnist' has 9) must be between 0 and 9, got 10",
+            badKernels.Error);
+
         var badRanking = Run("--preset", "smoke", "--out", folder.Path, "--rank-by", "accuracy");
         Assert.Equal(HournasCli.Failure, badRanking.Exit);
         Assert.Contains("rankBy must be 'loss' or 'top1', got 'accuracy'", badRanking.Error);
@@ -149,6 +154,25 @@ public sealed class RunCommandTests
             var e = Assert.Throws<SearchSpaceException>(() =>
                 ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "smoke", Rerank = bad }));
             Assert.Contains("re-rank", e.Message);
+        }
+    }
+
+    [Fact]
+    public void A_spec_passes_its_kernels_apart_to_the_searches_and_defaults_to_block_0()
+    {
+        var resolved = ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "fashion-mnist" });
+        Assert.Equal(1, resolved.KernelsApartBlocks);
+        Assert.Equal(new SearchSettings().KernelsApartBlocks, EngineSettings.Search(resolved).KernelsApartBlocks);
+        Assert.Equal(0, EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { KernelsApartBlocks = 0 }))
+            .KernelsApartBlocks);
+        Assert.Equal(9, EngineSettings.Search(ExperimentSpecs.Resolve(resolved with { KernelsApartBlocks = 9 }))
+            .KernelsApartBlocks);
+        foreach (var bad in new[] { -1, 10 })
+        {
+            var e = Assert.Throws<SearchSpaceException>(() =>
+                ExperimentSpecs.Resolve(new ExperimentSpec { Preset = "fashion-mnist", KernelsApartBlocks = bad }));
+            Assert.Contains("kernels apart", e.Message);
+            Assert.Contains($"got {bad}", e.Message);
         }
     }
 

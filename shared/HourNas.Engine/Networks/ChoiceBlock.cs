@@ -11,7 +11,9 @@ namespace HourNas.Engine.Networks;
 /// have the same parameter names in every network built from the space); with entangled weights the options share
 /// an <see cref="EntangledMBConv"/> per family, sized by the block's candidates in the whole space (not by the
 /// options given), so every entangled network of a space has the same parameter shapes and inherits from any other;
-/// with <c>normPerCandidate</c> each entangled candidate also has BatchNorms of its own.
+/// with <c>normPerCandidate</c> each entangled candidate also has BatchNorms of its own; with <c>kernelsApart</c>
+/// a family is also split by kernel size, so a candidate shares channel prefixes only with the candidates of its own
+/// kernel, and a 7x7 filter does not start from the trained centre a 3x3 left it.
 /// <see cref="Operation.Skip"/> runs nothing (identity). A supernet's block also counts the training steps of every
 /// candidate (buffer <c>steps</c>, indexed like the space's candidates), so a saved supernet knows which of its
 /// candidates it can score.
@@ -25,13 +27,15 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     private readonly IReadOnlyList<Operation> _candidates;
 
     public ChoiceBlock(BlockSpec block, IReadOnlyList<Operation> options, IReadOnlyList<Operation> spaceCandidates,
-        BlockStyle style, WeightSharing sharing, bool countSteps, bool normPerCandidate = false)
+        BlockStyle style, WeightSharing sharing, bool countSteps, bool normPerCandidate = false,
+        bool kernelsApart = false)
         : base(nameof(ChoiceBlock))
     {
         if (options.Count == 0) throw new ArgumentException($"block {block.Index} has no options", nameof(options));
         Options = options;
         Sharing = sharing;
         NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
+        KernelsApart = kernelsApart && sharing != WeightSharing.Independent;
         Style = style;
         _candidates = spaceCandidates;
         _candidateIndex = options.Select(o => IndexOf(spaceCandidates, o)).ToArray();
@@ -46,11 +50,12 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         else
         {
             shared = new ModuleDict<EntangledMBConv>();
-            foreach (var expanded in new[] { true, false })
+            // Families in a fixed order (the space's candidates'), each built when one of the options is in it.
+            foreach (var name in spaceCandidates.Where(o => !o.IsSkip).Select(FamilyOf).Distinct())
             {
-                if (!options.Any(o => !o.IsSkip && HasExpansion(o) == expanded)) continue;
-                var family = spaceCandidates.Where(o => !o.IsSkip && HasExpansion(o) == expanded).ToArray();
-                shared.Add(FamilyName(expanded), new EntangledMBConv(block, family, style, NormPerCandidate));
+                if (!options.Any(o => !o.IsSkip && FamilyOf(o) == name)) continue;
+                var family = spaceCandidates.Where(o => !o.IsSkip && FamilyOf(o) == name).ToArray();
+                shared.Add(name, new EntangledMBConv(block, family, style, NormPerCandidate));
             }
         }
         if (countSteps) steps = zeros(spaceCandidates.Count, dtype: ScalarType.Float64);
@@ -66,6 +71,9 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
 
     /// <summary>Whether each entangled candidate has BatchNorms of its own (never with independent weights).</summary>
     public bool NormPerCandidate { get; }
+
+    /// <summary>Whether each kernel size's entangled candidates hold weights apart from the other kernels'.</summary>
+    public bool KernelsApart { get; }
 
     public BlockStyle Style { get; }
 
@@ -85,8 +93,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         var trained = _candidates.Where((c, i) => counts[i] > 0 && !c.IsSkip).ToArray();
         var covered = Sharing == WeightSharing.Independent || NormPerCandidate
             ? trained.Contains(op)
-            : trained.Any(c => HasExpansion(c) == HasExpansion(op) && c.Kernel >= op.Kernel
-                               && c.Expansion >= op.Expansion);
+            : trained.Any(c => FamilyOf(c) == FamilyOf(op) && c.Kernel >= op.Kernel && c.Expansion >= op.Expansion);
         var trainedList = trained.Length == 0 ? "none" : string.Join(", ", trained);
         return covered ? null : $"'{op}' was never trained in this supernet (trained: {trainedList})";
     }
@@ -118,8 +125,12 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         one.add_(1.0);
     }
 
-    /// <summary>The state-dict prefix of a family of entangled weights ("shared.expanded" or "shared.plain").</summary>
-    public static string FamilyName(bool expanded) => expanded ? "expanded" : "plain";
+    /// <summary>
+    /// The state-dict name of a family of entangled weights under "shared.": "expanded" or "plain", or with the kernels
+    /// apart one per kernel size ("expanded_k5").
+    /// </summary>
+    public static string FamilyName(bool expanded, int? kernel = null) =>
+        (expanded ? "expanded" : "plain") + (kernel is { } k ? $"_k{k}" : "");
 
     public override Tensor forward(Tensor x)
     {
@@ -130,7 +141,10 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
         return family.call(x);
     }
 
-    private EntangledMBConv? ActiveFamily() => shared?[FamilyName(HasExpansion(ActiveOperation))];
+    private EntangledMBConv? ActiveFamily() => shared?[FamilyOf(ActiveOperation)];
+
+    /// <summary>The name of the family of entangled weights an MBConv candidate runs on in this block.</summary>
+    private string FamilyOf(Operation op) => FamilyName(HasExpansion(op), KernelsApart ? op.Kernel : null);
 
     /// <summary>Which family an operation belongs to: with a 1x1 expansion conv or without one.</summary>
     private bool HasExpansion(Operation op) => CostModel.HasExpansion(Style, op);

@@ -23,7 +23,7 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
         WeightSharing sharing = WeightSharing.Independent, bool countSteps = false, double dropout = 0,
-        bool normPerCandidate = false) : base(nameof(SuperNet))
+        bool normPerCandidate = false, IReadOnlySet<int>? kernelsApart = null) : base(nameof(SuperNet))
     {
         if (dropout is < 0 or >= 1 || !double.IsFinite(dropout))
             throw new ArgumentException($"dropout must be in [0, 1), got {dropout}", nameof(dropout));
@@ -34,10 +34,18 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
         Space = space;
         Sharing = sharing;
         NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
+        if (kernelsApart?.Where(b => b < 0 || b >= space.Blocks.Count).Select(b => (int?)b).FirstOrDefault()
+            is { } unknown)
+            throw new ArgumentException($"kernels apart in block {unknown}, which '{space.Skeleton.Name}' does not " +
+                $"have (blocks 0-{space.Blocks.Count - 1})", nameof(kernelsApart));
+        KernelsApart = sharing == WeightSharing.Independent || kernelsApart is null
+            ? new HashSet<int>()
+            : kernelsApart.ToHashSet();
         var s = space.Skeleton;
         stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
         blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index],
-            space.Candidates[b.Index], s.Style, sharing, countSteps, NormPerCandidate)).ToArray());
+            space.Candidates[b.Index], s.Style, sharing, countSteps, NormPerCandidate,
+            KernelsApart.Contains(b.Index))).ToArray());
         head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
         classifier = nn.Linear(s.HeadWidth, s.Classes);
         RegisterComponents();
@@ -53,6 +61,12 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     /// <summary>Whether each entangled candidate normalises with BatchNorms of its own.</summary>
     public bool NormPerCandidate { get; }
 
+    /// <summary>
+    /// The blocks whose entangled candidates hold each kernel size's weights apart (<see cref="ChoiceBlock"/>); empty
+    /// with independent weights.
+    /// </summary>
+    public IReadOnlySet<int> KernelsApart { get; }
+
     public IReadOnlyList<ChoiceBlock> Blocks => blocks.ToArray();
 
     /// <summary>The options of every block (the space this network can run).</summary>
@@ -60,17 +74,18 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
 
     /// <summary>Every candidate of the space in every block.</summary>
     public static SuperNet Full(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent,
-        bool normPerCandidate = false) =>
-        new(space, space.Candidates, sharing, countSteps: true, normPerCandidate: normPerCandidate);
+        bool normPerCandidate = false, IReadOnlySet<int>? kernelsApart = null) =>
+        new(space, space.Candidates, sharing, countSteps: true, normPerCandidate: normPerCandidate,
+            kernelsApart: kernelsApart);
 
     /// <summary>
     /// Stage 1's network: the vital blocks with all their candidates, every non-vital block removed (skip).
     /// </summary>
     public static SuperNet Vital(ArchitectureSpace space, WeightSharing sharing = WeightSharing.Independent,
-        bool normPerCandidate = false) =>
+        bool normPerCandidate = false, IReadOnlySet<int>? kernelsApart = null) =>
         new(space,
             space.Blocks.Select(b => space.IsVital[b.Index] ? space.Candidates[b.Index] : [Operation.Skip]).ToArray(),
-            sharing, countSteps: true, normPerCandidate: normPerCandidate);
+            sharing, countSteps: true, normPerCandidate: normPerCandidate, kernelsApart: kernelsApart);
 
     /// <summary>The supernet over a shrunk space (fixed blocks have one option).</summary>
     public static SuperNet Shrunk(ShrunkSpace shrunk, WeightSharing sharing = WeightSharing.Independent) =>

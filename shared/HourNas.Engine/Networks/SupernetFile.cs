@@ -68,19 +68,21 @@ public static class SupernetFile
         var sharing = entangled ? WeightSharing.Entangled : WeightSharing.Independent;
         var normPerCandidate = entangled && shapes.Keys.Any(k => k.Contains(".norms.", StringComparison.Ordinal));
         var style = space.Skeleton.Style;
+        var kernelsApart = KernelsApart(space, shapes.Keys);
+        bool Holds(BlockSpec b, Operation op) => entangled
+            ? shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.shared." + ChoiceBlock.FamilyName(
+                CostModel.HasExpansion(style, op), kernelsApart.Contains(b.Index) ? op.Kernel : null) + ".",
+                StringComparison.Ordinal))
+            : shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.ops.{op}.", StringComparison.Ordinal));
         var options = space.Blocks.Select(b => (IReadOnlyList<Operation>)space.Candidates[b.Index]
-            .Where(op => op.IsSkip || (entangled
-                ? shapes.Keys.Any(k => k.StartsWith(
-                    $"blocks.{b.Index}.shared.{ChoiceBlock.FamilyName(CostModel.HasExpansion(style, op))}.",
-                    StringComparison.Ordinal))
-                : shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.ops.{op}.", StringComparison.Ordinal))))
-            .ToArray()).ToArray();
+            .Where(op => op.IsSkip || Holds(b, op)).ToArray()).ToArray();
         var empty = space.Blocks.FirstOrDefault(b => options[b.Index].Count == 0);
         if (empty is not null)
             throw new InvalidDataException($"'{path}' holds no weights for vital block {empty.Index}: " +
                 $"it is not a supernet of '{space.Skeleton.Name}'");
         var countSteps = shapes.Keys.Any(k => k.EndsWith(".steps", StringComparison.Ordinal));
-        var net = new SuperNet(space, options, sharing, countSteps, normPerCandidate: normPerCandidate);
+        var net = new SuperNet(space, options, sharing, countSteps, normPerCandidate: normPerCandidate,
+            kernelsApart: kernelsApart);
         try
         {
             var expected = net.state_dict();
@@ -107,6 +109,25 @@ public static class SupernetFile
             net.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The blocks of the supernet saved in <paramref name="path"/> that hold their kernels apart, from the file's
+    /// headers alone (nothing is built or loaded).
+    /// </summary>
+    public static IReadOnlySet<int> KernelsApart(ArchitectureSpace space, string path) =>
+        KernelsApart(space, ReadShapes(path).Select(t => t.Name));
+
+    /// <summary>
+    /// A block keeps its kernels apart when its families are named by kernel (<see cref="ChoiceBlock.FamilyName"/>).
+    /// </summary>
+    private static HashSet<int> KernelsApart(ArchitectureSpace space, IEnumerable<string> names)
+    {
+        var all = names.ToArray();
+        return space.Blocks.Where(b => all.Any(k =>
+                k.StartsWith($"blocks.{b.Index}.shared.", StringComparison.Ordinal)
+                && k.Split('.')[3].Contains("_k", StringComparison.Ordinal)))
+            .Select(b => b.Index).ToHashSet();
     }
 
     /// <summary>An unsigned LEB128 number, as TorchSharp writes counts, types and dimensions.</summary>

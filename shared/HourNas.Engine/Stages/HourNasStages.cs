@@ -43,7 +43,8 @@ public static class HourNasStages
         if (budgets.Count == 0) throw new ArgumentException("at least one budget is needed", nameof(budgets));
         var clock = Stopwatch.StartNew();
         manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Vital(space, settings.Sharing, settings.NormPerCandidate);
+        using var net = SuperNet.Vital(space, settings.Sharing, settings.NormPerCandidate,
+            settings.KernelsApart(space));
         var scorer = CandidateScorer.Create(ctx, settings);
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
@@ -136,7 +137,12 @@ public static class HourNasStages
                 $"one vital choice per budget is needed, got {vitalChoices.Count} for {budgets.Count}");
         var shrunk = budgets.Select((b, m) => SpaceShrinker.Shrink(space, b, vitalChoices[m])).ToArray();
         var proposals = shrunk.Select(s => Proposal.MaxEntropy(s, settings.TargetMFlops * 1e6)).ToArray();
-        return SearchWithSupernet(ctx, "hournas", shrunk, proposals, settings, net =>
+        // The stage-2 supernet keeps the vital supernet's kernels-apart layout, whatever these settings say, so it
+        // inherits every weight stage 1 trained (read from the file's headers: nothing is built before the seed).
+        var kernelsApart = vitalSupernetWeights is null
+            ? settings.KernelsApart(space)
+            : SupernetFile.KernelsApart(space, vitalSupernetWeights);
+        return SearchWithSupernet(ctx, "hournas", shrunk, proposals, settings, kernelsApart, net =>
         {
             if (vitalSupernetWeights is null) return;
             using var vital = SupernetFile.Open(space, vitalSupernetWeights);
@@ -153,7 +159,8 @@ public static class HourNasStages
         SearchSettings settings)
     {
         var shrunk = SpaceShrinker.Shrink(space, budget);
-        return SearchWithSupernet(ctx, "spos", [shrunk], [Proposal.Uniform(shrunk)], settings, null).Members[0];
+        return SearchWithSupernet(ctx, "spos", [shrunk], [Proposal.Uniform(shrunk)], settings,
+            settings.KernelsApart(space), null).Members[0];
     }
 
     /// <summary>
@@ -378,7 +385,7 @@ public static class HourNasStages
     /// </summary>
     private static FamilySearch<SearchResult> SearchWithSupernet(StageContext ctx, string method,
         IReadOnlyList<ShrunkSpace> shrunk, IReadOnlyList<Proposal> proposals, SearchSettings settings,
-        Action<SuperNet>? warmStart)
+        IReadOnlySet<int> kernelsApart, Action<SuperNet>? warmStart)
     {
         var clock = Stopwatch.StartNew();
         var space = shrunk[0].Space;
@@ -386,7 +393,7 @@ public static class HourNasStages
         manual_seed((long)ctx.Seed);
         var options = UnionOptions(shrunk);
         using var net = new SuperNet(space, options, settings.Sharing, countSteps: true,
-            normPerCandidate: settings.NormPerCandidate);
+            normPerCandidate: settings.NormPerCandidate, kernelsApart: kernelsApart);
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var samplers = proposals.Select(p => new ArchitectureSampler(p)).ToArray();
