@@ -146,7 +146,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     /// <summary>The name of the family of entangled weights an MBConv candidate runs on in this block.</summary>
     private string FamilyOf(Operation op) => FamilyName(HasExpansion(op), KernelsApart ? op.Kernel : null);
 
-    /// <summary>Which family an operation belongs to: with a 1x1 expansion conv or without one.</summary>
+    /// <summary>Whether an operation has the 1x1 expansion conv (the first half of its family's name).</summary>
     private bool HasExpansion(Operation op) => CostModel.HasExpansion(Style, op);
 
     internal static int IndexOf(IReadOnlyList<Operation> options, Operation op)

@@ -142,12 +142,12 @@ public static class HourNasStages
         var kernelsApart = vitalSupernetWeights is null
             ? settings.KernelsApart(space)
             : SupernetFile.KernelsApart(space, vitalSupernetWeights);
-        return SearchWithSupernet(ctx, "hournas", shrunk, proposals, settings, kernelsApart, net =>
-        {
-            if (vitalSupernetWeights is null) return;
-            using var vital = SupernetFile.Open(space, vitalSupernetWeights);
-            net.InheritFrom(vital);
-        });
+        return SearchWithSupernet(ctx, "hournas", shrunk, proposals, settings, kernelsApart,
+            vitalSupernetWeights is null ? null : net =>
+            {
+                using var vital = SupernetFile.Open(space, vitalSupernetWeights);
+                net.InheritFrom(vital);
+            });
     }
 
     /// <summary>
