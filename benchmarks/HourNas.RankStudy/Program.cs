@@ -19,8 +19,8 @@ using HourNas.SearchSpace;
 //         trains those steps from a fresh initialisation instead; pbn=1 gives each candidate BatchNorms of its own;
 //         loss=1 ranks by validation loss; fair=1 trains with strict fairness, sandwich=1 with the sandwich rule,
 //         fam=1 draws training paths with the expansion families balanced, kap=N keeps each kernel's weights apart
-//         in the first N blocks; variants differing only in bn=, ft=, ftlr=, scratch= and loss= share one trained
-//         supernet)
+//         in the first N blocks, wu=0.1 warms the rate up over 0.1 epochs (default 0.3); variants differing
+//         only in bn=, ft=, ftlr=, scratch= and loss= share one trained supernet)
 //         [--out benchmarks/results]
 //         [--reuse] (score the supernets a run of the same name trained, in $TMPDIR/hournas-<name>, again)
 //   picks: what a search would pick with each supernet of saved studies, and with stage 2's re-ranking of its top K

@@ -33,7 +33,8 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 /// fine-tuning of each path before its score (<c>ft</c> steps at rate <c>ftlr</c>; <c>scratch=1</c> trains the same
 /// steps from a fresh initialisation instead, the control). Written on the command line as
 /// <c>entangled[:epochs=8][:bs=64][:lr=0.3][:bn=10][:seed=2][:ft=100][:ftlr=0.01][:scratch=1][:fair=1][:pbn=1]
-/// [:loss=1][:sandwich=1][:fam=1][:kap=1]</c> (fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>;
+/// [:loss=1][:sandwich=1][:fam=1][:kap=1][:wu=0.3]</c> (wu: warm-up epochs, <see cref="TrainSettings.WarmupEpochs"/>;
+/// fair: strict fairness, <see cref="TrainSettings.StrictFairness"/>;
 /// kap: the first kap blocks hold each kernel's weights apart, <see cref="SearchSettings.KernelsApartBlocks"/>; fam:
 /// paths drawn with the expansion families balanced, <see cref="SearchSettings.BalanceFamilies"/>; sandwich: the
 /// sandwich rule with in-place distillation, <see cref="TrainSettings.Sandwich"/>; pbn: per-candidate BatchNorms,
@@ -46,7 +47,7 @@ public sealed record PredictorResult(string Name, Correlation Overall, Correlati
 public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epochs, int BatchSize,
     double LearningRate, int BatchNormBatches, ulong? Seed = null, FineTune? FineTune = null, bool Fair = false,
     bool NormPerCandidate = false, bool ByLoss = false, bool Sandwich = false, bool BalanceFamilies = false,
-    int KernelsApartBlocks = 0)
+    int KernelsApartBlocks = 0, double? WarmupEpochs = null)
 {
     public static SupernetVariant Parse(string text, int defaultEpochs)
     {
@@ -57,7 +58,7 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
                 : throw new ArgumentException($"variant {text}: '{p[0]}' is not knob=value"));
         string[] known =
             ["epochs", "bs", "lr", "bn", "seed", "ft", "ftlr", "scratch", "fair", "pbn", "loss", "sandwich", "fam",
-                "kap"];
+                "kap", "wu"];
         foreach (var k in knobs.Keys.Except(known))
             throw new ArgumentException($"variant {text}: unknown knob '{k}' ({string.Join(", ", known)})");
         var recipe = new TrainSettings();
@@ -76,12 +77,14 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
             knobs.GetValueOrDefault("loss") > 0,
             knobs.GetValueOrDefault("sandwich") > 0,
             knobs.GetValueOrDefault("fam") > 0,
-            (int)knobs.GetValueOrDefault("kap"));
+            (int)knobs.GetValueOrDefault("kap"),
+            knobs.TryGetValue("wu", out var warmup) ? warmup : null);
     }
 
     /// <summary>The rate is the peak one: the reference batch is the variant's own, so nothing rescales it.</summary>
     public TrainSettings Train => new(Epochs: Epochs, BatchSize: BatchSize, LearningRate: LearningRate,
-        ReferenceBatchSize: BatchSize, StrictFairness: Fair, Sandwich: Sandwich);
+        ReferenceBatchSize: BatchSize, StrictFairness: Fair, Sandwich: Sandwich,
+        WarmupEpochs: WarmupEpochs ?? new TrainSettings().WarmupEpochs);
 
     /// <summary>
     /// Variants differing only in how they score (BatchNorm batches, fine-tuning, loss) share a supernet.
@@ -97,7 +100,8 @@ public sealed record SupernetVariant(string Name, WeightSharing Sharing, int Epo
     private string Scoring => ByLoss ? "-loss" : "";
 
     private string Flags => (Fair ? "-fair" : "") + (NormPerCandidate ? "-pbn" : "") + (Sandwich ? "-sandwich" : "")
-        + (BalanceFamilies ? "-fam" : "") + (KernelsApartBlocks > 0 ? $"-kap{KernelsApartBlocks}" : "");
+        + (BalanceFamilies ? "-fam" : "") + (KernelsApartBlocks > 0 ? $"-kap{KernelsApartBlocks}" : "")
+        + (WarmupEpochs is { } w ? string.Create(CultureInfo.InvariantCulture, $"-wu{w}") : "");
 }
 
 /// <summary>

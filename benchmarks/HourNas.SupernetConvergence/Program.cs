@@ -10,8 +10,10 @@ using static TorchSharp.torch;
 // How fast stage 1's vital supernet learns: its training top-1 after each epoch, under one configuration after
 // another in one invocation (so machine drift hits them alike). A configuration is
 //   <independent|entangled>:<uniform|fair|sandwich|first-k3e1|fixed|kernel|expansion|no-e1|e1-only>[:lr=0.1][:bs=128]
-//   [:warmup=0.3][:pbn=1]
-// pbn=1 gives each entangled candidate BatchNorms of its own (switchable BatchNorm).
+//   [:warmup=0.3][:pbn=1][:kap=0]
+// pbn=1 gives each entangled candidate BatchNorms of its own (switchable BatchNorm); kap=N keeps each kernel's
+// weights apart in the first N blocks (SearchSettings.KernelsApartBlocks; the pipeline's default is 1).
+// lr is given for batch 128 (TrainSettings.ReferenceBatchSize): the peak rate is lr * bs / 128.
 // fixed trains one path (k5e3 in every vital block: the same network trained alone); kernel draws only the kernel
 // (e3 kept), expansion only the expansion (k5 kept, e1 left out), no-e1 and e1-only draw from those candidates.
 // fair is FairNAS-style fairness: every candidate of a block runs once per round of as many steps as it has
@@ -50,9 +52,11 @@ foreach (var configuration in configurations)
     var ctx = new StageContext(device, data, Path.Combine(Path.GetTempPath(), "hournas-convergence"), 1, train, images);
     manual_seed(1);
     var normPerCandidate = knobs.GetValueOrDefault("pbn", 0) != 0;
+    var kernelsApart = new SearchSettings(KernelsApartBlocks: (int)knobs.GetValueOrDefault("kap", 0))
+        .KernelsApart(space);
     using var net = full
-        ? SuperNet.Full(space, sharing, normPerCandidate)
-        : SuperNet.Vital(space, sharing, normPerCandidate);
+        ? SuperNet.Full(space, sharing, normPerCandidate, kernelsApart)
+        : SuperNet.Vital(space, sharing, normPerCandidate, kernelsApart);
     int[] Draw(Rng rng, Func<Operation, bool> keep) => net.Options.Select(o =>
     {
         var allowed = o.Select((op, i) => (op, i)).Where(x => x.op.IsSkip || keep(x.op)).Select(x => x.i).ToArray();
