@@ -126,11 +126,11 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// The state-dict name of a family of entangled weights under "shared.": "expanded" or "plain", or with the kernels
-    /// apart one per kernel size ("expanded_k5").
+    /// The state-dict name, under "shared.", of the family of entangled weights an MBConv candidate runs on: "expanded"
+    /// (with the 1x1 expansion conv) or "plain", and with the kernels apart one per kernel size ("expanded_k5").
     /// </summary>
-    public static string FamilyName(bool expanded, int? kernel = null) =>
-        (expanded ? "expanded" : "plain") + (kernel is { } k ? $"_k{k}" : "");
+    public static string FamilyName(BlockStyle style, Operation op, bool kernelsApart) =>
+        (CostModel.HasExpansion(style, op) ? "expanded" : "plain") + (kernelsApart ? $"_k{op.Kernel}" : "");
 
     public override Tensor forward(Tensor x)
     {
@@ -144,10 +144,7 @@ public sealed class ChoiceBlock : nn.Module<Tensor, Tensor>
     private EntangledMBConv? ActiveFamily() => shared?[FamilyOf(ActiveOperation)];
 
     /// <summary>The name of the family of entangled weights an MBConv candidate runs on in this block.</summary>
-    private string FamilyOf(Operation op) => FamilyName(HasExpansion(op), KernelsApart ? op.Kernel : null);
-
-    /// <summary>Whether an operation has the 1x1 expansion conv (the first half of its family's name).</summary>
-    private bool HasExpansion(Operation op) => CostModel.HasExpansion(Style, op);
+    private string FamilyOf(Operation op) => FamilyName(Style, op, KernelsApart);
 
     internal static int IndexOf(IReadOnlyList<Operation> options, Operation op)
     {

@@ -70,8 +70,8 @@ public static class SupernetFile
         var style = space.Skeleton.Style;
         var kernelsApart = KernelsApart(space, shapes.Keys);
         bool Holds(BlockSpec b, Operation op) => entangled
-            ? shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.shared." + ChoiceBlock.FamilyName(
-                CostModel.HasExpansion(style, op), kernelsApart.Contains(b.Index) ? op.Kernel : null) + ".",
+            ? shapes.Keys.Any(k => k.StartsWith(
+                $"blocks.{b.Index}.shared.{ChoiceBlock.FamilyName(style, op, kernelsApart.Contains(b.Index))}.",
                 StringComparison.Ordinal))
             : shapes.Keys.Any(k => k.StartsWith($"blocks.{b.Index}.ops.{op}.", StringComparison.Ordinal));
         var options = space.Blocks.Select(b => (IReadOnlyList<Operation>)space.Candidates[b.Index]
