@@ -14,8 +14,14 @@ public class TrainingTests(FashionMnistFixture fx)
     private static Dictionary<string, Tensor> Snapshot(SuperNet net) =>
         net.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
 
-    [Fact]
-    public void A_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one()
+    // A stand-alone network with dropout before the classifier (the imagenet and cifar10 recipes have it).
+    private SuperNet WithDropout(Genotype g, double dropout) =>
+        new(fx.Space, g.Blocks.Select(op => (IReadOnlyList<Operation>)[op]).ToArray(), dropout: dropout);
+
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.2)]
+    public void A_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(double dropout)
     {
         var data = Small(640);
         var norm = Normalization.Estimate(data);
@@ -23,18 +29,18 @@ public class TrainingTests(FashionMnistFixture fx)
         using var dir = new TempFolder();
 
         manual_seed(3);
-        using var straight = SuperNet.Child(fx.Space, g);
+        using var straight = WithDropout(g, dropout);
         new Trainer(straight, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("a")).Train(data, norm);
 
         manual_seed(3);
-        using var interrupted = SuperNet.Child(fx.Space, g);
+        using var interrupted = WithDropout(g, dropout);
         using var cancel = new CancellationTokenSource();
         var crashing = new Trainer(interrupted, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b"),
             p => { if (p.Epoch == 2) cancel.Cancel(); });
         Assert.ThrowsAny<OperationCanceledException>(() => crashing.Train(data, norm, cancellation: cancel.Token));
 
         manual_seed(99); // different initial weights: the checkpoint must replace them
-        using var resumed = SuperNet.Child(fx.Space, g);
+        using var resumed = WithDropout(g, dropout);
         var result = new Trainer(resumed, FashionMnistFixture.Tiny(epochs: 2), fx.Device, "t", 5, dir.File("b"))
             .Train(data, norm);
         Assert.Equal(2 * (640 / 64) * 64, result.ImagesSeen);
@@ -42,6 +48,67 @@ public class TrainingTests(FashionMnistFixture fx)
         var expected = Snapshot(straight);
         foreach (var (name, tensor) in resumed.state_dict())
             Assert.True(tensor.allclose(expected[name], rtol: 1e-5, atol: 1e-6), $"{name} differs after resume");
+    }
+
+    [Fact]
+    public void Dropout_masks_come_from_the_runs_seed_not_from_libtorchs_global_generator()
+    {
+        var data = Small(320);
+        var norm = Normalization.Estimate(data);
+        var g = fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip");
+        manual_seed(3);
+        using var alone = WithDropout(g, 0.3);
+        new Trainer(alone, FashionMnistFixture.Tiny(), fx.Device, "t", 5).Train(data, norm);
+
+        manual_seed(3);
+        using var disturbed = WithDropout(g, 0.3);
+        // Between steps another stage of the process seeds the global generator and draws from it.
+        new Trainer(disturbed, FashionMnistFixture.Tiny(), fx.Device, "t", 5, progress: p =>
+        {
+            manual_seed(1000 + p.Step);
+            using var draw = rand(64);
+        }).Train(data, norm);
+
+        var expected = Snapshot(alone);
+        foreach (var (name, tensor) in disturbed.state_dict())
+            Assert.True(tensor.allclose(expected[name], rtol: 0, atol: 0),
+                $"{name} differs when the global generator is disturbed");
+
+        // And the masks are drawn at all: without dropout the same run ends elsewhere.
+        manual_seed(3);
+        using var plain = WithDropout(g, 0);
+        new Trainer(plain, FashionMnistFixture.Tiny(), fx.Device, "t", 5).Train(data, norm);
+        Assert.False(plain.state_dict()["classifier.weight"].allclose(expected["classifier.weight"]));
+    }
+
+    [Fact]
+    public async Task A_seeded_build_gets_the_same_weights_while_other_threads_build_networks()
+    {
+        var g = fx.Space.Parse("k3e1 | k3e3 skip skip | k3e3 skip skip | k3e3 skip");
+        Dictionary<string, Tensor> Build()
+        {
+            using var net = TorchRuntime.Seeded(7, () => SuperNet.Child(fx.Space, g));
+            return Snapshot(net);
+        }
+        var expected = Build();
+        using var stop = new CancellationTokenSource();
+        // Unseeded builds elsewhere in the process (a stage loading a supernet file, a latency table) draw their
+        // initial weights from the same global generator.
+        var others = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested) SuperNet.Full(fx.Space, WeightSharing.Entangled).Dispose();
+        });
+        try
+        {
+            for (var i = 0; i < 40; i++)
+                foreach (var (name, tensor) in Build())
+                    Assert.True(tensor.allclose(expected[name], rtol: 0, atol: 0), $"build {i}: {name} differs");
+        }
+        finally
+        {
+            stop.Cancel();
+            await others;
+        }
     }
 
     [Fact]

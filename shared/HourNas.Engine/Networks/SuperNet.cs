@@ -1,3 +1,4 @@
+using HourNas.Engine.Training;
 using HourNas.SearchSpace;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -20,41 +21,58 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
     private readonly ModuleList<ChoiceBlock> blocks;
     private readonly Sequential head;
     private readonly Linear classifier;
+    // Dropout's own generator, not libtorch's global one: the trainer seeds it every step from (seed, epoch, step),
+    // so a resumed run draws the same masks, and other stages seeding or drawing in the same process change nothing.
+    private readonly Generator? _dropoutRandom;
 
     public SuperNet(ArchitectureSpace space, IReadOnlyList<IReadOnlyList<Operation>> options,
         WeightSharing sharing = WeightSharing.Independent, bool countSteps = false, double dropout = 0,
         bool normPerCandidate = false, IReadOnlySet<int>? kernelsApart = null) : base(nameof(SuperNet))
     {
-        if (dropout is < 0 or >= 1 || !double.IsFinite(dropout))
-            throw new ArgumentException($"dropout must be in [0, 1), got {dropout}", nameof(dropout));
-        Dropout = dropout;
-        if (options.Count != space.Blocks.Count)
-            throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}",
-                nameof(options));
-        Space = space;
-        Sharing = sharing;
-        NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
-        if (kernelsApart?.Where(b => b < 0 || b >= space.Blocks.Count).Select(b => (int?)b).FirstOrDefault()
-            is { } unknown)
-            throw new ArgumentException($"kernels apart in block {unknown}, which '{space.Skeleton.Name}' does not " +
-                $"have (blocks 0-{space.Blocks.Count - 1})", nameof(kernelsApart));
-        KernelsApart = sharing == WeightSharing.Independent || kernelsApart is null
-            ? new HashSet<int>()
-            : kernelsApart.ToHashSet();
-        var s = space.Skeleton;
-        stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
-        blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index],
-            space.Candidates[b.Index], s.Style, sharing, countSteps, NormPerCandidate,
-            KernelsApart.Contains(b.Index))).ToArray());
-        head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
-        classifier = nn.Linear(s.HeadWidth, s.Classes);
-        RegisterComponents();
+        // Initial weights come from libtorch's global generator: held, so a seeded build elsewhere is not shifted.
+        lock (TorchRuntime.GlobalRandom)
+        {
+            if (dropout is < 0 or >= 1 || !double.IsFinite(dropout))
+                throw new ArgumentException($"dropout must be in [0, 1), got {dropout}", nameof(dropout));
+            Dropout = dropout;
+            if (dropout > 0) _dropoutRandom = new Generator(0);
+            if (options.Count != space.Blocks.Count)
+                throw new ArgumentException($"expected options for {space.Blocks.Count} blocks, got {options.Count}",
+                    nameof(options));
+            Space = space;
+            Sharing = sharing;
+            NormPerCandidate = normPerCandidate && sharing != WeightSharing.Independent;
+            if (kernelsApart?.Where(b => b < 0 || b >= space.Blocks.Count).Select(b => (int?)b).FirstOrDefault()
+                is { } unknown)
+                throw new ArgumentException($"kernels apart in block {unknown}, which '{space.Skeleton.Name}' " +
+                    $"does not have (blocks 0-{space.Blocks.Count - 1})", nameof(kernelsApart));
+            KernelsApart = sharing == WeightSharing.Independent || kernelsApart is null
+                ? new HashSet<int>()
+                : kernelsApart.ToHashSet();
+            var s = space.Skeleton;
+            stem = Layers.ConvBn(s.InputChannels, s.Stem.Width, 3, s.Stem.Stride, 1, s.Style.Activation);
+            blocks = new ModuleList<ChoiceBlock>(space.Blocks.Select(b => new ChoiceBlock(b, options[b.Index],
+                space.Candidates[b.Index], s.Style, sharing, countSteps, NormPerCandidate,
+                KernelsApart.Contains(b.Index))).ToArray());
+            head = Layers.ConvBn(s.FinalWidth, s.HeadWidth, 1, 1, 1, s.Style.Activation);
+            classifier = nn.Linear(s.HeadWidth, s.Classes);
+            RegisterComponents();
+        }
     }
 
     public ArchitectureSpace Space { get; }
 
     /// <summary>Dropout before the classifier while training (stand-alone networks: the preset's recipe).</summary>
     public double Dropout { get; }
+
+    /// <summary>Seeds the dropout masks of the next training forwards (nothing to seed without dropout).</summary>
+    public void SeedDropout(ulong seed) => _dropoutRandom?.manual_seed(unchecked((long)seed));
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _dropoutRandom?.Dispose();
+        base.Dispose(disposing);
+    }
 
     public WeightSharing Sharing { get; }
 
@@ -170,7 +188,12 @@ public sealed class SuperNet : nn.Module<Tensor, Tensor>
         foreach (var block in blocks) y = block.call(y);
         y = head.call(y);
         y = nn.functional.adaptive_avg_pool2d(y, 1).flatten(1);
-        if (Dropout > 0 && training) y = nn.functional.dropout(y, Dropout, training: true);
+        if (_dropoutRandom is not null && training)
+        {
+            // Inverted dropout, as nn.functional.dropout does it, with masks drawn on the CPU generator.
+            var keep = rand(y.shape, generator: _dropoutRandom).ge_(Dropout).to(y.dtype).to(y.device);
+            y = y * keep / (1 - Dropout);
+        }
         return classifier.call(y).MoveToOuterDisposeScope();
     }
 

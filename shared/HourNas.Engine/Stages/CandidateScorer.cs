@@ -68,8 +68,7 @@ internal sealed class CandidateScorer
         };
         if (fineTune.FromScratch)
         {
-            TorchSharp.torch.manual_seed((long)seed);
-            using var child = SuperNet.Child(space, genotype);
+            using var child = TorchRuntime.Seeded(seed, () => SuperNet.Child(space, genotype));
             new Trainer(child, train, _ctx.Device, "fine-tune", seed).Train(images, _ctx.Normalization,
                 cancellation: _ctx.Cancellation);
             return Evaluate(child, new int[space.Blocks.Count]);

@@ -42,9 +42,8 @@ public static class HourNasStages
     {
         if (budgets.Count == 0) throw new ArgumentException("at least one budget is needed", nameof(budgets));
         var clock = Stopwatch.StartNew();
-        manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Vital(space, settings.Sharing, settings.NormPerCandidate,
-            settings.KernelsApart(space));
+        using var net = TorchRuntime.Seeded(ctx.Seed, () => SuperNet.Vital(space, settings.Sharing,
+            settings.NormPerCandidate, settings.KernelsApart(space)));
         var scorer = CandidateScorer.Create(ctx, settings);
         var options = net.Options;
         var counts = options.Select(o => o.Count).ToArray();
@@ -208,8 +207,7 @@ public static class HourNasStages
     public static RetrainResult Retrain(StageContext ctx, ArchitectureSpace space, Genotype genotype)
     {
         var clock = Stopwatch.StartNew();
-        manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Child(space, genotype);
+        using var net = TorchRuntime.Seeded(ctx.Seed, () => SuperNet.Child(space, genotype));
         var train = ctx.Train with
         {
             WeightAverageDecay = ctx.Train.WeightAverageDecay ?? space.Skeleton.Recipe?.WeightAverage,
@@ -264,8 +262,7 @@ public static class HourNasStages
     public static AblationResult Ablate(StageContext ctx, ArchitectureSpace space, Genotype genotype, string? weights)
     {
         var clock = Stopwatch.StartNew();
-        manual_seed((long)ctx.Seed);
-        using var net = SuperNet.Child(space, genotype);
+        using var net = TorchRuntime.Seeded(ctx.Seed, () => SuperNet.Child(space, genotype));
         long trainImages = 0;
         if (weights is not null)
         {
@@ -371,8 +368,7 @@ public static class HourNasStages
     private static (double Accuracy, long TrainImages) ShortTrainAccuracy(StageContext ctx, ArchitectureSpace space,
         Genotype genotype, int epochs, CandidateScorer scorer, ulong seed, string stage)
     {
-        manual_seed((long)seed);
-        using var net = SuperNet.Child(space, genotype);
+        using var net = TorchRuntime.Seeded(seed, () => SuperNet.Child(space, genotype));
         var training = new Trainer(net, ctx.Train with { Epochs = epochs }, ctx.Device, stage, seed,
                 progress: ctx.Progress)
             .Train(scorer.SearchTrain, ctx.Normalization, cancellation: ctx.Cancellation);
@@ -390,10 +386,9 @@ public static class HourNasStages
         var clock = Stopwatch.StartNew();
         var space = shrunk[0].Space;
         var stage = method == "hournas" ? "stage2" : method;
-        manual_seed((long)ctx.Seed);
         var options = UnionOptions(shrunk);
-        using var net = new SuperNet(space, options, settings.Sharing, countSteps: true,
-            normPerCandidate: settings.NormPerCandidate, kernelsApart: kernelsApart);
+        using var net = TorchRuntime.Seeded(ctx.Seed, () => new SuperNet(space, options, settings.Sharing,
+            countSteps: true, normPerCandidate: settings.NormPerCandidate, kernelsApart: kernelsApart));
         warmStart?.Invoke(net);
         var scorer = CandidateScorer.Create(ctx, settings);
         var samplers = proposals.Select(p => new ArchitectureSampler(p)).ToArray();

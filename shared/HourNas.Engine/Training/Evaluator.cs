@@ -82,8 +82,8 @@ public static class Evaluator
     {
         net.eval();
         using var _ = no_grad();
-        using var x = randn(batchSize, skeleton.InputChannels, skeleton.InputSize, skeleton.InputSize,
-            device: device);
+        using var x = TorchRuntime.TimingInput([batchSize, skeleton.InputChannels, skeleton.InputSize,
+            skeleton.InputSize], device);
         for (var i = 0; i < 5; i++) net.call(x).Dispose();
         var times = new double[runs];
         for (var i = 0; i < runs; i++)

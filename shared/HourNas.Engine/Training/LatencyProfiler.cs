@@ -81,7 +81,7 @@ public static class LatencyProfiler
         var networks = widest * ((repeats + PassesPerNetwork - 1) / PassesPerNetwork);
         var synchronize = device.type == DeviceType.CUDA;
         using var _ = no_grad();
-        using var x = randn([batchSize, s.InputChannels, s.InputSize, s.InputSize], device: device);
+        using var x = TorchRuntime.TimingInput([batchSize, s.InputChannels, s.InputSize, s.InputSize], device);
         // Part 0 is the stem, 1..n the blocks (one entry per candidate), then the head and the classifier.
         var parts = space.Blocks.Count + 3;
         var best = Enumerable.Range(0, parts).Select(p => Enumerable.Repeat(double.PositiveInfinity,
@@ -207,7 +207,7 @@ public static class LatencyProfiler
         module.to(device);
         module.eval();
         using var _ = no_grad();
-        using var x = randn(shape, device: device);
+        using var x = TorchRuntime.TimingInput(shape, device);
         for (var i = 0; i < warmup; i++) module.call(x).Dispose();
         var best = double.PositiveInfinity;
         var times = new double[repeats];

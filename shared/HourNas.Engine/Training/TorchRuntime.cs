@@ -12,7 +12,32 @@ namespace HourNas.Engine.Training;
 public static partial class TorchRuntime
 {
     private static readonly Lock Gate = new();
+    /// <summary>Held by every draw from libtorch's global generator: <see cref="Seeded"/> and every build.</summary>
+    internal static readonly Lock GlobalRandom = new();
     private static bool AllocatorTuned;
+
+    /// <summary>
+    /// Builds with libtorch's global generator seeded, holding it for the whole build: it is the one generator a
+    /// network's initial weights are drawn from, and stages of several experiments run in one process (embedded
+    /// mode, a worker serving several queues), so a seed and the draws after it must not interleave with another's.
+    /// Every other random draw here has a generator of its own (data order, paths, dropout masks, timing inputs).
+    /// </summary>
+    public static T Seeded<T>(ulong seed, Func<T> build)
+    {
+        lock (GlobalRandom)
+        {
+            manual_seed((long)seed);
+            return build();
+        }
+    }
+
+    /// <summary>A random input for timing on <paramref name="device"/>, off libtorch's global generator.</summary>
+    public static Tensor TimingInput(long[] shape, Device device)
+    {
+        using var random = new Generator(0);
+        using var x = randn(shape, generator: random);
+        return x.to(device);
+    }
 
     public static Device Initialize(string? device = null, int? threads = null)
     {

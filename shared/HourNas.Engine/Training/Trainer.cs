@@ -72,6 +72,7 @@ public sealed class Trainer(SuperNet net, TrainSettings settings, Device device,
                 cancellation.ThrowIfCancellationRequested();
                 var lr = _settings.LearningRateAt((long)epoch * stepsPerEpoch + step, totalSteps, stepsPerEpoch);
                 foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                net.SeedDropout(Rng.Derive(seed, (ulong)epoch, 3, (ulong)step));
                 var paths = samplePath is null ? [null]
                     : _settings.StrictFairness ? FairPaths(pathRng)
                     : _settings.Sandwich ? [largest, smallest, samplePath(pathRng), samplePath(pathRng)]
