@@ -35,8 +35,9 @@ public static partial class TorchRuntime
     public static Tensor TimingInput(long[] shape, Device device)
     {
         using var random = new Generator(0);
-        using var x = randn(shape, generator: random);
-        return x.to(device);
+        var x = randn(shape, generator: random);
+        if (device.type == DeviceType.CPU) return x;
+        using (x) return x.to(device);
     }
 
     public static Device Initialize(string? device = null, int? threads = null)
