@@ -2,8 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using HourNas.Engine.Data;
 using HourNas.Engine.Networks;
+using HourNas.Engine.Stages;
 using HourNas.Engine.Training;
 using HourNas.SearchSpace;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 // Training throughput and memory on the fashion-mnist preset, for docs/performance.md.
@@ -33,10 +35,11 @@ var loop = Opt("loop", "step");
 int steps = int.Parse(Opt("steps", "300")), warmup = int.Parse(Opt("warmup", "30")), batchSize = int.Parse(Opt("batch",
     "128"));
 var channelsLast = bool.Parse(Opt("channels-last", "true"));
-var kernelsApart = Enumerable.Range(0, int.Parse(Opt("kernels-apart", "1"))).ToHashSet();
+var kernelsApartBlocks = int.Parse(Opt("kernels-apart", "1"));
 var device = TorchRuntime.Initialize("cpu", int.Parse(Opt("threads", "2")));
 
 var (space, genotype) = Presets.Resolve("fashion-mnist", "manual");
+var kernelsApart = new SearchSettings(KernelsApartBlocks: kernelsApartBlocks).KernelsApart(space);
 if (loop == "ops")
 {
     Console.WriteLine(OpBreakdown.Run(space, genotype, batchSize, channelsLast, steps));
@@ -45,10 +48,9 @@ if (loop == "ops")
 var data = Datasets.Open(null, space.Skeleton);
 var norm = Normalization.Estimate(data.Train);
 // The mean FLOPs of the paths a uniform supernet step trains, and the sampled architecture closest to it.
+Genotype RandomPath(Rng rng) => space.FromBlocks(space.Candidates.Select(c => c[rng.NextInt(c.Count)]).ToArray());
 var pathRng = new Rng(11);
-var paths = Enumerable.Range(0, 20_000)
-    .Select(_ => space.FromBlocks(space.Candidates.Select(c => c[pathRng.NextInt(c.Count)]).ToArray()))
-    .ToArray();
+var paths = Enumerable.Range(0, 20_000).Select(_ => RandomPath(pathRng)).ToArray();
 var meanMFlops = paths.Average(g => space.Costs.Of(g).Total.MFlops);
 var atMean = paths.MinBy(g => Math.Abs(space.Costs.Of(g).Total.MFlops - meanMFlops))!;
 if (network == "child-at-mean")
@@ -74,6 +76,11 @@ if (network == "child-at-mean")
         : rng => counts.Select(rng.NextInt).ToArray();
     return (built, sample);
 }
+// The bare step's parts, as the PyTorch script has them: pre-built batches, the loss, the optimizer.
+Batch[] PrebuiltBatches() => BatchLoader.Read(data.Train, batchSize, norm, train: true, seed: 0).Take(64).ToArray();
+Tensor StepLoss(SuperNet n, Batch b) => nn.functional.cross_entropy(n.call(Tensors.Images(b, device, channelsLast)),
+    Tensors.Labels(b, device), label_smoothing: 0.1);
+SGD NewOptimizer(SuperNet n) => optim.SGD(n.parameters(), 0.05, momentum: 0.9, nesterov: true, weight_decay: 4e-5);
 if (loop == "paired")
 {
     Console.WriteLine(PairedSteps(Opt("networks", "child-at-mean,entangled").Split(','), int.Parse(Opt("rounds", "20")),
@@ -102,8 +109,8 @@ if (loop == "trainer")
 else
 {
     // Pre-built batches, so only the step itself is timed (the PyTorch script does the same).
-    var batches = BatchLoader.Read(data.Train, batchSize, norm, train: true, seed: 0).Take(64).ToArray();
-    using var optimizer = optim.SGD(net.parameters(), 0.05, momentum: 0.9, nesterov: true, weight_decay: 4e-5);
+    var batches = PrebuiltBatches();
+    using var optimizer = NewOptimizer(net);
     var rng = new Rng(0);
     net.train();
     var phase = new Stopwatch();
@@ -113,8 +120,7 @@ else
         using var scope = NewDisposeScope();
         var b = batches[i % batches.Length];
         phase.Restart();
-        var logits = net.call(Tensors.Images(b, device, channelsLast));
-        var loss = nn.functional.cross_entropy(logits, Tensors.Labels(b, device), label_smoothing: 0.1);
+        var loss = StepLoss(net, b);
         forwardSeconds += phase.Elapsed.TotalSeconds;
         phase.Restart();
         net.zero_grad(true);
@@ -151,12 +157,11 @@ string PairedSteps(string[] names, int rounds, int block)
 {
     if (rounds < 1 || block < 1)
         throw new ArgumentException($"--rounds and --block must be at least 1, got {rounds} and {block}");
-    var batches = BatchLoader.Read(data.Train, batchSize, norm, train: true, seed: 0).Take(64).ToArray();
+    var batches = PrebuiltBatches();
     // random-children: stand-alone children of 16 uniform random paths, one per block of steps in turn, so the
     // supernet's paths are timed without any weight sharing.
     var childPaths = new Rng(12);
-    var children = Enumerable.Range(0, 16).Select(_ => space.FromBlocks(space.Candidates
-        .Select(c => c[childPaths.NextInt(c.Count)]).ToArray())).ToArray();
+    var children = Enumerable.Range(0, 16).Select(_ => RandomPath(childPaths)).ToArray();
     // children-at-mean: the 16 sampled architectures closest to the mean path's FLOPs, likewise (one child at the
     // mean is one draw: architectures of equal FLOPs train at very different speeds here).
     var nearMean = paths.OrderBy(g => Math.Abs(space.Costs.Of(g).Total.MFlops - meanMFlops)).Take(16).ToArray();
@@ -166,8 +171,7 @@ string PairedSteps(string[] names, int rounds, int block)
         var nets = genotypes is not null
             ? genotypes.Select(g => (SuperNet.Child(space, g), (Func<Rng, int[]>?)null)).ToArray()
             : [Build(n)];
-        var optimizers = nets.Select(x =>
-            optim.SGD(x.Item1.parameters(), 0.05, momentum: 0.9, nesterov: true, weight_decay: 4e-5)).ToArray();
+        var optimizers = nets.Select(x => NewOptimizer(x.Item1)).ToArray();
         foreach (var x in nets) x.Item1.train();
         if (nets.Length > 1)
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -188,8 +192,7 @@ string PairedSteps(string[] names, int rounds, int block)
                 if (sample is not null) net.SetPath(sample(run.Rng));
                 using var scope = NewDisposeScope();
                 var b = batches[run.Step++ % batches.Length];
-                var logits = net.call(Tensors.Images(b, device, channelsLast));
-                var loss = nn.functional.cross_entropy(logits, Tensors.Labels(b, device), label_smoothing: 0.1);
+                var loss = StepLoss(net, b);
                 net.zero_grad(true);
                 loss.backward();
                 optimizer.step();
