@@ -24,7 +24,8 @@ public sealed record ModelFiles(string Onnx, string PyTorch, string TorchSharp)
 
 /// <summary>
 /// model.json beside every retrained network: everything a user needs to run it and to reproduce its figures
-/// (skeleton, genotype, input and normalisation, classes, cost, accuracy, recipe and seed).
+/// (skeleton, genotype, input and normalisation, classes, cost, accuracy, recipe and seed, and the numerics the
+/// retraining ran with: one seed gives the same weights only where those agree).
 /// </summary>
 public sealed record ModelCard(
     string Format,
@@ -43,7 +44,8 @@ public sealed record ModelCard(
     TrainSettings Recipe,
     ulong Seed,
     ModelFiles Files,
-    BatchNormNote? BatchNorm = null)
+    BatchNormNote? BatchNorm = null,
+    Numerics? Numerics = null)
 {
     public const string FormatName = "hournas-model/1";
 
@@ -61,7 +63,7 @@ public sealed record ModelCard(
             ctx.Data.ClassNames, result.MFlops, result.Params,
             new ModelLatency(result.LatencyMilliseconds, ctx.Device.ToString(), get_num_threads(), 1),
             result.Top1, result.Top5, (int)result.Cost.EvalImages, ctx.FullTrain.Count, ctx.Train, ctx.Seed,
-            ModelFiles.Default, result.BatchNorm);
+            ModelFiles.Default, result.BatchNorm, NumericsPinning.Current(get_num_threads()));
     }
 
     public static ModelCard Read(string path)

@@ -42,6 +42,7 @@ public static partial class TorchRuntime
 
     public static Device Initialize(string? device = null, int? threads = null)
     {
+        NumericsPinning.Mode(); // an unknown HOURNAS_NUMERICS fails here, before anything trains
         lock (Gate)
         {
             // HOURNAS_MALLOC_TUNING=0 leaves glibc's defaults, to measure what the tuning buys.
