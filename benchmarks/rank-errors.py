@@ -17,6 +17,7 @@ For the rank study's reference set it prints
 """
 import argparse
 import json
+import random
 from collections import defaultdict
 
 REFERENCE = "benchmarks/results/rank-reference-fashion-mnist.json"
@@ -63,6 +64,42 @@ def first_block(genotype):
     return blocks(genotype)[0]
 
 
+def ceiling(archs, by_seed, seeds, draws=2000):
+    """The tau a perfect predictor can expect against a two-seed reference (the noise ceiling).
+
+    Model: each architecture's top-1 is its expected value plus seed noise of one pooled variance (estimated from
+    the seeds' spread per architecture). The expected values are the seed means shrunk toward their grand mean so
+    their spread is the means' spread less the noise's share. The model is checked on what can be measured (one
+    seed against the mean of the others, simulated against observed); then the expected values themselves, and one
+    stand-alone seed, are scored against simulated two-seed references.
+    """
+    rng = random.Random(2026)
+    n, k = len(archs), len(seeds)
+    means = [sum(by_seed[s][i] for s in seeds) / k for i in range(n)]
+    noise = sum(sum((by_seed[s][i] - means[i]) ** 2 for s in seeds) / (k - 1) for i in range(n)) / n
+    grand = sum(means) / n
+    spread = sum((m - grand) ** 2 for m in means) / (n - 1)
+    shrink = max(spread - noise / k, 0.0) ** 0.5 / spread ** 0.5
+    expected = [grand + (m - grand) * shrink for m in means]
+
+    def draw(scale):
+        return [e + rng.gauss(0.0, (noise * scale) ** 0.5) for e in expected]
+
+    def mean_tau(make_predictor, scale):
+        taus = [tau(make_predictor(), draw(scale)) for _ in range(draws)]
+        taus.sort()
+        return sum(taus) / draws, taus[int(0.05 * draws)], taus[int(0.95 * draws)]
+
+    print(f"noise ceiling (seed noise {100 * noise ** 0.5:.2f} points per architecture, expected values' spread "
+          f"{100 * (spread * shrink * shrink) ** 0.5:.2f} points; {draws} simulated references):")
+    for label, predictor, scale in [
+            ("one seed against the mean of two (simulated; observed above)", lambda: draw(1.0), 0.5),
+            ("one seed against one seed (simulated; observed above)", lambda: draw(1.0), 1.0),
+            ("the expected values against the mean of two seeds: the ceiling", lambda: expected, 0.5)]:
+        average, low, high = mean_tau(predictor, scale)
+        print(f"  {label}: tau {average:+.2f} (90% of draws {low:+.2f} to {high:+.2f})")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("studies", nargs="*")
@@ -100,6 +137,9 @@ def main():
                 for op in largest)
             print(f"stand-alone seed {s} vs the mean of the others: overall tau {tau(by_seed[s], rest):+.2f}; "
                   f"inside block-0 groups {inside}")
+
+    if len(seeds) >= 3:
+        ceiling(archs, by_seed, seeds)
 
     features = {
         "FLOPs": [a["mFlops"] for a in archs],
