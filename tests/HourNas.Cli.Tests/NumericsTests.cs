@@ -54,6 +54,9 @@ public class NumericsTests
             Assert.Equal(2, card.GetProperty("threads").GetInt32());
             Assert.False(string.IsNullOrWhiteSpace(card.GetProperty("cpu").GetString()));
             Assert.Equal("AVX2", Numerics(Path.Combine(root, "explicit")).GetProperty("mklCbwr").GetString());
+            var stageFile = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "portable", "numerics.json")));
+            foreach (var field in card.EnumerateObject())
+                Assert.Equal(field.Value.ToString(), stageFile.RootElement.GetProperty(field.Name).ToString());
             var native = Numerics(Path.Combine(root, "native"));
             Assert.Equal("native", native.GetProperty("mode").GetString());
             Assert.Equal(JsonValueKind.Null, native.GetProperty("atenCpuCapability").ValueKind);

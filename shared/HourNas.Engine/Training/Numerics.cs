@@ -32,6 +32,9 @@ public static partial class NumericsPinning
 
     public const string Native = "native";
 
+    /// <summary>Written beside every stage's result.json.</summary>
+    public const string FileName = "numerics.json";
+
     /// <summary>The variables <see cref="Portable"/> sets and their values (each library's name for AVX2).</summary>
     public static readonly IReadOnlyList<(string Name, string Value)> PortableSettings =
     [
