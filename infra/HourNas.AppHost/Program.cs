@@ -27,6 +27,10 @@ var redis = builder.AddExecutable("redis", "bash", repository, "infra/local.sh",
     .WithHealthCheck("redis-port");
 
 var artifacts = Path.Combine(state, "artifacts");
+// HourNas:Numerics=portable holds every service's libtorch to its AVX2 code paths (docs/engine.md).
+var numerics = builder.Configuration["HourNas:Numerics"] ?? "native";
+if (numerics is not ("native" or "portable"))
+    throw new InvalidOperationException($"HourNas:Numerics must be 'native' or 'portable', got '{numerics}'");
 var amqpUri = $"amqp://hournas:{secrets["rabbitmq_password"]}@127.0.0.1:{amqpPort}/";
 var redisEndpoint = $"127.0.0.1:{redisPort},password={secrets["redis_password"]}";
 IResourceBuilder<ProjectResource> Service<TProject>(string name) where TProject : IProjectMetadata, new() =>
@@ -35,6 +39,7 @@ IResourceBuilder<ProjectResource> Service<TProject>(string name) where TProject 
         .WithEnvironment("HourNas__Artifacts", artifacts)
         .WithEnvironment("ConnectionStrings__rabbitmq", amqpUri)
         .WithEnvironment("HOURNAS_THREADS", "1")
+        .WithEnvironment("HOURNAS_NUMERICS", numerics)
         .WaitFor(rabbitmq);
 
 Service<Projects.HourNas_Coordinator>("coordinator")

@@ -29,7 +29,7 @@ public sealed class AppHostTests(ITestOutputHelper output)
             var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.HourNas_AppHost>(
                 [
                     $"--HourNas:State={state}", "--HourNas:RabbitMqPort=27672", "--HourNas:RedisPort=27379",
-                    "--HourNas:CoordinatorPort=0",
+                    "--HourNas:CoordinatorPort=0", "--HourNas:Numerics=portable",
                 ],
                 timeout.Token);
             await using var app = await builder.BuildAsync(timeout.Token);
@@ -116,6 +116,14 @@ public sealed class AppHostTests(ITestOutputHelper output)
             .ToHashSet();
         Assert.True(workers.Count >= 2, $"training stages ran in the worker processes: {string.Join(", ", workers)}");
         Assert.True(File.Exists(Path.Combine(state, "artifacts", "apphost-smoke", "retrain", "weights.pth")));
+        // HourNas:Numerics reaches every worker process: the supernet and the retraining ran portable.
+        foreach (var stage in new[] { "stage1", "stage2", "retrain" })
+        {
+            using var numerics = JsonDocument.Parse(
+                await File.ReadAllTextAsync(Path.Combine(state, "artifacts", "apphost-smoke", stage, "numerics.json"),
+                    cancel));
+            Assert.Equal("portable", numerics.RootElement.GetProperty("mode").GetString());
+        }
         // The experiment's web page, from the Redis-held state and the shared artifact folder.
         var page = await http.GetStringAsync("ui/experiments/apphost-smoke", cancel);
         Assert.Contains(experiment.GetProperty("result").GetProperty("genotype").GetString()!, page);
