@@ -63,7 +63,7 @@ public sealed record ModelCard(
             ctx.Data.ClassNames, result.MFlops, result.Params,
             new ModelLatency(result.LatencyMilliseconds, ctx.Device.ToString(), get_num_threads(), 1),
             result.Top1, result.Top5, (int)result.Cost.EvalImages, ctx.FullTrain.Count, ctx.Train, ctx.Seed,
-            ModelFiles.Default, result.BatchNorm, NumericsPinning.Current(get_num_threads()));
+            ModelFiles.Default, result.BatchNorm, NumericsPinning.Current());
     }
 
     public static ModelCard Read(string path)

@@ -550,7 +550,7 @@ public static class HourNasStages
         File.WriteAllText(ctx.PathFor("result.json"), JsonSerializer.Serialize(result, Json));
         // Which CPU, code paths and threads this result came from: one seed repeats it only where they agree.
         File.WriteAllText(ctx.PathFor(NumericsPinning.FileName),
-            JsonSerializer.Serialize(NumericsPinning.Current(get_num_threads()), Json));
+            JsonSerializer.Serialize(NumericsPinning.Current(), Json));
         if (evaluated is null) return;
         File.WriteAllLines(ctx.PathFor("candidates.csv"),
             [

@@ -65,17 +65,21 @@ public static partial class NumericsPinning
         };
     }
 
+    // The CPU does not change while the process runs: /proc/cpuinfo is read once.
+    private static readonly Lazy<string> Cpu = new(CpuModel);
+
     /// <summary>What this process runs with, read back from the native environment the libraries see.</summary>
-    public static Numerics Current(int threads) =>
-        new(Mode(), CpuModel(), NativeVariable("ATEN_CPU_CAPABILITY"), NativeVariable("ONEDNN_MAX_CPU_ISA"),
-            NativeVariable("MKL_CBWR"), threads);
+    public static Numerics Current() =>
+        new(Mode(), Cpu.Value, NativeVariable("ATEN_CPU_CAPABILITY"), NativeVariable("ONEDNN_MAX_CPU_ISA"),
+            NativeVariable("MKL_CBWR"), TorchSharp.torch.get_num_threads());
 
     private static string CpuModel()
     {
         const string cpuInfo = "/proc/cpuinfo";
         if (!File.Exists(cpuInfo)) return RuntimeInformation.ProcessArchitecture.ToString();
-        var line = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        var flags = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
+        var lines = File.ReadAllLines(cpuInfo);
+        var line = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+        var flags = lines.FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
         var model = line?.Split(':', 2)[1].Trim() ?? RuntimeInformation.ProcessArchitecture.ToString();
         // The instruction sets the libraries choose between, so two cards show why their sums may differ.
         var sets = (flags?.Split(':', 2)[1] ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)
